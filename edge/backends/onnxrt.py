@@ -1,0 +1,99 @@
+"""ONNX Runtime backend: TensorRT, CUDA or CPU execution provider, whichever is present, in that order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crackseg.edge.backends.base import INPUT_NAME, OUTPUT_NAME, BackendError, Runner
+from crackseg.edge.spec import SPEC_KEY, ModelSpec, SpecError
+
+__all__ = ["PREFERRED_PROVIDERS", "OnnxRuntimeRunner", "read_onnx_spec"]
+
+PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+def _session_options(threads: int | None) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
+
+
+def read_onnx_spec(session: Any, path: Path) -> ModelSpec:
+    """The model spec stored in an ONNX file's ``metadata_props``; raises ``BackendError`` if absent."""
+    metadata = session.get_modelmeta().custom_metadata_map
+    if SPEC_KEY not in metadata:
+        raise BackendError(f"{path} is not a crackseg model: its ONNX metadata has no '{SPEC_KEY}' entry")
+    try:
+        return ModelSpec.from_json(metadata[SPEC_KEY])
+    except SpecError as exc:
+        raise BackendError(f"{path}: {exc}") from exc
+
+
+class OnnxRuntimeRunner(Runner):
+    """Runs a crackseg ONNX file (FP32, FP16 or Q/DQ INT8) with ONNX Runtime.
+
+    Args:
+        path: the ``.onnx`` file.
+        providers: execution providers to try, in order; defaults to :data:`PREFERRED_PROVIDERS`.
+        threads: intra-op threads (``None`` lets ONNX Runtime choose).
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, providers: tuple[str, ...] = PREFERRED_PROVIDERS, threads: int | None = None):
+        super().__init__()
+        self.path = Path(path)
+        self.requested_providers = providers
+        self.threads = threads
+        self._session: Any = None
+        self._spec: ModelSpec | None = None
+        self._input_dtype: type = np.float32
+
+    @property
+    def spec(self) -> ModelSpec:
+        if self._spec is None:
+            raise BackendError("the ONNX Runtime runner is not active")
+        return self._spec
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers the active session actually uses."""
+        return list(self._session.get_providers()) if self._session is not None else []
+
+    def activate_impl(self) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise BackendError("onnxruntime is not installed: pip install 'crackseg[edge]'") from exc
+        if not self.path.is_file():
+            raise BackendError(f"model file not found: {self.path}")
+        available = set(ort.get_available_providers())
+        providers = [p for p in self.requested_providers if p in available]
+        if not providers:
+            raise BackendError(
+                f"none of the providers {list(self.requested_providers)} is available ({sorted(available)})"
+            )
+        try:
+            session = ort.InferenceSession(str(self.path), _session_options(self.threads), providers=providers)
+        except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
+            raise BackendError(f"{self.path} cannot be loaded by ONNX Runtime: {exc}") from exc
+        self._spec = read_onnx_spec(session, self.path)
+        inputs = {i.name: i for i in session.get_inputs()}
+        if INPUT_NAME not in inputs or OUTPUT_NAME not in {o.name for o in session.get_outputs()}:
+            raise BackendError(f"{self.path} does not have the '{INPUT_NAME}' -> '{OUTPUT_NAME}' signature")
+        self._input_dtype = np.float16 if inputs[INPUT_NAME].type == "tensor(float16)" else np.float32
+        self._session = session
+
+    def infer_impl(self, image: np.ndarray) -> np.ndarray:
+        (prob,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: image.astype(self._input_dtype, copy=False)})
+        return np.asarray(prob, dtype=np.float32)
+
+    def close_impl(self) -> None:
+        self._session = None

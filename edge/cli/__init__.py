@@ -1,0 +1,1 @@
+"""The ``crackseg`` command line."""

@@ -1,0 +1,63 @@
+"""Entry point of the ``crackseg`` command: one subcommand per stage of the product."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from crackseg.edge.cli.registry import COMMANDS, load_command
+from crackseg.edge.errors import CracksegError
+
+__all__ = ["build_parser", "main"]
+
+EPILOG = """\
+typical flow:
+  crackseg models                         list the model variants
+  crackseg train --model scnet-t --data DATASET
+  crackseg eval --model runs/scnet-t/best.safetensors --data DATASET --split test
+run 'crackseg COMMAND --help' for the options of each command.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crackseg",
+        description="Real-time crack segmentation: train, evaluate, export and run SCNet models.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        loaded = load_command(command)
+        sub = subparsers.add_parser(
+            command.name,
+            help=loaded.help,
+            description=loaded.description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        loaded.add_args(sub)
+        sub.set_defaults(handler=loaded.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs one subcommand; expected errors print one line and return 1, bugs keep their traceback."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        code: int = args.handler(args)
+    except (CracksegError, FileNotFoundError) as exc:
+        print(f"crackseg {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"crackseg {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

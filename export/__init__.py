@@ -1,0 +1,1 @@
+"""crackseg export stage: ONNX export and TensorRT engines with manifests."""

@@ -1,0 +1,77 @@
+"""Checkpoints: weights in safetensors, the model spec in its metadata; resume state beside it.
+
+A checkpoint is self-describing: ``load_checkpoint`` rebuilds the network from the spec's registered
+``arch`` and ``model_args`` — never from the file name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from crackseg.edge.errors import CracksegError
+from crackseg.edge.spec import SPEC_KEY, ModelSpec, SpecError
+from crackseg.train.models import create_model, is_model
+
+__all__ = ["CheckpointError", "build_model", "load_checkpoint", "read_spec", "save_checkpoint"]
+
+
+class CheckpointError(CracksegError, ValueError):
+    """A file is not a loadable crackseg checkpoint; the message names the file and the reason."""
+
+
+def build_model(spec: ModelSpec) -> nn.Module:
+    """A freshly initialised network as the spec describes it."""
+    if not is_model(spec.arch):
+        raise CheckpointError(f"unknown model variant {spec.arch!r} (crackseg models lists the known ones)")
+    args = {key: tuple(value) if isinstance(value, list) else value for key, value in spec.model_args.items()}
+    return create_model(spec.arch, **args)
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, spec: ModelSpec) -> Path:
+    """Writes ``model``'s weights and ``spec`` to a ``.safetensors`` file (atomically)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    state = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(state, str(tmp), metadata={SPEC_KEY: spec.to_json()})
+    tmp.replace(path)
+    return path
+
+
+def read_spec(path: str | Path) -> ModelSpec:
+    """The spec of a checkpoint, without loading its weights."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise CheckpointError(f"{path} is not a safetensors checkpoint: {exc}") from exc
+    if SPEC_KEY not in metadata:
+        raise CheckpointError(f"{path} has no crackseg model spec in its metadata")
+    try:
+        return ModelSpec.from_json(metadata[SPEC_KEY])
+    except SpecError as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelSpec]:
+    """Rebuilds the network named by the checkpoint's spec and loads its weights (strictly)."""
+    from safetensors.torch import load_file
+
+    spec = read_spec(path)
+    model = build_model(spec)
+    try:
+        model.load_state_dict(load_file(str(path), device=str(device)))
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit variant {spec.arch!r}: {str(exc)[:300]}") from exc
+    return model.to(device), spec

@@ -1,0 +1,1 @@
+"""``crackseg`` subcommands provided by the training stage."""

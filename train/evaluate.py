@@ -1,0 +1,47 @@
+"""The one evaluator: scores any backend (checkpoint, ONNX FP32/FP16/INT8, engine) with the same code.
+
+Images are segmented at native resolution (padded to the model's size multiple, output cropped back),
+never resized, so the ground truth is scored exactly as annotated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from crackseg.edge.backends.base import Runner
+from crackseg.edge.preprocess import crop_to, pad_to_multiple, to_network_input
+from crackseg.train.data.dataset import CrackDataset
+from crackseg.train.metrics import CrackMetrics, MetricsReport
+
+__all__ = ["ImageCallback", "evaluate", "predict_probability"]
+
+ImageCallback = Callable[[str, np.ndarray, np.ndarray, np.ndarray], None]
+"""Called per image with ``(stem, image_rgb, probability, ground_truth)``, e.g. to write overlays."""
+
+
+def predict_probability(runner: Runner, image: np.ndarray) -> np.ndarray:
+    """Crack probability ``HxW`` for one ``HxWx3`` uint8 RGB image at its native resolution."""
+    padded, (height, width) = pad_to_multiple(to_network_input(image, runner.spec), runner.spec.size_multiple)
+    prob = runner.infer(padded)
+    return crop_to(prob[0, 0], height, width)
+
+
+def evaluate(
+    runner: Runner,
+    dataset: CrackDataset,
+    tolerance_px: int = 0,
+    on_image: ImageCallback | None = None,
+    progress: bool = True,
+) -> MetricsReport:
+    """Scores ``runner`` on every image of ``dataset`` with the reference protocol (see ``CrackMetrics``)."""
+    metrics = CrackMetrics(tolerance_px=tolerance_px)
+    for index in tqdm(range(len(dataset)), desc="evaluate", unit="img", disable=not progress, leave=False):
+        image, truth = dataset.load(index)
+        prob = predict_probability(runner, image)
+        metrics.update(prob, truth)
+        if on_image is not None:
+            on_image(dataset.stems[index], image, prob, truth)
+    return metrics.compute()

@@ -1,0 +1,51 @@
+"""Loss math as pure functions over logits (numerically stable: no log of a sigmoid)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["focal_loss_with_logits", "soft_iou_loss_with_logits"]
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"unknown reduction {reduction!r}; expected 'mean', 'sum' or 'none'")
+
+
+def focal_loss_with_logits(
+    logits: Tensor, target: Tensor, alpha: float = 1.0, gamma: float = 2.0, reduction: str = "mean"
+) -> Tensor:
+    """Pixel-wise binary focal loss ``-alpha * (1 - p_t)^gamma * log(p_t)`` (SCNet eq. 6).
+
+    ``alpha`` scales every pixel equally, as in the paper (alpha = 1); it is not Lin et al.'s class-balancing
+    weight. ``log(p_t)`` is taken from binary cross-entropy on logits and ``1 - p_t = -expm1(log p_t)``, so
+    the loss stays finite for confident logits.
+
+    Shape:
+        logits, target: any identical shape; target holds 0/1. Output: scalar, or the input shape for 'none'.
+    """
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    modulating = (-torch.expm1(-ce)).pow(gamma)
+    return _reduce(alpha * modulating * ce, reduction)
+
+
+def soft_iou_loss_with_logits(logits: Tensor, target: Tensor, eps: float = 1e-7, reduction: str = "mean") -> Tensor:
+    """Soft IoU loss ``1 - sum(p*y) / sum(p + y - p*y)`` per image (SCNet eq. 9-10).
+
+    ``eps`` keeps an image with no crack and an empty prediction at loss 0 instead of 0/0.
+
+    Shape:
+        logits, target: ``(N, ...)``; the ratio is taken per image over all other dimensions.
+    """
+    prob = torch.sigmoid(logits).flatten(1)
+    target = target.flatten(1)
+    intersection = (prob * target).sum(dim=1)
+    union = (prob + target - prob * target).sum(dim=1)
+    return _reduce(1.0 - (intersection + eps) / (union + eps), reduction)

@@ -1,0 +1,38 @@
+"""What every crackseg architecture offers the training loop, the exporter and the spec."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+__all__ = ["CrackModel"]
+
+
+class CrackModel(nn.Module):
+    """Base of every registered architecture.
+
+    Input: RGB normalized per the spec, ``(N, 3, H, W)``, H and W multiples of :attr:`size_multiple`.
+    Training mode returns ``(fused_logits, side_logits)``; eval mode returns the crack probability
+    ``(N, 1, H, W)``.
+    """
+
+    input_channels = 3
+
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be multiples of this (the network's total stride)."""
+        raise NotImplementedError
+
+    @property
+    def side_weights(self) -> tuple[float, ...]:
+        """Loss weight of each side output, finest first (empty for single-output networks)."""
+        raise NotImplementedError
+
+    def check_input(self, image: Tensor) -> None:
+        """Raises ``ValueError`` naming the expected shape when ``image`` cannot be segmented."""
+        multiple = self.size_multiple
+        shape = tuple(image.shape)
+        if image.ndim != 4 or shape[1] != self.input_channels or shape[2] % multiple or shape[3] % multiple:
+            raise ValueError(
+                f"expected an RGB batch of shape (N, {self.input_channels}, H, W) with H and W multiples of "
+                f"{multiple}, got {shape}"
+            )
