@@ -1,0 +1,101 @@
+"""Score a model (checkpoint, ONNX or engine) on a crack dataset with the reference protocol.
+
+Protocol (named in every report): DeepSegmentor's eval/prf_metrics.py, as used by DeepCrack and
+SCNet: thresholds 0.00..0.99 on the probability (p > t), counts pooled over the dataset, ODS F1
+with its threshold, OIS F1, AP, mIoU and crack IoU at the ODS threshold, region F1 on 32x32 patches.
+Images are segmented at native resolution (padded to the model's size multiple, then cropped back).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from crackseg.edge.backends import open_runner
+from crackseg.edge.models import bundled_model
+from crackseg.train.data.dataset import CrackDataset, resolve_split
+from crackseg.train.evaluate import ImageCallback, evaluate
+from crackseg.train.metrics import MetricsReport
+
+__all__ = ["add_args", "run"]
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", type=Path, help="model file: .safetensors, .onnx or .engine (default: the bundled scnet-t ONNX)"
+    )
+    parser.add_argument("--data", type=Path, required=True, help="dataset root (images/ and masks/)")
+    parser.add_argument(
+        "--split", help="subfolder name (test), split file, or bundled split (cfd_test); default: all images"
+    )
+    parser.add_argument("--tolerance", type=int, default=0, choices=[0, 1, 2, 5], help="tolerance mode in px (off: 0)")
+    parser.add_argument("--json", type=Path, help="write the report as JSON here")
+    parser.add_argument("--pr-plot", type=Path, help="write the precision-recall curve as PNG here")
+    parser.add_argument("--overlays", type=Path, help="write one overlay image per input into this folder")
+
+
+def _write_pr_plot(report: MetricsReport, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(report.recall, report.precision)
+    ods = int(np.argmin(np.abs(np.asarray(report.thresholds) - report.ods_threshold)))
+    label = f"ODS F1 {report.ods_f1:.3f} @ {report.ods_threshold:.2f}"
+    ax.scatter([report.recall[ods]], [report.precision[ods]], color="red", zorder=3, label=label)
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1), title=title)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _overlay_writer(folder: Path, threshold: float) -> ImageCallback:
+    """Writes the image with true positives green, false positives red and misses blue."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def write(stem: str, image: np.ndarray, prob: np.ndarray, truth: np.ndarray) -> None:
+        predicted = prob > threshold
+        overlay = image.copy()
+        overlay[predicted & truth] = (0, 255, 0)
+        overlay[predicted & ~truth] = (255, 0, 0)
+        overlay[~predicted & truth] = (0, 0, 255)
+        cv2.imwrite(str(folder / f"{stem.replace('/', '_')}.png"), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+
+    return write
+
+
+def run(args: argparse.Namespace) -> int:
+    model_path = args.model or bundled_model()
+    dataset = CrackDataset(args.data, resolve_split(args.split) if args.split else None)
+    with open_runner(model_path) as runner:
+        on_image = _overlay_writer(args.overlays, runner.spec.threshold) if args.overlays else None
+        report = evaluate(runner, dataset, tolerance_px=args.tolerance, on_image=on_image)
+        spec_threshold = runner.spec.threshold
+    result = {
+        **report.to_dict(),
+        "model": str(model_path),
+        "dataset": str(args.data),
+        "split": args.split,
+    }
+    print(f"protocol: {report.protocol}")
+    print(f"model {model_path.name} on {args.data.name}/{args.split or 'all'} ({report.images} images)")
+    print(
+        f"  ODS F1 {report.ods_f1:.4f} @ {report.ods_threshold:.2f}   OIS F1 {report.ois_f1:.4f}   AP {report.ap:.4f}\n"
+        f"  mIoU {report.miou:.4f}   crack IoU {report.crack_iou:.4f}   region F1 {report.region_f1:.4f}\n"
+        f"  (the model's operating threshold, chosen on validation data, is {spec_threshold:.2f})"
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+    if args.pr_plot:
+        _write_pr_plot(report, args.pr_plot, f"{model_path.name} on {args.data.name}")
+    return 0
