@@ -28,6 +28,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("models", "crackseg.train.commands.models", "train"),
     Command("train", "crackseg.train.commands.train", "train"),
     Command("eval", "crackseg.train.commands.eval", "edge"),
+    Command("export", "crackseg.export.command", "export"),
+    Command("calib", "crackseg.calib.command", "export"),
 )
 
 

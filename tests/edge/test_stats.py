@@ -1,0 +1,129 @@
+"""Crack statistics against hand-computed masks, and the fast skeleton against the textbook loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crackseg.edge.stats import CrackBox, CrackStats, crack_stats, skeletonize
+
+
+def _canvas(height: int, width: int) -> np.ndarray:
+    return np.zeros((height, width), bool)
+
+
+def _zhang_suen_reference(mask: np.ndarray) -> np.ndarray:
+    """Zhang & Suen (1984) written out pixel by pixel: slow, but obviously the published algorithm."""
+    img = np.pad(mask.astype(np.uint8), 1)
+    changed = True
+    while changed:
+        changed = False
+        for step in (0, 1):
+            deletions = []
+            for y, x in zip(*np.nonzero(img), strict=True):
+                p = [
+                    img[y - 1, x], img[y - 1, x + 1], img[y, x + 1], img[y + 1, x + 1],
+                    img[y + 1, x], img[y + 1, x - 1], img[y, x - 1], img[y - 1, x - 1],
+                ]  # fmt: skip
+                p2, p4, p6, p8 = p[0], p[2], p[4], p[6]
+                b = sum(p)
+                a = sum(p[k] == 0 and p[(k + 1) % 8] == 1 for k in range(8))
+                first = p2 * p4 * p6 == 0 and p4 * p6 * p8 == 0
+                second = p2 * p4 * p8 == 0 and p2 * p6 * p8 == 0
+                ok = first if step == 0 else second
+                if 2 <= b <= 6 and a == 1 and ok:
+                    deletions.append((y, x))
+            for y, x in deletions:
+                img[y, x] = 0
+            changed |= bool(deletions)
+    return img[1:-1, 1:-1].astype(bool)
+
+
+def test_empty_mask_is_all_zeros() -> None:
+    assert crack_stats(_canvas(8, 9)) == CrackStats(0, 0.0, 0, 0, 0.0, ())
+
+
+def test_horizontal_one_pixel_line_of_length_10() -> None:
+    mask = _canvas(5, 20)
+    mask[2, 4:14] = True
+    stats = crack_stats(mask)
+    assert stats.crack_pixels == 10
+    assert stats.coverage_pct == pytest.approx(100 * 10 / 100)
+    assert stats.components == 1
+    assert stats.skeleton_px == 10  # a 1-px line is its own skeleton: ends have one neighbour, kept
+    assert stats.max_width_px == 1.0  # D = 1 (4-neighbours are background), 2 * 1 - 1
+    assert stats.boxes == (CrackBox(x=4, y=2, w=10, h=1, pixels=10),)
+
+
+def test_diagonal_one_pixel_line_counts_pixels_not_euclidean_length() -> None:
+    mask = _canvas(12, 12)
+    idx = np.arange(1, 11)
+    mask[idx, idx] = True
+    stats = crack_stats(mask)
+    assert stats.skeleton_px == 10  # documented: one per pixel, not 10 * sqrt(2)
+    assert stats.max_width_px == 1.0
+    assert stats.components == 1  # diagonal steps connect under 8-connectivity
+
+
+def test_five_pixel_wide_bar() -> None:
+    mask = _canvas(11, 30)
+    mask[3:8, 5:25] = True  # rows 3..7, columns 5..24
+    stats = crack_stats(mask)
+    assert stats.crack_pixels == 100
+    assert stats.coverage_pct == pytest.approx(100 * 100 / 330, rel=1e-6)
+    # Centre row 5 is 3 pixel centres from rows 2 and 8 (background): D = 3, width 2 * 3 - 1.
+    assert stats.max_width_px == 5.0
+    # Zhang-Suen by hand: iteration 1 strips the south row, east column and NW corner (step 1), then
+    # the north row and west column (step 2), leaving rows 4..6 x columns 6..23; iteration 2 does the
+    # same to rows 5 x columns 7..22 and removes (5, 22) as a corner. Ends with one neighbour stay.
+    expected = _canvas(11, 30)
+    expected[5, 7:22] = True
+    assert np.array_equal(skeletonize(mask), expected)
+    assert stats.skeleton_px == 15
+    assert stats.boxes == (CrackBox(x=5, y=3, w=20, h=5, pixels=100),)
+
+
+def test_out_of_frame_counts_as_background_for_width() -> None:
+    assert crack_stats(np.ones((5, 20), bool)).max_width_px == 5.0  # not infinite
+
+
+def test_two_components_sorted_by_area_and_capped() -> None:
+    mask = _canvas(10, 10)
+    mask[1, 1:4] = True  # 3 px, found first in raster order
+    mask[5:7, 4:7] = True  # 6 px
+    stats = crack_stats(mask)
+    assert stats.components == 2
+    assert stats.crack_pixels == 9
+    assert stats.boxes == (CrackBox(4, 5, 3, 2, 6), CrackBox(1, 1, 3, 1, 3))
+    capped = crack_stats(mask, max_boxes=1)
+    assert capped.components == 2
+    assert capped.boxes == (CrackBox(4, 5, 3, 2, 6),)
+
+
+def test_equal_areas_keep_raster_order() -> None:
+    mask = _canvas(6, 6)
+    mask[4, 0:2] = True
+    mask[0, 3:5] = True
+    assert [b.y for b in crack_stats(mask).boxes] == [0, 4]
+
+
+def test_floats_survive_a_float32_field() -> None:
+    mask = _canvas(7, 13)
+    mask[1:4, 2:9] = True
+    stats = crack_stats(mask)
+    assert float(np.float32(stats.coverage_pct)) == stats.coverage_pct
+    assert float(np.float32(stats.max_width_px)) == stats.max_width_px
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_skeleton_matches_textbook_zhang_suen(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    mask = rng.random((24, 31)) < 0.55
+    mask[1:-1, 1:-1] |= mask[:-2, 1:-1] & mask[2:, 1:-1]  # thicken into blobs with holes
+    assert np.array_equal(skeletonize(mask), _zhang_suen_reference(mask))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.uint8), np.zeros((2, 4, 4), bool)])
+def test_rejects_non_bool_or_non_2d(bad: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="2-D bool"):
+        crack_stats(bad)
