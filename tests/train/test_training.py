@@ -1,0 +1,126 @@
+"""Training and evaluation end to end on a tiny synthetic crack set (CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from crackseg.edge.backends import open_runner
+from crackseg.edge.cli.main import main
+from crackseg.train.checkpoint import CheckpointError, load_checkpoint, read_spec, save_checkpoint
+
+
+def _write_crack_set(root: Path, count: int, size: int = 64, seed: int = 0) -> Path:
+    """Grey textured squares, each crossed by a dark 2-px crack whose pixels are the mask."""
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        image = rng.normal(150, 12, (size, size, 3)).clip(0, 255).astype(np.uint8)
+        mask = np.zeros((size, size), np.uint8)
+        start = (int(rng.integers(0, size)), 0)
+        end = (int(rng.integers(0, size)), size - 1)
+        cv2.line(mask, start, end, 255, 2)
+        image[mask > 0] = rng.integers(20, 60)
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        (root / "masks").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "images" / f"{index:03d}.png"), image)
+        cv2.imwrite(str(root / "masks" / f"{index:03d}.png"), mask)
+    (root / "train.txt").write_text("\n".join(f"{i:03d}" for i in range(count - 2)) + "\n")
+    (root / "val.txt").write_text("\n".join(f"{i:03d}" for i in range(count - 2, count)) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def crack_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write_crack_set(tmp_path_factory.mktemp("cracks"), count=10)
+
+
+def _train_args(data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "train", "--model", "scnet-t", "--data", str(data), "--train-split", str(data / "train.txt"),
+        "--val-split", str(data / "val.txt"), "--crop-size", "64", "--batch-size", "4", "--workers", "0",
+        "--out", str(out), *extra,
+    ]
+
+
+def test_training_lowers_the_loss_and_keeps_the_best_checkpoint(crack_set: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(_train_args(crack_set, out, "--epochs", "4", "--lr", "5e-3")) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    best = max(history, key=lambda row: row["val_ods_f1"])
+    spec = read_spec(out / "best.safetensors")
+    assert spec.arch == "scnet-t"
+    assert spec.threshold == pytest.approx(best["val_threshold"])  # the operating threshold comes from validation
+    assert spec.metrics["val_ods_f1"] == pytest.approx(best["val_ods_f1"])
+    assert (out / "curves.png").stat().st_size > 0
+
+
+def test_resume_continues_from_the_last_epoch(crack_set: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(_train_args(crack_set, out, "--epochs", "1")) == 0
+    assert main(_train_args(crack_set, out, "--epochs", "2", "--resume", str(out / "last.safetensors"))) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2]
+
+
+def test_eval_scores_a_checkpoint_like_the_training_validation(crack_set: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(_train_args(crack_set, out, "--epochs", "1")) == 0
+    report_path = tmp_path / "report.json"
+    args = ["eval", "--model", str(out / "best.safetensors"), "--data", str(crack_set), "--split"]
+    assert main([*args, str(crack_set / "val.txt"), "--json", str(report_path), "--pr-plot", str(tmp_path / "pr.png")]) == 0
+    report = json.loads(report_path.read_text())
+    assert {"protocol", "ods_f1", "ods_threshold", "ois_f1", "ap", "crack_iou", "miou", "region_f1", "images"} <= set(
+        report
+    )
+    assert report["images"] == 2
+    assert report["ods_f1"] == pytest.approx(json.loads((out / "history.json").read_text())[0]["val_ods_f1"])
+
+
+def test_checkpoint_round_trip_and_onnx_runner_agree(tmp_path: Path) -> None:
+    from crackseg.edge.spec import ModelSpec
+    from crackseg.export.onnx import export_onnx
+    from crackseg.train.models import create_model
+
+    model = create_model("scnet-t")
+    spec = ModelSpec(arch="scnet-t", threshold=0.37)
+    save_checkpoint(tmp_path / "m.safetensors", model, spec)
+    loaded, loaded_spec = load_checkpoint(tmp_path / "m.safetensors")
+    assert loaded_spec == spec
+    export_onnx(loaded, loaded_spec, tmp_path / "m.onnx", input_size=(64, 64), dynamic=True)
+    image = np.random.default_rng(0).uniform(-1, 1, (1, 3, 64, 96)).astype(np.float32)
+    with open_runner(tmp_path / "m.safetensors") as torch_runner, open_runner(tmp_path / "m.onnx") as onnx_runner:
+        assert onnx_runner.spec == spec
+        assert np.abs(torch_runner.infer(image) - onnx_runner.infer(image)).max() <= 1e-4
+
+
+def test_a_checkpoint_of_an_unknown_variant_is_refused(tmp_path: Path) -> None:
+    from crackseg.edge.spec import ModelSpec
+    from crackseg.train.models import create_model
+
+    save_checkpoint(tmp_path / "m.safetensors", create_model("scnet-t"), ModelSpec(arch="nope"))
+    with pytest.raises(CheckpointError, match="unknown model variant 'nope'"):
+        load_checkpoint(tmp_path / "m.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="not a safetensors checkpoint"):
+        read_spec(tmp_path / "junk.safetensors")
+
+
+@pytest.mark.slow
+def test_distributed_training_runs_two_cpu_processes(crack_set: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        "-m", "crackseg.edge.cli.main", *_train_args(crack_set, out, "--epochs", "1", "--device", "cpu"),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (out / "best.safetensors").is_file()
+    assert len(json.loads((out / "history.json").read_text())) == 1
