@@ -30,6 +30,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("eval", "crackseg.train.commands.eval", "edge"),
     Command("export", "crackseg.export.command", "export"),
     Command("calib", "crackseg.calib.command", "export"),
+    Command("run", "crackseg.edge.cli.run", "edge"),
+    Command("listen", "crackseg.edge.cli.listen", "edge"),
 )
 
 
