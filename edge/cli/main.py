@@ -13,9 +13,11 @@ __all__ = ["build_parser", "main"]
 
 EPILOG = """\
 typical flow:
+  crackseg run --frames 100 --listen      segment synthetic cracks with the bundled model
   crackseg models                         list the model variants
-  crackseg train --model scnet-t --data DATASET
-  crackseg eval --model runs/scnet-t/best.safetensors --data DATASET --split test
+  crackseg train --model scnet-t --data DeepCrack --train-split deepcrack_train --val-split deepcrack_val
+  crackseg eval --model runs/scnet-t-seed0/best.safetensors --data DeepCrack --split test
+  crackseg export onnx --model runs/scnet-t-seed0/best.safetensors --out scnet-t.onnx
 run 'crackseg COMMAND --help' for the options of each command.
 """
 

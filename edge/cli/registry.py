@@ -73,4 +73,6 @@ def load_command(command: Command) -> LoadedCommand:
     try:
         return LoadedCommand(command, importlib.import_module(command.module))
     except ImportError as exc:
+        if (exc.name or "").startswith("crackseg"):
+            raise  # a broken crackseg module is a bug, not a missing extra
         return LoadedCommand(command, None, str(exc))

@@ -1,0 +1,38 @@
+"""The edge runtime and the CLI import on a machine without a training stack (a Jetson image)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+
+def _run_without(blocked: list[str], code: str) -> subprocess.CompletedProcess[str]:
+    prelude = "import sys\n" + "".join(f"sys.modules[{name!r}] = None\n" for name in blocked)
+    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True)
+
+
+def test_edge_and_cli_import_without_torch_or_tensorrt() -> None:
+    result = _run_without(
+        ["torch", "tensorrt", "pycuda"],
+        """
+        import crackseg.edge, crackseg.edge.cli.main, crackseg.edge.backends, crackseg.edge.sources
+        import crackseg.edge.wire, crackseg.edge.serial_frame, crackseg.edge.stats, crackseg.edge.preprocess
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_cli_lists_training_commands_as_unavailable_without_torch() -> None:
+    result = _run_without(
+        ["torch"],
+        """
+        from crackseg.edge.cli.main import main
+        try:
+            main(["--help"])
+        except SystemExit:
+            pass
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "train" in result.stdout and "(unavailable: pip install 'crackseg[train]')" in result.stdout
