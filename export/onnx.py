@@ -3,6 +3,9 @@
 Every graph is checked against :data:`TENSORRT_OPS`, the operators crackseg relies on that TensorRT's
 ONNX parser supports (TensorRT 10 operator list); anything else fails the export rather than the
 engine build on the vehicle.
+
+Only :func:`export_onnx` needs PyTorch (imported when called): reading, inspecting and converting
+ONNX files works where only ``onnx`` is installed, e.g. on a Jetson that builds engines.
 """
 
 from __future__ import annotations
@@ -10,22 +13,42 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 import onnx
-import torch
-from torch import nn
+from onnx import TensorProto, helper, numpy_helper
 
 from crackseg.edge.backends.base import INPUT_NAME, OUTPUT_NAME
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.spec import SPEC_KEY, ModelSpec
+from crackseg.edge.spec import SPEC_KEY, ModelSpec, SpecError
 
-__all__ = ["DEFAULT_OPSET", "TENSORRT_OPS", "ExportError", "embed_spec", "export_onnx", "op_counts"]
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "FP16_KEEP_FP32",
+    "TENSORRT_OPS",
+    "ExportError",
+    "Precision",
+    "convert_to_fp16",
+    "embed_spec",
+    "export_onnx",
+    "onnx_precision",
+    "op_counts",
+    "read_onnx",
+]
+
+Precision = Literal["fp32", "fp16", "int8"]
 
 DEFAULT_OPSET = 17
 
 TENSORRT_OPS = frozenset(
     {
         "Add",
+        "AveragePool",
+        "BatchNormalization",
         "Cast",
         "Concat",
         "Constant",
@@ -42,6 +65,7 @@ TENSORRT_OPS = frozenset(
         "Mul",
         "Pad",
         "Pow",
+        "PRelu",
         "QuantizeLinear",
         "ReduceMean",
         "ReduceSum",
@@ -93,6 +117,8 @@ def export_onnx(
         dynamic: make batch, height and width dynamic (any multiple of ``spec.size_multiple``).
         simplify: fold constants and remove no-op nodes with onnxslim.
     """
+    import torch
+
     path = Path(path)
     height, width = input_size
     if height % spec.size_multiple or width % spec.size_multiple:
@@ -124,3 +150,137 @@ def export_onnx(
     onnx.checker.check_model(graph, full_check=True)
     onnx.save(graph, str(path))
     return path
+
+
+def read_onnx(path: str | Path) -> tuple[onnx.ModelProto, ModelSpec]:
+    """Loads a crackseg ONNX file and its spec; a missing, corrupt or foreign file raises ``ExportError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"ONNX file not found: {path}")
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf raises DecodeError and friends for corrupt files
+        raise ExportError(f"{path} is not a readable ONNX file: {exc}") from exc
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    if SPEC_KEY not in metadata:
+        raise ExportError(f"{path} is not a crackseg model: its ONNX metadata has no '{SPEC_KEY}' entry")
+    try:
+        spec = ModelSpec.from_json(metadata[SPEC_KEY])
+    except SpecError as exc:
+        raise ExportError(f"{path}: {exc}") from exc
+    inputs = [value.name for value in model.graph.input]
+    outputs = [value.name for value in model.graph.output]
+    if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
+        raise ExportError(f"{path} does not have the '{INPUT_NAME}' -> '{OUTPUT_NAME}' signature")
+    return model, spec
+
+
+def onnx_precision(model: onnx.ModelProto) -> Precision:
+    """``int8`` for a Q/DQ graph, ``fp16`` for float16 weights, else ``fp32``: what a strongly typed build gets."""
+    if {"QuantizeLinear", "DequantizeLinear"} & set(op_counts(model)):
+        return "int8"
+    if any(init.data_type == TensorProto.FLOAT16 for init in model.graph.initializer):
+        return "fp16"
+    return "fp32"
+
+
+FP16_KEEP_FP32 = frozenset({"InstanceNormalization"})
+"""Operators :func:`convert_to_fp16` leaves in float32: instance norm's variance of float16 activations
+loses most of its precision (and overflows past 256), which a normalised network then amplifies."""
+
+_FP32_INPUTS = {"Resize": (1, 2)}
+"""Operator inputs that are float32 by the operator's definition (Resize's roi and scales)."""
+
+
+def convert_to_fp16(model: onnx.ModelProto, keep_fp32: frozenset[str] = FP16_KEEP_FP32) -> onnx.ModelProto:
+    """A copy of ``model`` with float16 weights and arithmetic but float32 ``image`` in and ``prob`` out.
+
+    Float32 I/O keeps every runner's interface; the float16 interior is what TensorRT builds from when it
+    only accepts strongly typed networks (TensorRT 11, TensorRT-RTX) and what ONNX Runtime runs as FP16.
+    Operators in ``keep_fp32`` run in float32 between casts. Only the operators of :data:`TENSORRT_OPS` are
+    handled; Q/DQ graphs are refused (they carry their own precision).
+    """
+    if onnx_precision(model) != "fp32":
+        raise ExportError(f"only float32 graphs can be converted to float16, this one is {onnx_precision(model)}")
+    model = onnx.shape_inference.infer_shapes(model)  # a copy, with every intermediate tensor's type
+    graph = model.graph
+    _hoist_constants(graph)
+    float_tensors = {
+        value.name
+        for value in [*graph.value_info, *graph.input, *graph.output]
+        if value.type.tensor_type.elem_type == TensorProto.FLOAT
+    } | {init.name for init in graph.initializer if init.data_type == TensorProto.FLOAT}
+    initializers = {init.name: init for init in graph.initializer}
+    graph_inputs = {value.name for value in graph.input}
+    graph_outputs = {value.name for value in graph.output}
+    precisions: dict[str, set[int]] = {}  # float initializer -> the types its users need
+    casts: dict[tuple[str, int], str] = {}  # (tensor, type) -> the tensor holding it in that type
+    nodes: list[onnx.NodeProto] = []
+
+    def cast(name: str, to: int, output: str) -> str:
+        if (name, to) not in casts:
+            casts[name, to] = output
+            nodes.append(helper.make_node("Cast", [name], [output], to=to, name=f"{output}/Cast"))
+        return casts[name, to]
+
+    def typed(name: str, to: int) -> str:
+        """The name of tensor ``name`` in type ``to``, adding a cast or a float32 weight copy if needed."""
+        if name not in float_tensors:
+            return name
+        if name in initializers:
+            precisions.setdefault(name, set()).add(to)
+            return name if to == TensorProto.FLOAT16 else f"{name}__fp32"
+        if name in graph_inputs:
+            return name if to == TensorProto.FLOAT else cast(name, TensorProto.FLOAT16, f"{name}__fp16")
+        return name if to == TensorProto.FLOAT16 else cast(name, TensorProto.FLOAT, f"{name}__fp32")
+
+    for node in graph.node:
+        keep = node.op_type in keep_fp32
+        fp32_inputs = _FP32_INPUTS.get(node.op_type, ())
+        node.input[:] = [
+            typed(name, TensorProto.FLOAT if keep or index in fp32_inputs else TensorProto.FLOAT16)
+            for index, name in enumerate(node.input)
+        ]
+        for attribute in node.attribute if not keep else ():
+            if node.op_type == "Cast" and attribute.name == "to" and attribute.i == TensorProto.FLOAT:
+                attribute.i = TensorProto.FLOAT16
+            if node.op_type == "ConstantOfShape" and attribute.t.data_type == TensorProto.FLOAT:
+                attribute.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(attribute.t).astype(np.float16)))
+        nodes.append(node)
+        for index, name in enumerate(node.output):
+            if name not in float_tensors:
+                continue
+            if keep and name not in graph_outputs:  # float32 result, float16 for its users
+                node.output[index] = casts[name, TensorProto.FLOAT] = f"{name}__fp32"
+                cast(node.output[index], TensorProto.FLOAT16, name)
+            elif not keep and name in graph_outputs:  # float16 result, float32 for the caller
+                node.output[index] = f"{name}__fp16"
+                cast(node.output[index], TensorProto.FLOAT, name)
+    for name, types in precisions.items():
+        array = numpy_helper.to_array(initializers[name])
+        if TensorProto.FLOAT in types:
+            graph.initializer.append(numpy_helper.from_array(array, f"{name}__fp32"))
+        if TensorProto.FLOAT16 in types:
+            initializers[name].CopyFrom(numpy_helper.from_array(array.astype(np.float16), name))
+        else:
+            graph.initializer.remove(initializers[name])
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.value_info[:]
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _hoist_constants(graph: onnx.GraphProto) -> None:
+    """Turns ``Constant`` nodes into initializers, so every constant is converted in one place."""
+    kept = []
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute[0].name == "value":
+            graph.initializer.append(
+                numpy_helper.from_array(numpy_helper.to_array(node.attribute[0].t), node.output[0])
+            )
+        else:
+            kept.append(node)
+    del graph.node[:]
+    graph.node.extend(kept)

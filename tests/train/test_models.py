@@ -13,7 +13,7 @@ from crackseg.edge.spec import ModelSpec
 from crackseg.export.onnx import TENSORRT_OPS, export_onnx, op_counts
 from crackseg.train.layers import HEDPrior
 from crackseg.train.models import SCNet, create_model, list_models
-from crackseg.train.models.scnet import SCNetOutput
+from crackseg.train.models.base import ModelOutput
 
 VARIANTS = list_models()
 
@@ -52,9 +52,9 @@ def test_training_mode_returns_fused_and_side_logits_that_backpropagate(variant:
     model.train()
     image = torch.rand(2, 3, 64, 96) * 2 - 1
     output = model(image)
-    assert isinstance(output, SCNetOutput)
+    assert isinstance(output, ModelOutput)
     assert output.fused.shape == (2, 1, 64, 96)
-    assert [s.shape for s in output.sides] == [(2, 1, 64, 96)] * model.config.levels
+    assert [s.shape for s in output.sides] == [(2, 1, 64, 96)] * len(model.side_weights)
     (output.fused.mean() + sum(s.mean() for s in output.sides)).backward()
     first_conv = next(p for p in model.encoder.parameters() if p.requires_grad)
     assert first_conv.grad is not None and first_conv.grad.abs().sum() > 0

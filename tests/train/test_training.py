@@ -75,7 +75,8 @@ def test_eval_scores_a_checkpoint_like_the_training_validation(crack_set: Path, 
     assert main(_train_args(crack_set, out, "--epochs", "1")) == 0
     report_path = tmp_path / "report.json"
     args = ["eval", "--model", str(out / "best.safetensors"), "--data", str(crack_set), "--split"]
-    assert main([*args, str(crack_set / "val.txt"), "--json", str(report_path), "--pr-plot", str(tmp_path / "pr.png")]) == 0
+    outputs = ["--json", str(report_path), "--pr-plot", str(tmp_path / "pr.png")]
+    assert main([*args, str(crack_set / "val.txt"), *outputs]) == 0
     report = json.loads(report_path.read_text())
     assert {"protocol", "ods_f1", "ods_threshold", "ois_f1", "ap", "crack_iou", "miou", "region_f1", "images"} <= set(
         report
@@ -120,7 +121,7 @@ def test_distributed_training_runs_two_cpu_processes(crack_set: Path, tmp_path: 
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
         "-m", "crackseg.edge.cli.main", *_train_args(crack_set, out, "--epochs", "1", "--device", "cpu"),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "best.safetensors").is_file()
     assert len(json.loads((out / "history.json").read_text())) == 1

@@ -3,6 +3,7 @@
 from crackseg.train.layers.attention import ScaleSpaceAttention
 from crackseg.train.layers.conv import ConvLayer, ConvNormAct, SeparableConvNormAct, create_conv_layer
 from crackseg.train.layers.edge_prior import HEDPrior, SobelPrior, create_prior
+from crackseg.train.layers.side_output import SideOutputHead
 from crackseg.train.layers.unpool import max_pool_with_selector, unpool_with_selector
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "HEDPrior",
     "ScaleSpaceAttention",
     "SeparableConvNormAct",
+    "SideOutputHead",
     "SobelPrior",
     "create_conv_layer",
     "create_prior",

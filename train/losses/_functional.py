@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["focal_loss_with_logits", "soft_iou_loss_with_logits"]
+__all__ = ["balanced_bce_with_logits", "focal_loss_with_logits", "soft_iou_loss_with_logits"]
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -49,3 +49,19 @@ def soft_iou_loss_with_logits(logits: Tensor, target: Tensor, eps: float = 1e-7,
     intersection = (prob * target).sum(dim=1)
     union = (prob + target - prob * target).sum(dim=1)
     return _reduce(1.0 - (intersection + eps) / (union + eps), reduction)
+
+
+def balanced_bce_with_logits(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """HED's class-balanced sigmoid cross-entropy (Xie & Tu 2015, eq. 2): DeepCrack-Liu's and HCNN's loss.
+
+    Crack pixels are weighted by ``beta = |Y-| / |Y|`` and background pixels by ``1 - beta``, with the
+    counts taken over the whole batch, as HED counts over its input blob: a crack-free crop still costs
+    something when other images of the batch hold cracks (a batch without any crack costs 0). The mean
+    over pixels replaces HED's sum so the scale does not depend on the image size.
+
+    Shape:
+        logits, target: any identical shape; target holds 0/1. Output: scalar, or the input shape for 'none'.
+    """
+    beta = 1.0 - target.mean()
+    weight = beta * target + (1.0 - beta) * (1.0 - target)
+    return _reduce(F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction="none"), reduction)

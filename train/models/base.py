@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import torch
 from torch import Tensor, nn
 
-__all__ = ["CrackModel"]
+__all__ = ["CrackModel", "ModelOutput"]
+
+
+class ModelOutput(NamedTuple):
+    """Training-mode output: fused logits and side logits (finest first), all ``(N, 1, H, W)``."""
+
+    fused: Tensor
+    sides: list[Tensor]
 
 
 class CrackModel(nn.Module):
     """Base of every registered architecture.
 
     Input: RGB normalized per the spec, ``(N, 3, H, W)``, H and W multiples of :attr:`size_multiple`.
-    Training mode returns ``(fused_logits, side_logits)``; eval mode returns the crack probability
-    ``(N, 1, H, W)``.
+    Training mode returns :class:`ModelOutput` (fused and side logits); eval mode returns the crack
+    probability ``(N, 1, H, W)``. Subclasses implement :meth:`forward_logits` only.
     """
 
     input_channels = 3
+    paper_loss = "scnet"
+    """Name of the objective its paper trains with (see ``crackseg.train.losses.create_loss``)."""
 
     @property
     def size_multiple(self) -> int:
@@ -25,6 +37,18 @@ class CrackModel(nn.Module):
     @property
     def side_weights(self) -> tuple[float, ...]:
         """Loss weight of each side output, finest first (empty for single-output networks)."""
+        raise NotImplementedError
+
+    def forward(self, image: Tensor) -> ModelOutput | Tensor:
+        if not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
+            self.check_input(image)
+        output = self.forward_logits(image)
+        if self.training:
+            return output
+        return torch.sigmoid(output.fused)
+
+    def forward_logits(self, image: Tensor) -> ModelOutput:
+        """The network proper: fused and side logits for a checked input."""
         raise NotImplementedError
 
     def check_input(self, image: Tensor) -> None:

@@ -40,15 +40,16 @@ from torch import Tensor, nn
 from crackseg.train.layers import (
     ConvLayer,
     ScaleSpaceAttention,
+    SideOutputHead,
     create_conv_layer,
     create_prior,
     max_pool_with_selector,
     unpool_with_selector,
 )
 from crackseg.train.models._registry import register_model
-from crackseg.train.models.base import CrackModel
+from crackseg.train.models.base import CrackModel, ModelOutput
 
-__all__ = ["SCNet", "SCNetConfig", "SCNetOutput"]
+__all__ = ["SCNet", "SCNetConfig"]
 
 PAPER_SIDE_WEIGHTS = (0.5, 0.75, 1.0, 0.75, 0.5)
 
@@ -87,13 +88,6 @@ class SCNetConfig:
     @property
     def size_multiple(self) -> int:
         return 2**self.levels
-
-
-class SCNetOutput(NamedTuple):
-    """Training-mode output: fused logits and side logits (finest first), all ``(N, 1, H, W)``."""
-
-    fused: Tensor
-    sides: list[Tensor]
 
 
 class EncoderBlock(nn.Module):
@@ -181,30 +175,12 @@ class SCNetDecoder(nn.Module):
         return sides[::-1]
 
 
-class FusionHead(nn.Module):
-    """Per-scale side logits from (encoder, decoder, enhancement) side features, and their fusion."""
-
-    def __init__(self, levels: int) -> None:
-        super().__init__()
-        self.sides = nn.ModuleList([nn.Conv2d(3, 1, 1) for _ in range(levels)])
-        self.fuse = nn.Conv2d(levels, 1, 1)
-
-    def forward(self, per_scale: list[tuple[Tensor, Tensor, Tensor]]) -> SCNetOutput:
-        side_logits = []
-        for scale, (features, conv) in enumerate(zip(per_scale, self.sides, strict=True)):
-            logits = conv(torch.cat(features, dim=1))
-            if scale:
-                logits = F.interpolate(logits, scale_factor=float(2**scale), mode="bilinear", align_corners=False)
-            side_logits.append(logits)
-        return SCNetOutput(self.fuse(torch.cat(side_logits, dim=1)), side_logits)
-
-
 class SCNet(CrackModel):
     """SCNet and its variants. Input RGB scaled to [-1, 1], ``(N, 3, H, W)``, H and W multiples of
     ``config.size_multiple``.
 
     Returns:
-        training mode: :class:`SCNetOutput` (fused and side logits);
+        training mode: :class:`ModelOutput` (fused and side logits);
         eval mode: crack probability ``(N, 1, H, W)``.
     """
 
@@ -216,7 +192,7 @@ class SCNet(CrackModel):
         self.encoder = SCNetEncoder(self.input_channels + 1, config.widths, config.depths, conv)
         self.enhancement = EnhancementEncoder(config.levels)
         self.decoder = SCNetDecoder(config.widths, config.depths, conv)
-        self.head = FusionHead(config.levels)
+        self.head = SideOutputHead((3,) * config.levels)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -234,17 +210,13 @@ class SCNet(CrackModel):
     def side_weights(self) -> tuple[float, ...]:
         return self.config.side_weights
 
-    def forward(self, image: Tensor) -> SCNetOutput | Tensor:
-        if not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
-            self.check_input(image)
+    def forward_logits(self, image: Tensor) -> ModelOutput:
         x = torch.cat([image, self.prior(image)], dim=1)
         encoded = self.encoder(x)
         enhanced = self.enhancement(encoded.sides)
         decoded = self.decoder(encoded)
-        output = self.head(list(zip(encoded.sides, decoded, enhanced, strict=True)))
-        if self.training:
-            return output
-        return torch.sigmoid(output.fused)
+        per_scale = [torch.cat(features, dim=1) for features in zip(encoded.sides, decoded, enhanced, strict=True)]
+        return ModelOutput(*self.head(per_scale))
 
 
 def _create_scnet(**kwargs: Any) -> SCNet:

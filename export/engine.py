@@ -1,0 +1,398 @@
+"""ONNX to TensorRT engine, written as Polygraphy-style lazy loaders, with a manifest beside every engine.
+
+``EngineFromOnnx(...)`` only stores its arguments; calling it parses and builds, returning the
+serialized engine. ``SaveEngine(loader, path)()`` builds, then writes the engine and its manifest.
+
+Precision and typing. TensorRT 10 offers two ways to lower precision: *weakly typed* networks with
+builder flags (``FP16``: TensorRT may pick FP16 kernels for an FP32 ONNX; ``INT8``), and *strongly
+typed* networks, where every tensor keeps the type the ONNX gives it. TensorRT 11 and TensorRT for
+RTX only build strongly typed networks (the precision flags and INT8 calibrators are gone), so there
+FP16 needs an FP16 ONNX (``crackseg export onnx --fp16``) and INT8 a Q/DQ ONNX (``crackseg calib``).
+The rules are in :func:`plan_typing`. INT8 is explicit quantization only: no calibrator, ever.
+
+``tensorrt`` vs ``tensorrt_rtx`` (imported in that order, see ``crackseg.edge.backends.trt``):
+
+- RTX is strongly typed only, has no INT8 calibrator and no DLA; Q/DQ INT8 and FP16 ONNX work.
+- RTX compiles ahead of time for a set of GPU architectures (portable engines by default); crackseg
+  asks for the current GPU, so the manifest's GPU check means the same with both modules.
+- Both use the same builder, parser, timing-cache and runtime calls used here.
+
+Engine file names encode model, precision, TensorRT version and GPU (as jetson-inference's tensorNet
+does): ``scnet-t.fp16.trt10.3.0.orin.engine``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnx
+from tqdm import tqdm
+
+from crackseg.edge.backends.base import INPUT_NAME
+from crackseg.edge.backends.trt import current_runtime, trt
+from crackseg.edge.errors import CracksegError
+from crackseg.edge.spec import ModelSpec
+from crackseg.export.manifest import (
+    CALIBRATION_KEY,
+    BuilderOptions,
+    EngineManifest,
+    Profile,
+    RuntimeInfo,
+    sha256_bytes,
+    sha256_file,
+    write_manifest,
+)
+from crackseg.export.onnx import Precision, onnx_precision, read_onnx
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "DEFAULT_WORKSPACE_MIB",
+    "PRECISIONS",
+    "EngineBuild",
+    "EngineBuildError",
+    "EngineFromOnnx",
+    "SaveEngine",
+    "TypingPlan",
+    "engine_name",
+    "plan_typing",
+    "resolve_profile",
+]
+
+log = logging.getLogger(__name__)
+
+PRECISIONS: tuple[Precision, ...] = ("fp32", "fp16", "int8")
+DEFAULT_WORKSPACE_MIB = 1024
+"""Builder scratch memory cap: leaves room for the camera, the pipeline and the OS on 4-8 GB Jetsons."""
+DEFAULT_PROFILE = Profile(min=(1, 3, 64, 64), opt=(1, 3, 512, 512), max=(1, 3, 1024, 1024))
+"""For dynamic-shape ONNX files: tuned for 512x512 tiles, accepts anything from 64x64 to 1024x1024."""
+
+
+class EngineBuildError(CracksegError):
+    """An engine cannot be built as requested; the message says why and what to do instead."""
+
+
+@dataclass(frozen=True)
+class TypingPlan:
+    """How to get the requested precision out of this ONNX file with this TensorRT."""
+
+    strongly_typed: bool
+    flags: tuple[str, ...] = ()
+    """``trt.BuilderFlag`` names to set."""
+
+
+def plan_typing(
+    precision: Precision,
+    onnx_is: Precision,
+    *,
+    weak_typing: bool,
+    strongly_typed: bool | None = None,
+    dla: bool = False,
+) -> TypingPlan:
+    """The network typing mode and builder flags for a build, or an ``EngineBuildError`` saying why not.
+
+    Args:
+        precision: the requested engine precision.
+        onnx_is: the ONNX file's own precision (``int8`` for Q/DQ, ``fp16`` for float16 weights).
+        weak_typing: whether this TensorRT still has precision flags (TensorRT 10: yes; 11 and RTX: no).
+        strongly_typed: force the typing mode; ``None`` picks strong typing whenever the ONNX file
+            already carries the precision (Q/DQ or FP16), weak typing for an FP32 ONNX on TensorRT 10.
+        dla: build for a DLA core (adds GPU fallback for layers DLA cannot run).
+    """
+    if onnx_is == "int8" and precision != "int8":
+        raise EngineBuildError("the ONNX file is quantized (Q/DQ nodes): build it with --precision int8")
+    if precision == "int8" and onnx_is != "int8":
+        raise EngineBuildError(
+            "INT8 engines are built from a Q/DQ ONNX file (explicit quantization, no calibrator): "
+            "make one with 'crackseg calib', then build from it"
+        )
+    if onnx_is == "fp16" and precision != "fp16":
+        raise EngineBuildError(
+            "the ONNX file has float16 weights: build it with --precision fp16, or use the FP32 ONNX"
+        )
+    if dla and precision == "fp32":
+        raise EngineBuildError("DLA cores run FP16 or INT8 only: choose --precision fp16 or int8")
+    fallback = ("GPU_FALLBACK",) if dla else ()
+    needs_fp16_onnx = precision == "fp16" and onnx_is == "fp32"
+    if not weak_typing:
+        if strongly_typed is False:
+            raise EngineBuildError("this TensorRT builds strongly typed networks only")
+        if needs_fp16_onnx:
+            raise EngineBuildError(
+                "this TensorRT builds strongly typed networks only, so an FP16 engine needs an FP16 ONNX file: "
+                "write one with 'crackseg export onnx --fp16' and build from the .fp16.onnx file"
+            )
+        return TypingPlan(strongly_typed=True, flags=fallback)
+    if strongly_typed is None:
+        strongly_typed = onnx_is != "fp32"
+    if strongly_typed:
+        if needs_fp16_onnx:
+            raise EngineBuildError(
+                "a strongly typed network runs at the ONNX file's precision: FP16 needs the FP16 ONNX "
+                "('crackseg export onnx --fp16'), or build this one without --strongly-typed"
+            )
+        return TypingPlan(strongly_typed=True, flags=fallback)
+    precision_flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8",)}[precision]
+    return TypingPlan(strongly_typed=False, flags=precision_flags + fallback)
+
+
+def _input_dims(model: onnx.ModelProto) -> tuple[int | None, ...]:
+    (value,) = [value for value in model.graph.input if value.name == INPUT_NAME]
+    return tuple(dim.dim_value if dim.HasField("dim_value") else None for dim in value.type.tensor_type.shape.dim)
+
+
+def resolve_profile(model: onnx.ModelProto, spec: ModelSpec, requested: Profile | None) -> Profile:
+    """The optimization profile for ``model``: fixed by a static input, else ``requested`` or the default, checked."""
+    dims = _input_dims(model)
+    if None not in dims:
+        static = tuple(dim for dim in dims if dim is not None)
+        fixed = Profile(static, static, static)
+        if requested is not None and requested != fixed:
+            raise EngineBuildError(
+                f"the ONNX input is static ({'x'.join(map(str, static))}), so its profile is fixed: "
+                f"drop the shape options, or re-export with 'crackseg export onnx --dynamic'"
+            )
+        return fixed
+    profile = requested or DEFAULT_PROFILE
+    for label, shape in (("min", profile.min), ("opt", profile.opt), ("max", profile.max)):
+        if len(shape) != len(dims):
+            raise EngineBuildError(f"{label} shape {shape} has {len(shape)} dimensions, the input has {len(dims)}")
+        for axis, size, fixed_size in zip("NCHW", shape, dims, strict=True):
+            if fixed_size is not None and size != fixed_size:
+                raise EngineBuildError(f"{label} shape {shape}: {axis} must be {fixed_size}")
+            if axis in "HW" and size % spec.size_multiple:
+                raise EngineBuildError(f"{label} shape {shape}: {axis} must be a multiple of {spec.size_multiple}")
+    ordered = all(low <= mid <= high for low, mid, high in zip(profile.min, profile.opt, profile.max, strict=True))
+    if not ordered:
+        raise EngineBuildError(f"profile {profile} is not ordered: every size must satisfy min <= opt <= max")
+    return profile
+
+
+def engine_name(onnx_path: str | Path, precision: str, runtime: RuntimeInfo, dla_core: int | None = None) -> Path:
+    """``<dir>/<onnx stem>.<precision>.<trt|rtx><version>.<gpu>[.dla<N>].engine`` beside the ONNX file."""
+    onnx_path = Path(onnx_path)
+    stem = onnx_path.name.removesuffix(".onnx")
+    module = "rtx" if runtime.tensorrt_module.endswith("rtx") else "trt"
+    gpu = re.sub(r"[^a-z0-9]+", "-", runtime.gpu_name.lower().removeprefix("nvidia ")).strip("-") or "gpu"
+    dla = f".dla{dla_core}" if dla_core is not None else ""
+    return onnx_path.with_name(f"{stem}.{precision}.{module}{runtime.tensorrt_version}.{gpu}{dla}.engine")
+
+
+@dataclass(frozen=True)
+class EngineBuild:
+    """One resolved build: what :meth:`EngineFromOnnx.plan` decided, and what the manifest records."""
+
+    onnx_path: Path
+    onnx_sha256: str
+    spec: ModelSpec
+    precision: Precision
+    profile: Profile
+    builder: BuilderOptions
+    flags: tuple[str, ...]
+    calibration_hash: str | None
+
+    def manifest(self, engine: bytes, runtime: RuntimeInfo) -> EngineManifest:
+        return EngineManifest(
+            engine_sha256=sha256_bytes(engine),
+            onnx_sha256=self.onnx_sha256,
+            onnx_path=str(self.onnx_path),
+            precision=self.precision,
+            profile=self.profile,
+            builder=self.builder,
+            runtime=runtime,
+            spec=self.spec,
+            calibration_hash=self.calibration_hash,
+        )
+
+
+class EngineFromOnnx:
+    """Lazily builds a serialized TensorRT engine from a crackseg ONNX file.
+
+    Args:
+        onnx_path: FP32, FP16 or Q/DQ (INT8) crackseg ONNX file.
+        precision: ``fp32``, ``fp16`` or ``int8`` (see :func:`plan_typing` for what each needs).
+        profile: min/opt/max NCHW shapes for a dynamic-shape ONNX (default :data:`DEFAULT_PROFILE`).
+        workspace_mib: cap on the builder's scratch memory.
+        dla_core: build for this DLA core (Jetson AGX/NX), with GPU fallback.
+        timing_cache: file of measured kernel timings, read before and written after the build, so
+            rebuilding on the same machine skips most of the tuning.
+        strongly_typed: force the typing mode (``None``: see :func:`plan_typing`).
+        progress: show the builder's phases as progress bars.
+    """
+
+    def __init__(
+        self,
+        onnx_path: str | Path,
+        precision: Precision = "fp16",
+        profile: Profile | None = None,
+        workspace_mib: int = DEFAULT_WORKSPACE_MIB,
+        dla_core: int | None = None,
+        timing_cache: str | Path | None = None,
+        strongly_typed: bool | None = None,
+        progress: bool = True,
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise EngineBuildError(f"unknown precision {precision!r} (expected one of {', '.join(PRECISIONS)})")
+        if workspace_mib < 1:
+            raise EngineBuildError(f"workspace must be at least 1 MiB, not {workspace_mib}")
+        self.onnx_path = Path(onnx_path)
+        self.precision = precision
+        self.profile = profile
+        self.workspace_mib = workspace_mib
+        self.dla_core = dla_core
+        self.timing_cache = Path(timing_cache) if timing_cache is not None else None
+        self.strongly_typed = strongly_typed
+        self.progress = progress
+
+    def plan(self) -> EngineBuild:
+        """Reads the ONNX file and resolves profile, typing and options, without building anything."""
+        model, spec = read_onnx(self.onnx_path)
+        typing = plan_typing(
+            self.precision,
+            onnx_precision(model),
+            weak_typing=hasattr(trt.BuilderFlag, "FP16"),
+            strongly_typed=self.strongly_typed,
+            dla=self.dla_core is not None,
+        )
+        calibration = {prop.key: prop.value for prop in model.metadata_props}.get(CALIBRATION_KEY)
+        return EngineBuild(
+            onnx_path=self.onnx_path,
+            onnx_sha256=sha256_file(self.onnx_path),
+            spec=spec,
+            precision=self.precision,
+            profile=resolve_profile(model, spec, self.profile),
+            builder=BuilderOptions(
+                workspace_mib=self.workspace_mib,
+                dla_core=self.dla_core,
+                strongly_typed=typing.strongly_typed,
+                timing_cache=str(self.timing_cache) if self.timing_cache is not None else None,
+            ),
+            flags=typing.flags,
+            calibration_hash=sha256_bytes(calibration.encode()) if calibration is not None else None,
+        )
+
+    def __call__(self) -> bytes:
+        return self.build(self.plan())
+
+    def build(self, plan: EngineBuild) -> bytes:
+        """Parses and builds ``plan``; returns the serialized engine."""
+        logger = trt.Logger(trt.Logger.WARNING)
+        builder = trt.Builder(logger)
+        creation_flags = 0
+        if plan.builder.strongly_typed and hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"):
+            creation_flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+        network = builder.create_network(creation_flags)
+        parser = trt.OnnxParser(network, logger)
+        if not parser.parse_from_file(str(plan.onnx_path)):
+            errors = "; ".join(str(parser.get_error(index).desc()) for index in range(parser.num_errors))
+            raise EngineBuildError(f"TensorRT's ONNX parser rejected {plan.onnx_path}: {errors}")
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, plan.builder.workspace_mib << 20)
+        for flag in plan.flags:
+            config.set_flag(getattr(trt.BuilderFlag, flag))
+        inputs = {network.get_input(index).name: network.get_input(index) for index in range(network.num_inputs)}
+        dims = inputs[INPUT_NAME].shape
+        if any(dims[index] < 0 for index in range(len(dims))):
+            profile = builder.create_optimization_profile()
+            shapes = (plan.profile.min, plan.profile.opt, plan.profile.max)
+            profile.set_shape(INPUT_NAME, *(trt.Dims(list(shape)) for shape in shapes))
+            config.add_optimization_profile(profile)
+        if plan.builder.dla_core is not None:
+            _use_dla(builder, config, plan.builder.dla_core)
+        _target_current_gpu(config)
+        cache_path = Path(plan.builder.timing_cache) if plan.builder.timing_cache else None
+        if cache_path is not None:
+            _load_timing_cache(config, cache_path)
+        monitor = _progress_monitor() if self.progress else None
+        if monitor is not None:
+            config.progress_monitor = monitor
+        log.debug("building a %s engine from %s", plan.precision, plan.onnx_path)
+        start = time.perf_counter()
+        serialized = builder.build_serialized_network(network, config)
+        if serialized is None:
+            raise EngineBuildError(f"TensorRT failed to build an engine from {plan.onnx_path} (its log above says why)")
+        log.info("built in %.0f s", time.perf_counter() - start)
+        if cache_path is not None:
+            _atomic_write(cache_path, bytes(config.get_timing_cache().serialize()))
+        return bytes(serialized)
+
+
+class SaveEngine:
+    """Builds with ``loader`` and writes the engine to ``path`` and its manifest to ``<path>.json``."""
+
+    def __init__(self, loader: EngineFromOnnx, path: str | Path) -> None:
+        self.loader = loader
+        self.path = Path(path)
+
+    def __call__(self) -> Path:
+        plan = self.loader.plan()
+        engine = self.loader.build(plan)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.path, engine)
+        write_manifest(plan.manifest(engine, current_runtime()), self.path)
+        return self.path
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _use_dla(builder: trt.Builder, config: trt.IBuilderConfig, core: int) -> None:
+    cores = getattr(builder, "num_DLA_cores", 0)  # absent in TensorRT for RTX
+    if core < 0 or core >= cores:
+        raise EngineBuildError(f"DLA core {core} requested, but this device has {cores} DLA cores")
+    config.default_device_type = trt.DeviceType.DLA
+    config.DLA_core = core
+
+
+def _target_current_gpu(config: trt.IBuilderConfig) -> None:
+    """TensorRT for RTX: build for this GPU only (by default it builds portable engines, see module doc)."""
+    current = getattr(getattr(trt, "ComputeCapability", None), "CURRENT", None)
+    if current is not None:
+        rtx_config: Any = config
+        rtx_config.num_compute_capabilities = 1
+        rtx_config.set_compute_capability(current, 0)
+
+
+def _load_timing_cache(config: trt.IBuilderConfig, path: Path) -> None:
+    """Starts from the cache file if it exists and fits this GPU and TensorRT, else from an empty cache."""
+    data = path.read_bytes() if path.is_file() else b""
+    if not config.set_timing_cache(config.create_timing_cache(data), False):
+        log.warning("timing cache %s is from another GPU or TensorRT version; starting a new one", path)
+        config.set_timing_cache(config.create_timing_cache(b""), False)
+
+
+def _progress_monitor() -> trt.IProgressMonitor | None:
+    """Builder phases as nested tqdm bars (TensorRT's IProgressMonitor), or ``None`` where it is missing."""
+    if not hasattr(trt, "IProgressMonitor"):
+        return None
+
+    class TqdmMonitor(trt.IProgressMonitor):
+        def __init__(self) -> None:
+            trt.IProgressMonitor.__init__(self)
+            self.bars: dict[str, tqdm[Any]] = {}
+
+        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+            self.bars[phase_name] = tqdm(
+                total=num_steps, desc=phase_name, position=len(self.bars), leave=False, unit="step", dynamic_ncols=True
+            )
+
+        def step_complete(self, phase_name: str, step: int) -> bool:
+            bar = self.bars.get(phase_name)
+            if bar is not None:
+                bar.update(step + 1 - bar.n)
+            return True  # False would cancel the build
+
+        def phase_finish(self, phase_name: str) -> None:
+            bar = self.bars.pop(phase_name, None)
+            if bar is not None:
+                bar.close()
+
+    return TqdmMonitor()

@@ -1,0 +1,22 @@
+"""Class-balanced binary cross-entropy module (HED's weighting)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from torch import Tensor, nn
+
+from crackseg.train.losses._functional import balanced_bce_with_logits
+
+__all__ = ["BalancedBCELoss"]
+
+
+class BalancedBCELoss(nn.Module):
+    """Class-balanced sigmoid cross-entropy on logits; see :func:`balanced_bce_with_logits`."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.loss_fn = partial(balanced_bce_with_logits, reduction=reduction)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return self.loss_fn(logits, target)

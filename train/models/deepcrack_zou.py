@@ -1,0 +1,132 @@
+"""DeepCrack-Zou, "DC-2" (Zou, Zhang, Li, Qi, Wang, Wang 2019, "DeepCrack: Learning Hierarchical
+Convolutional Features for Crack Detection", IEEE TIP 28(3)): SegNet with skip-layer fusion.
+
+Architecture, as built here::
+
+    encoder: VGG16 convolutions in 5 stages, each followed by 2x2 max pooling that keeps its indices
+    decoder: 5 mirrored stages; each unpools with the matching encoder indices, then convolves
+    skip-layer fusion: side_k = Conv1x1([enc_k, dec_k]) upsampled to the input, at each of the 5 scales
+    fused = Conv1x1([side_1 .. side_5])
+
+Loss (paper): sigmoid cross-entropy on each side output and on the fused output, summed with equal
+weights and no class weighting (the authors' PyTorch release uses ``pos_weight = 1``).
+
+Deviations, and why:
+    * Unpooling uses crackseg's one-hot window selectors (:mod:`crackseg.train.layers.unpool`), exactly
+      max-unpooling but exportable to TensorRT (which has no MaxUnpool).
+    * The paper upsamples each side output with a deconvolution; here it is bilinear resizing (no
+      parameters, TensorRT Resize). The authors' later PyTorch release instead upsamples the concatenated
+      features and applies 3x3 convolutions at full resolution, more than doubling the network's FLOPs;
+      the paper's cheaper 1x1-then-upsample order is kept.
+    * No ImageNet VGG16 can be downloaded here: the encoder trains from scratch unless the user supplies
+      torchvision ``vgg16_bn`` (or, with ``norm=False``, ``vgg16``) weights. Batch norm follows every
+      convolution by default, as in SegNet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from crackseg.train.layers import SideOutputHead, max_pool_with_selector, unpool_with_selector
+from crackseg.train.models._registry import register_model
+from crackseg.train.models.backbones import VGG16_DEPTHS, VGG16_WIDTHS, VGGBackbone, VGGConv, init_weights
+from crackseg.train.models.base import CrackModel, ModelOutput
+
+__all__ = ["DeepCrackZou", "DeepCrackZouConfig"]
+
+
+@dataclass(frozen=True)
+class DeepCrackZouConfig:
+    """What can vary in DeepCrack-Zou.
+
+    Args:
+        norm: batch norm after every convolution (SegNet's default; False: plain VGG16 layers).
+        side_weights: loss weight of each side output, finest first (paper: all 1).
+    """
+
+    norm: bool = True
+    side_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if len(self.side_weights) != 5:
+            raise ValueError(f"DeepCrack-Zou has 5 side outputs, got side_weights {self.side_weights}")
+
+    @property
+    def levels(self) -> int:
+        return 5
+
+
+class SegNetDecoder(nn.Module):
+    """SegNet's decoder: stage k unpools with encoder stage k's selector, keeps its width until the last
+    convolution, which narrows to the width of stage k - 1.
+
+    Returns:
+        the decoder stage outputs, finest first (each at the resolution of the matching encoder stage).
+    """
+
+    def __init__(self, norm: bool) -> None:
+        super().__init__()
+        outs = (VGG16_WIDTHS[0], *VGG16_WIDTHS[:-1])
+        self.stages = nn.ModuleList(
+            [
+                nn.Sequential(*[VGGConv(i, o if n == d - 1 else i, norm) for n in range(d)])
+                for i, o, d in zip(VGG16_WIDTHS, outs, VGG16_DEPTHS, strict=True)
+            ]
+        )
+        self.out_channels = outs
+
+    def forward(self, x: Tensor, selectors: list[Tensor]) -> list[Tensor]:
+        outputs = []
+        for stage, selector in zip(reversed(self.stages), reversed(selectors), strict=True):
+            x = stage(unpool_with_selector(x, selector))
+            outputs.append(x)
+        return outputs[::-1]
+
+
+class DeepCrackZou(CrackModel):
+    """DeepCrack (Zou et al. 2019). Input RGB ``(N, 3, H, W)``, H and W multiples of 32.
+
+    Returns:
+        training mode: :class:`ModelOutput` (fused and five side logits, finest first);
+        eval mode: crack probability ``(N, 1, H, W)``.
+    """
+
+    paper_loss = "bce"
+
+    def __init__(self, config: DeepCrackZouConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = VGGBackbone(norm=config.norm)
+        self.decoder = SegNetDecoder(norm=config.norm)
+        fused_channels = tuple(e + d for e, d in zip(self.encoder.out_channels, self.decoder.out_channels, strict=True))
+        self.head = SideOutputHead(fused_channels, fuse_bias=False)
+        init_weights(self)
+        self.head.reset_fusion()
+
+    @property
+    def size_multiple(self) -> int:
+        return 32
+
+    @property
+    def side_weights(self) -> tuple[float, ...]:
+        return self.config.side_weights
+
+    def forward_logits(self, image: Tensor) -> ModelOutput:
+        x, encoded, selectors = image, [], []
+        for stage in self.encoder.stages:
+            features = stage(x)
+            x, selector = max_pool_with_selector(features)
+            encoded.append(features)
+            selectors.append(selector)
+        decoded = self.decoder(x, selectors)
+        return ModelOutput(*self.head([torch.cat(pair, dim=1) for pair in zip(encoded, decoded, strict=True)]))
+
+
+@register_model
+def deepcrack_zou(**kwargs: Any) -> DeepCrackZou:
+    """DeepCrack DC-2 (Zou 2019): SegNet with index unpooling and encoder-decoder skip-layer fusion."""
+    return DeepCrackZou(DeepCrackZouConfig(**kwargs))
