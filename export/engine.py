@@ -234,6 +234,7 @@ class EngineFromOnnx:
         timing_cache: str | Path | None = None,
         strongly_typed: bool | None = None,
         progress: bool = True,
+        rtx_targets: tuple[str, ...] = (),
     ) -> None:
         if precision not in PRECISIONS:
             raise EngineBuildError(f"unknown precision {precision!r} (expected one of {', '.join(PRECISIONS)})")
@@ -247,6 +248,7 @@ class EngineFromOnnx:
         self.timing_cache = Path(timing_cache) if timing_cache is not None else None
         self.strongly_typed = strongly_typed
         self.progress = progress
+        self.rtx_targets = tuple(rtx_targets)
 
     def plan(self) -> EngineBuild:
         """Reads the ONNX file and resolves profile, typing and options, without building anything."""
@@ -270,6 +272,7 @@ class EngineFromOnnx:
                 dla_core=self.dla_core,
                 strongly_typed=typing.strongly_typed,
                 timing_cache=str(self.timing_cache) if self.timing_cache is not None else None,
+                rtx_targets=self.rtx_targets,
             ),
             flags=typing.flags,
             calibration_hash=sha256_bytes(calibration.encode()) if calibration is not None else None,
@@ -303,7 +306,7 @@ class EngineFromOnnx:
             config.add_optimization_profile(profile)
         if plan.builder.dla_core is not None:
             _use_dla(builder, config, plan.builder.dla_core)
-        _target_current_gpu(config)
+        _target_gpus(config, plan.builder.rtx_targets)
         cache_path = Path(plan.builder.timing_cache) if plan.builder.timing_cache else None
         if cache_path is not None:
             _load_timing_cache(config, cache_path)
@@ -352,13 +355,26 @@ def _use_dla(builder: trt.Builder, config: trt.IBuilderConfig, core: int) -> Non
     config.DLA_core = core
 
 
-def _target_current_gpu(config: trt.IBuilderConfig) -> None:
-    """TensorRT for RTX: build for this GPU only (by default it builds portable engines, see module doc)."""
-    current = getattr(getattr(trt, "ComputeCapability", None), "CURRENT", None)
-    if current is not None:
-        rtx_config: Any = config
-        rtx_config.num_compute_capabilities = 1
-        rtx_config.set_compute_capability(current, 0)
+def _target_gpus(config: trt.IBuilderConfig, rtx_targets: tuple[str, ...]) -> None:
+    """TensorRT for RTX: build for the named compute capabilities, else for this GPU only.
+
+    Named targets make an ahead-of-time build possible on a machine without a GPU (the engine is
+    specialised on the target GPU at load time). Plain TensorRT always builds for the current GPU.
+    """
+    capability = getattr(trt, "ComputeCapability", None)
+    if capability is None:
+        if rtx_targets:
+            raise EngineBuildError("ahead-of-time targets (--rtx-target) need TensorRT for RTX")
+        return
+    unknown = [name for name in rtx_targets if not hasattr(capability, name)]
+    if unknown:
+        known = [name for name in dir(capability) if name.startswith("SM")]
+        raise EngineBuildError(f"unknown TensorRT for RTX target(s) {unknown}; known: {', '.join(known)}")
+    targets = [getattr(capability, name) for name in rtx_targets] or [capability.CURRENT]
+    rtx_config: Any = config
+    rtx_config.num_compute_capabilities = len(targets)
+    for index, target in enumerate(targets):
+        rtx_config.set_compute_capability(target, index)
 
 
 def _load_timing_cache(config: trt.IBuilderConfig, path: Path) -> None:

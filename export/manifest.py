@@ -88,6 +88,8 @@ class BuilderOptions:
     dla_core: int | None = None
     strongly_typed: bool = False
     timing_cache: str | None = None
+    rtx_targets: tuple[str, ...] = ()
+    """TensorRT for RTX ahead-of-time targets (e.g. ``SM89``); empty: the GPU it was built on."""
 
     def differences(self, other: BuilderOptions) -> list[str]:
         """How ``other`` (requested) differs from these (built), ignoring the timing cache."""
@@ -164,7 +166,9 @@ class EngineManifest:
                 **{
                     **raw,
                     "profile": Profile(**{key: tuple(value) for key, value in raw["profile"].items()}),
-                    "builder": BuilderOptions(**raw["builder"]),
+                    "builder": BuilderOptions(
+                        **{**raw["builder"], "rtx_targets": tuple(raw["builder"].get("rtx_targets", ()))}
+                    ),
                     "runtime": RuntimeInfo(
                         **{**raw["runtime"], "compute_capability": tuple(raw["runtime"]["compute_capability"])}
                     ),

@@ -54,7 +54,7 @@ TENSORRT_OPS = frozenset(
         "Constant",
         "ConstantOfShape",
         "Conv",
-        "DepthToSpace",
+        "ConvTranspose",
         "DequantizeLinear",
         "Div",
         "Equal",

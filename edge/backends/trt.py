@@ -54,7 +54,7 @@ __all__ = [
     "trt",
 ]
 
-TENSORRT_MODULES = ("tensorrt", "tensorrt_rtx")
+TENSORRT_MODULES = ("tensorrt", "tensorrt_rtx", "tensorrt_rtx_bindings")
 """Python modules tried in order: TensorRT (Jetson, data-centre and desktop GPUs), then TensorRT for RTX."""
 
 INSTALL_HINT = (

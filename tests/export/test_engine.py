@@ -19,6 +19,7 @@ from crackseg.edge.backends import open_runner
 from crackseg.edge.backends.base import BackendError
 from crackseg.edge.backends.cuda import CudaError, CudaRuntime, cuda_runtime
 from crackseg.edge.backends.trt import (
+    TENSORRT_MODULES,
     TensorRTMissing,
     TensorRTRunner,
     load_tensorrt,
@@ -213,16 +214,17 @@ def test_engine_name_encodes_model_precision_tensorrt_and_gpu(
 
 
 def test_missing_tensorrt_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "tensorrt", None)
-    monkeypatch.setitem(sys.modules, "tensorrt_rtx", None)
+    for module in TENSORRT_MODULES:
+        monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(TensorRTMissing, match=r"TensorRT is not installed.*JetPack.*crackseg\[trt\]"):
         load_tensorrt()
     assert not tensorrt_available()
 
 
 def test_type_stubs_alone_are_not_tensorrt(monkeypatch: pytest.MonkeyPatch) -> None:
+    for module in TENSORRT_MODULES:
+        monkeypatch.setitem(sys.modules, module, None)
     monkeypatch.setitem(sys.modules, "tensorrt", type(sys)("tensorrt"))  # imports, but has no Builder
-    monkeypatch.setitem(sys.modules, "tensorrt_rtx", None)
     with pytest.raises(TensorRTMissing, match="only type stubs are installed"):
         load_tensorrt()
 
@@ -304,8 +306,8 @@ def test_engine_command_without_tensorrt_says_so(onnx_models: dict[str, Path], m
     from crackseg.edge.cli import main as cli_main
     from crackseg.edge.cli.registry import COMMANDS
 
-    monkeypatch.setitem(sys.modules, "tensorrt", None)
-    monkeypatch.setitem(sys.modules, "tensorrt_rtx", None)
+    for module in TENSORRT_MODULES:
+        monkeypatch.setitem(sys.modules, module, None)
     monkeypatch.setattr(cli_main, "COMMANDS", tuple(command for command in COMMANDS if command.name == "export"))
     errors = io.StringIO()
     with contextlib.redirect_stderr(errors):

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from crackseg.train.layers import max_pool_with_selector, unpool_with_selector
+from crackseg.train.layers import MaxUnpool, max_pool_with_selector
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 4, 4), (2, 3, 8, 6), (1, 16, 32, 32)])
@@ -14,7 +14,7 @@ def test_unpool_equals_max_unpool_on_random_inputs(shape: tuple[int, ...]) -> No
     values = torch.randn(pooled.shape)  # decoder features, unrelated to the pooled values
     assert torch.equal(pooled, reference_pooled)
     expected = F.max_unpool2d(values, indices, 2, output_size=features.shape[-2:])
-    assert torch.equal(unpool_with_selector(values, selector), expected)
+    assert torch.equal(MaxUnpool(values.shape[1])(values, selector), expected)
 
 
 def test_ties_go_to_the_first_maximum_like_max_pool_indices() -> None:
@@ -24,7 +24,7 @@ def test_ties_go_to_the_first_maximum_like_max_pool_indices() -> None:
     _, indices = F.max_pool2d(features, 2, return_indices=True)
     values = torch.randn(pooled.shape)
     expected = F.max_unpool2d(values, indices, 2, output_size=features.shape[-2:])
-    assert torch.equal(unpool_with_selector(values, selector), expected)
+    assert torch.equal(MaxUnpool(values.shape[1])(values, selector), expected)
 
 
 def test_selector_is_one_hot_per_window() -> None:

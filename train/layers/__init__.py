@@ -4,12 +4,13 @@ from crackseg.train.layers.attention import ScaleSpaceAttention
 from crackseg.train.layers.conv import ConvLayer, ConvNormAct, SeparableConvNormAct, create_conv_layer
 from crackseg.train.layers.edge_prior import HEDPrior, SobelPrior, create_prior
 from crackseg.train.layers.side_output import SideOutputHead
-from crackseg.train.layers.unpool import max_pool_with_selector, unpool_with_selector
+from crackseg.train.layers.unpool import MaxUnpool, max_pool_with_selector
 
 __all__ = [
     "ConvLayer",
     "ConvNormAct",
     "HEDPrior",
+    "MaxUnpool",
     "ScaleSpaceAttention",
     "SeparableConvNormAct",
     "SideOutputHead",
@@ -17,5 +18,4 @@ __all__ = [
     "create_conv_layer",
     "create_prior",
     "max_pool_with_selector",
-    "unpool_with_selector",
 ]

@@ -3,8 +3,11 @@
 PyTorch's ONNX exporter cannot export ``max_unpool2d`` and TensorRT has no MaxUnpool. Here the pooling
 indices are kept as a *selector*: for each 2x2 window, a one-hot choice among its four positions
 (row-major), marking the first position that holds the window's maximum. Unpooling multiplies the
-values by the selector and interleaves the four positions back with ``pixel_shuffle``. In ONNX this
-is Slice, Equal, Cast, Mul, Sub, Add, Reshape and Transpose/DepthToSpace: all TensorRT-parseable.
+values by each position's selector and places them with a fixed depthwise transposed convolution
+(stride 2, a one-hot 2x2 kernel per position). In ONNX this is Slice, Equal, Cast, Mul, Sub, Add,
+Gather and ConvTranspose with constant weights: TensorRT-parseable, with static channel counts
+everywhere. (A ``pixel_shuffle`` version exported a shape-computed Reshape + DepthToSpace, whose
+channel count TensorRT could not infer once Q/DQ nodes followed it.)
 
 Choosing the *first* maximum reproduces ``max_unpool2d`` exactly, ties included (PyTorch's max pool
 also keeps the first maximum in scan order). A simpler equality mask (upsampled maximum == feature)
@@ -18,9 +21,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["max_pool_with_selector", "unpool_with_selector"]
+__all__ = ["MaxUnpool", "max_pool_with_selector"]
 
 
 def max_pool_with_selector(features: Tensor) -> tuple[Tensor, Tensor]:
@@ -45,7 +48,26 @@ def max_pool_with_selector(features: Tensor) -> tuple[Tensor, Tensor]:
     return pooled, torch.stack(choices, dim=2)
 
 
-def unpool_with_selector(values: Tensor, selector: Tensor) -> Tensor:
-    """Writes each value of ``values (N,C,h,w)`` to the window position its selector marks: ``(N,C,2h,2w)``."""
-    placed = values.unsqueeze(2) * selector
-    return F.pixel_shuffle(placed.flatten(1, 2), 2)
+class MaxUnpool(nn.Module):
+    """Writes each value of ``values (N,C,h,w)`` to the window position its selector marks: ``(N,C,2h,2w)``.
+
+    Args:
+        channels: C; the placement kernels are constants of that width (not parameters, not saved).
+    """
+
+    kernels: Tensor
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+        one_hot = torch.eye(4).view(4, 1, 1, 2, 2)  # position k -> a 2x2 kernel with a 1 at k (row-major)
+        self.register_buffer("kernels", one_hot.expand(4, channels, 1, 2, 2).contiguous(), persistent=False)
+
+    def forward(self, values: Tensor, selector: Tensor) -> Tensor:
+        placed = [
+            F.conv_transpose2d(
+                values * selector[:, :, k], self.kernels[k].to(values.dtype), stride=2, groups=self.channels
+            )
+            for k in range(4)
+        ]
+        return placed[0] + placed[1] + placed[2] + placed[3]

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from crackseg.train.layers import SideOutputHead, max_pool_with_selector, unpool_with_selector
+from crackseg.train.layers import MaxUnpool, SideOutputHead, max_pool_with_selector
 from crackseg.train.models._registry import register_model
 from crackseg.train.models.backbones import VGG16_DEPTHS, VGG16_WIDTHS, VGGBackbone, VGGConv, init_weights
 from crackseg.train.models.base import CrackModel, ModelOutput
@@ -77,12 +77,15 @@ class SegNetDecoder(nn.Module):
                 for i, o, d in zip(VGG16_WIDTHS, outs, VGG16_DEPTHS, strict=True)
             ]
         )
+        self.unpools = nn.ModuleList([MaxUnpool(width) for width in VGG16_WIDTHS])
         self.out_channels = outs
 
     def forward(self, x: Tensor, selectors: list[Tensor]) -> list[Tensor]:
         outputs = []
-        for stage, selector in zip(reversed(self.stages), reversed(selectors), strict=True):
-            x = stage(unpool_with_selector(x, selector))
+        for stage, unpool, selector in zip(
+            reversed(self.stages), reversed(self.unpools), reversed(selectors), strict=True
+        ):
+            x = stage(unpool(x, selector))
             outputs.append(x)
         return outputs[::-1]
 

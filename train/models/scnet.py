@@ -39,12 +39,12 @@ from torch import Tensor, nn
 
 from crackseg.train.layers import (
     ConvLayer,
+    MaxUnpool,
     ScaleSpaceAttention,
     SideOutputHead,
     create_conv_layer,
     create_prior,
     max_pool_with_selector,
-    unpool_with_selector,
 )
 from crackseg.train.models._registry import register_model
 from crackseg.train.models.base import CrackModel, ModelOutput
@@ -166,11 +166,13 @@ class SCNetDecoder(nn.Module):
         super().__init__()
         outs = (widths[0], *widths[:-1])
         self.blocks = nn.ModuleList([DecoderBlock(i, o, d, conv) for i, o, d in zip(widths, outs, depths, strict=True)])
+        self.unpools = nn.ModuleList([MaxUnpool(width) for width in widths])
 
     def forward(self, encoded: EncoderFeatures) -> list[Tensor]:
         x, sides = encoded.bottleneck, []
-        for block, selector in zip(reversed(self.blocks), reversed(encoded.unpool_selectors), strict=True):
-            x, side = block(unpool_with_selector(x, selector))
+        stages = zip(reversed(self.blocks), reversed(self.unpools), reversed(encoded.unpool_selectors), strict=True)
+        for block, unpool, selector in stages:
+            x, side = block(unpool(x, selector))
             sides.append(side)
         return sides[::-1]
 

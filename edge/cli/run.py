@@ -1,0 +1,216 @@
+"""Run the edge runtime: frames from a source, crack masks and statistics to the vehicle controller.
+
+Frames from --source (default: synthetic cracks) go through the model (default: the bundled scnet-t)
+and every mask is published on ZeroMQ (edge/WIRE.md), optionally summarized on a serial port and
+recorded to SQLite. The run ends when the source ends, after --frames or --duration, or on
+SIGINT/SIGTERM (sources released, sockets closed, recording flushed; exit status 130 after SIGINT, 0
+after SIGTERM). Live metrics (fps, per-stage latency p50/p95/p99, drops) are logged every --log-every
+seconds.
+
+  crackseg run --frames 50 --listen                     # demo: publish and print what a controller receives
+  crackseg listen & crackseg run --source /dev/video0   # the same in two processes, from a camera
+  crackseg run --source flight.mp4 --tile 512x512 --record flight.db --serial /dev/ttyUSB0
+
+Serial: a port that cannot be opened is an error at start; with --serial-optional the runtime starts
+anyway and keeps retrying (a USB adapter plugged in later). A port that vanishes mid-run is reopened
+with backoff either way.
+
+CurveZMQ, for links beyond the vehicle: create a keypair with
+  python -c "import zmq.auth; zmq.auth.create_certificates('.', 'server')"
+then run with --bind tcp://*:5557 --curve-secret-key server.key_secret, and listen with
+--curve-server-key server.key. Subscribers without the server's public key receive nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from types import FrameType
+
+from crackseg.edge.backends import open_runner
+from crackseg.edge.cli.listen import describe
+from crackseg.edge.errors import CracksegError
+from crackseg.edge.geometry import BLENDS, make_geometry
+from crackseg.edge.models import bundled_model
+from crackseg.edge.pipeline import Pipeline, PipelineConfig, Sink
+from crackseg.edge.postprocess import Postprocessor
+from crackseg.edge.publish_zmq import (
+    ENCODINGS,
+    MessageBuilder,
+    ZmqPublisher,
+    connect_endpoint,
+    import_zmq,
+    load_curve_key,
+)
+from crackseg.edge.record import Recorder
+from crackseg.edge.serial_link import SerialLink
+from crackseg.edge.sources import open_source
+from crackseg.edge.subscribe import Subscriber
+from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, model_hash
+
+__all__ = ["add_args", "run"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SOURCE = "synthetic://"
+_GATE_TIMEOUT_S = 10.0
+"""``--listen``: start anyway (with a warning) if the local listener heard nothing for this long."""
+_DRAIN_QUIET_S = 0.5
+"""``--listen``: after the run, the local listener stops once nothing arrived for this long."""
+
+
+def _size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` (or one number for a square) -> ``(height, width)``."""
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 512x512, got {text!r}") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 512x512, got {text!r}")
+    return parts[1], parts[0]
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, help="model file: .onnx, .engine or .safetensors (default: bundled)")
+    parser.add_argument(
+        "--source", default=DEFAULT_SOURCE, help="frame source URI: file, folder, /dev/videoN, rtsp://, csi://N, "
+        "gst://, synthetic:// (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument("--frames", type=int, help="stop after this many frames")
+    parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument("--log-every", type=float, default=5.0, metavar="SECONDS", help="metrics log period (0: off)")
+
+    mask = parser.add_argument_group("mask")
+    mask.add_argument("--threshold", type=float, help="probability threshold (default: the model spec's)")
+    mask.add_argument("--hysteresis", type=float, metavar="LOW", help="also keep pixels above LOW touching a crack")
+    mask.add_argument("--input-size", type=_size, metavar="WxH", help="resize every frame to this network input")
+    mask.add_argument("--tile", type=_size, metavar="WxH", help="process large frames as overlapping tiles")
+    mask.add_argument("--tile-overlap", type=int, default=64, metavar="PX", help="tile overlap (default: 64)")
+    mask.add_argument("--tile-blend", choices=BLENDS, default="feather", help="how overlaps are merged")
+    mask.add_argument("--infer-batch", type=int, default=1, help="tiles per inference call (default: 1)")
+
+    zmq = parser.add_argument_group("ZeroMQ publisher")
+    zmq.add_argument("--bind", default=DEFAULT_ENDPOINT, help="endpoint to publish on (default: %(default)s)")
+    zmq.add_argument("--topic", default=DEFAULT_TOPIC.decode(), help="topic prefix (default: %(default)s)")
+    zmq.add_argument("--encoding", choices=sorted(ENCODINGS), default="packbits", help="mask encoding")
+    zmq.add_argument("--sndhwm", type=int, default=2, help="send high-water mark per subscriber (default: 2)")
+    zmq.add_argument(
+        "--curve-secret-key", type=Path, metavar="FILE", help="encrypt with CurveZMQ; this server's secret key file"
+    )
+    zmq.add_argument("--listen", action="store_true", help="also print, in this process, what a subscriber receives")
+
+    link = parser.add_argument_group("serial link")
+    link.add_argument("--serial", metavar="PORT", help="send crack summaries to this port (or pyserial URL)")
+    link.add_argument("--serial-baud", type=int, default=115200, help="baud rate (default: %(default)s)")
+    link.add_argument("--serial-rate", type=float, default=10.0, help="summaries per second at most (default: 10)")
+    link.add_argument("--serial-optional", action="store_true", help="start even if the port is absent, retry")
+
+    parser.add_argument("--record", type=Path, metavar="DB", help="record every frame's statistics and mask here")
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
+    """SIGINT and SIGTERM set ``stop`` once; a second signal gets the previous handler (force quit)."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        stop.set()
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _local_listener(subscriber: Subscriber, gate: threading.Event, finished: threading.Event) -> threading.Thread:
+    """Prints what a subscriber receives; opens ``gate`` at the first message, ends once quiet after ``finished``."""
+
+    def listen() -> None:
+        started, quiet_since = time.monotonic(), None
+        while True:
+            message = subscriber.receive(0.1)
+            now = time.monotonic()
+            if message is not None:
+                quiet_since = None
+                gate.set()
+                if message.mask is not None:
+                    print(describe(message, time.time_ns()), flush=True)
+                continue
+            if finished.is_set():
+                quiet_since = quiet_since or now
+                if now - quiet_since >= _DRAIN_QUIET_S:
+                    return
+            elif not gate.is_set() and now - started >= _GATE_TIMEOUT_S:
+                log.warning("the local listener heard nothing from %s; starting anyway", subscriber.endpoint)
+                gate.set()
+
+    return threading.Thread(target=listen, name="crackseg-listen", daemon=True)
+
+
+def _model_path(args: argparse.Namespace) -> Path:
+    if args.model is not None:
+        return Path(args.model)
+    try:
+        return bundled_model(".onnx")
+    except CracksegError as exc:
+        raise CracksegError(f"{exc}; pass a model with --model") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    source = open_source(args.source)  # an unknown scheme or option fails here, before the model loads
+    model = _model_path(args)
+    try:
+        config = PipelineConfig(
+            max_frames=args.frames, duration_s=args.duration, infer_batch=args.infer_batch, log_every_s=args.log_every
+        )
+    except ValueError as exc:
+        raise CracksegError(str(exc)) from None
+    curve_secret = load_curve_key(args.curve_secret_key) if args.curve_secret_key else None
+    stop, gate, finished = threading.Event(), threading.Event(), threading.Event()
+    with ExitStack() as stack:
+        runner = stack.enter_context(open_runner(model))
+        spec = runner.spec
+        try:
+            geometry = make_geometry(spec, args.input_size, args.tile, args.tile_overlap, args.tile_blend)
+            threshold = spec.threshold if args.threshold is None else args.threshold
+            postprocessor = Postprocessor(threshold, args.hysteresis)
+        except ValueError as exc:
+            raise CracksegError(str(exc)) from None
+        publisher = stack.enter_context(ZmqPublisher(args.bind, args.topic.encode(), args.sndhwm, curve_secret))
+        sinks: list[Sink] = [publisher]
+        if args.serial:
+            link = SerialLink(args.serial, args.serial_baud, args.serial_rate, optional=args.serial_optional)
+            sinks.append(stack.enter_context(link))
+        if args.record:
+            sinks.append(stack.enter_context(Recorder(args.record)))
+        if args.listen:
+            server_key = import_zmq().curve_public(curve_secret) if curve_secret else None
+            subscriber = Subscriber(connect_endpoint(publisher.endpoint), publisher.topic, curve_server_key=server_key)
+            listener = _local_listener(stack.enter_context(subscriber), gate, finished)
+            listener.start()
+            stack.callback(listener.join, _GATE_TIMEOUT_S)
+            stack.callback(finished.set)  # runs first: the listener drains, then everything closes
+        log.info("model %s (%s), threshold %.2f, source %s", model.name, spec.arch, threshold, source.source_id)
+        builder = MessageBuilder(model_hash(model), ENCODINGS[args.encoding])
+        pipeline = Pipeline(source, runner, geometry, postprocessor, builder, sinks, config)
+        with _stop_on_signals(stop) as received:
+            pipeline.run(stop, gate if args.listen else None)
+    return 130 if signal.SIGINT in received else 0

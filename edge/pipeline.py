@@ -1,0 +1,399 @@
+"""The streaming runtime: capture -> preprocess -> infer -> postprocess -> publish, one thread per stage.
+
+Stages hand work over through queues of one frame, so each stage works on the next frame while the
+slowest one (inference) is busy, memory stays bounded and few frames wait:
+
+* Live sources (cameras, streams): the freshest frame wins. A full queue, the publish queue included,
+  drops its oldest frame (counted as ``dropped_before_<stage>``); the source itself already drops
+  frames nobody read.
+* Playback sources (files, folders, synthetic): nothing is lost, every frame's mask is published. A
+  full queue makes the upstream stage wait, and capture reads the next frame only when there is room
+  for it, so a frame's capture time is when it entered the pipeline, not when it began to wait.
+* Every sink's ``send`` returns at once (ZeroMQ without blocking, serial and recording on their own
+  threads), so no subscriber, serial device or disk can stall publishing, let alone capture or
+  inference: a slow subscriber loses messages (gaps in ``seq``), it never slows the pipeline.
+
+Latency is measured from ``Frame.capture_ns``, which the source stamps at capture, to the moment the
+message has been handed to ZeroMQ. Frames that are not ``HxWx3`` uint8 (or larger than the wire allows)
+are skipped and counted. The stages share one ``threading.Event``: setting it (SIGINT, SIGTERM, an error
+in any stage) stops every stage promptly; the end of the stream (or the frame / duration limit) instead
+drains what is in flight. The capture stage opens and closes the source. Runner and sinks belong to
+the caller, who opens them before :meth:`Pipeline.run` (a busy port or a missing serial device fails
+before the first frame) and closes them after it returns (which flushes the recording).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+import numpy as np
+
+from crackseg.edge.backends.base import Runner
+from crackseg.edge.frame import Frame
+from crackseg.edge.geometry import Geometry
+from crackseg.edge.metrics import MetricsSnapshot, PipelineMetrics
+from crackseg.edge.postprocess import FrameResult, Postprocessor
+from crackseg.edge.publish_zmq import MessageBuilder
+from crackseg.edge.sources.base import FrameSource, PlaybackSource
+from crackseg.edge.wire import HEARTBEAT_PERIOD_S, MAX_DIM, MaskMessage
+
+__all__ = ["STAGES", "Pipeline", "PipelineConfig", "PipelineReport", "Sink"]
+
+log = logging.getLogger(__name__)
+
+STAGES = ("preprocess", "infer", "postprocess", "publish")
+"""Stages whose durations are measured (capture time is the source's pace, not work)."""
+
+_POLL_S = 0.05
+"""Longest a waiting stage goes without checking the stop event."""
+
+T = TypeVar("T")
+
+
+class Sink(Protocol):
+    """Where published messages go (ZeroMQ, serial, recording): ``send`` must return without blocking."""
+
+    def send(self, message: MaskMessage) -> None: ...
+
+    def counters(self) -> Mapping[str, int]:
+        """Running totals of the sink's own events, merged into the pipeline's metrics."""
+        ...
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """How long to run and how to pace the runtime.
+
+    Attributes:
+        max_frames: stop capturing after this many valid frames (``None``: until the source ends).
+        duration_s: stop capturing after this many seconds (``None``: no limit).
+        infer_batch: most tiles per inference call (engines built for batch 1 need 1).
+        heartbeat_s: send a heartbeat after this long without a published frame.
+        log_every_s: log live metrics this often (0: only the final summary).
+        read_timeout_s: longest single wait for a frame before re-checking stop and limits.
+    """
+
+    max_frames: int | None = None
+    duration_s: float | None = None
+    infer_batch: int = 1
+    heartbeat_s: float = HEARTBEAT_PERIOD_S
+    log_every_s: float = 5.0
+    read_timeout_s: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"the frame limit must be at least 1, got {self.max_frames}")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise ValueError(f"the duration must be positive, got {self.duration_s}")
+        if self.infer_batch < 1:
+            raise ValueError(f"the inference batch must be at least 1, got {self.infer_batch}")
+        if self.heartbeat_s <= 0 or self.log_every_s < 0:
+            raise ValueError(f"heartbeat period {self.heartbeat_s} must be > 0 and log period {self.log_every_s} >= 0")
+
+
+@dataclass(frozen=True)
+class PipelineReport:
+    """Outcome of :meth:`Pipeline.run`: whole-run metrics and why it ended."""
+
+    metrics: MetricsSnapshot
+    ended_by: str
+    """``source ended``, ``frame limit``, ``duration`` or ``stopped``."""
+
+
+@dataclass
+class _Work:
+    """One frame on its way through the stages; each stage fills in its output and drops its input."""
+
+    frame: Frame
+    batch: np.ndarray | None = None
+    prob: np.ndarray | None = None
+    result: FrameResult | None = None
+
+
+class _ClosedError(Exception):
+    """The upstream stage finished and everything it produced was taken, or the pipeline was stopped."""
+
+
+class _Channel(Generic[T]):
+    """Bounded FIFO between two stages; full means wait (lossless) or drop the oldest (fresh)."""
+
+    def __init__(self, capacity: int, drop_oldest: bool, on_drop: Callable[[], None]) -> None:
+        self._items: deque[T] = deque()
+        self._capacity = capacity
+        self._drop_oldest = drop_oldest
+        self._on_drop = on_drop
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def put(self, item: T, stop: threading.Event) -> None:
+        with self._cond:
+            while len(self._items) >= self._capacity:
+                if self._drop_oldest:
+                    self._items.popleft()
+                    self._on_drop()
+                    break
+                if stop.is_set():
+                    return
+                self._cond.wait(_POLL_S)
+            self._items.append(item)
+            self._cond.notify_all()
+
+    def wait_for_room(self, stop: threading.Event) -> None:
+        """Block until a ``put`` would not have to wait (or ``stop`` is set)."""
+        with self._cond:
+            while len(self._items) >= self._capacity and not stop.is_set():
+                self._cond.wait(_POLL_S)
+
+    def get(self, stop: threading.Event, timeout_s: float) -> T | None:
+        """The oldest item, ``None`` after ``timeout_s`` without one; raises ``_ClosedError`` at the end or on stop."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                if stop.is_set():
+                    raise _ClosedError
+                if self._items:
+                    item = self._items.popleft()
+                    self._cond.notify_all()
+                    return item
+                if self._closed:
+                    raise _ClosedError
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(min(remaining, _POLL_S))
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+def _is_valid(frame: Frame) -> bool:
+    image = frame.image
+    return (
+        isinstance(image, np.ndarray)
+        and image.dtype == np.uint8
+        and image.ndim == 3
+        and image.shape[2] == 3
+        and 0 < image.shape[0] <= MAX_DIM
+        and 0 < image.shape[1] <= MAX_DIM
+    )
+
+
+class Pipeline:
+    """Runs one source through one model to a set of sinks (see the module docstring); one run per instance.
+
+    Args:
+        source: a frame source, not yet open (the capture stage opens it).
+        runner: an active runner.
+        geometry: native, resized or tiled processing for the runner's spec.
+        postprocessor: thresholding and statistics.
+        builder: numbers and stamps the messages every sink receives.
+        sinks: open sinks; each message goes to them in this order (put ZeroMQ first).
+        config: limits and pacing.
+    """
+
+    join_timeout_s = 5.0
+
+    def __init__(
+        self,
+        source: FrameSource,
+        runner: Runner,
+        geometry: Geometry,
+        postprocessor: Postprocessor,
+        builder: MessageBuilder,
+        sinks: Sequence[Sink],
+        config: PipelineConfig | None = None,
+    ) -> None:
+        self.source = source
+        self.runner = runner
+        self.geometry = geometry
+        self.postprocessor = postprocessor
+        self.builder = builder
+        self.sinks = tuple(sinks)
+        self.config = config or PipelineConfig()
+        self.live = not isinstance(source, PlaybackSource)
+        self.metrics = PipelineMetrics(STAGES)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._ended_by = "stopped"
+        self._skipped = 0
+
+    def run(self, stop: threading.Event | None = None, start_gate: threading.Event | None = None) -> PipelineReport:
+        """Process frames until the source ends, a limit is reached or ``stop`` is set; re-raises a stage's error.
+
+        ``stop`` is set when this returns, so threads the caller tied to it (a local listener) end too.
+
+        Args:
+            stop: set it (from a signal handler or another thread) to shut down promptly.
+            start_gate: if given, capture starts only once it is set (heartbeats flow meanwhile), so that
+                subscribers can connect before the first frame of a finite run.
+        """
+        self._stop = stop if stop is not None else threading.Event()
+        to_pre, to_infer, to_post, to_publish = (self._channel(name) for name in STAGES)
+        threads = [
+            self._thread("capture", self._capture, to_pre, start_gate),
+            self._thread("preprocess", self._stage, "preprocess", to_pre, to_infer, self._preprocess),
+            self._thread("infer", self._stage, "infer", to_infer, to_post, self._infer),
+            self._thread("postprocess", self._stage, "postprocess", to_post, to_publish, self._postprocess),
+            self._thread("publish", self._publish, to_publish),
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            self._supervise(threads)
+        finally:
+            self._stop.set()  # whatever ended the run, every stage leaves now
+            for thread in threads:
+                thread.join(self.join_timeout_s)
+                if thread.is_alive():
+                    log.warning("stage %s did not stop within %.0f s", thread.name, self.join_timeout_s)
+        self._sync_counters()
+        total = self.metrics.total()
+        log.info("%s after %.1f s: %s", self._ended_by, total.elapsed_s, total.format())
+        if self._error is not None:
+            raise self._error
+        return PipelineReport(total, self._ended_by)
+
+    def _channel(self, consumer: str) -> _Channel[_Work]:
+        return _Channel(1, self.live, lambda: self.metrics.count(f"dropped_before_{consumer}"))
+
+    def _thread(self, name: str, target: Callable[..., None], *args: object) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                target(*args)
+            except BaseException as exc:
+                if self._error is None:
+                    self._error = exc
+                    log.debug("stage %s failed", name, exc_info=True)
+                self._stop.set()
+
+        return threading.Thread(target=guarded, name=f"crackseg-{name}", daemon=True)
+
+    def _supervise(self, threads: list[threading.Thread]) -> None:
+        every = self.config.log_every_s
+        next_log = time.monotonic() + every
+        publisher = threads[-1]  # the last stage ends after every other one (end of stream or stop)
+        while publisher.is_alive():
+            publisher.join(_POLL_S if not every else max(0.0, min(next_log - time.monotonic(), 0.5)))
+            if every and time.monotonic() >= next_log:
+                self._sync_counters()
+                log.info("%s", self.metrics.interval().format())
+                next_log += every
+
+    def _sync_counters(self) -> None:
+        stats = self.source.stats
+        self.metrics.sync("source_dropped_stale", stats.dropped_stale)
+        self.metrics.sync("source_corrupt_skipped", stats.corrupt_skipped)
+        self.metrics.sync("source_reconnects", stats.reconnects)
+        for sink in self.sinks:
+            for name, value in sink.counters().items():
+                self.metrics.sync(name, value)
+
+    def _capture(self, out: _Channel[_Work], start_gate: threading.Event | None) -> None:
+        config, stop = self.config, self._stop
+        try:
+            with self.source:
+                while start_gate is not None and not start_gate.wait(_POLL_S):
+                    if stop.is_set():
+                        return
+                self.metrics.restart_clock()
+                started, captured = time.monotonic(), 0
+                while not stop.is_set():
+                    if not self.source.is_streaming:
+                        self._ended_by = "source ended"
+                        return
+                    if config.max_frames is not None and captured >= config.max_frames:
+                        self._ended_by = "frame limit"
+                        return
+                    if config.duration_s is not None and time.monotonic() - started >= config.duration_s:
+                        self._ended_by = "duration"
+                        return
+                    if not self.live:
+                        out.wait_for_room(stop)
+                    frame = self.source.read(config.read_timeout_s)
+                    if frame is None:
+                        continue
+                    if not _is_valid(frame):
+                        self._skip(frame)
+                        continue
+                    captured += 1
+                    self.metrics.count("captured")
+                    out.put(_Work(frame), stop)
+        finally:
+            out.close()
+
+    def _skip(self, frame: Frame) -> None:
+        self._skipped += 1
+        if self._skipped == 1:  # one warning; the count is in the metrics
+            shape, dtype = getattr(frame.image, "shape", None), getattr(frame.image, "dtype", None)
+            log.warning(
+                "skipping frame %d: expected HxWx3 uint8 up to %d px, got %s %s", frame.frame_id, MAX_DIM, dtype, shape
+            )
+        self.metrics.count("skipped_invalid_frames")
+
+    def _stage(self, name: str, inp: _Channel[_Work], out: _Channel[_Work], work_on: Callable[[_Work], None]) -> None:
+        try:
+            while True:
+                try:
+                    work = inp.get(self._stop, _POLL_S)
+                except _ClosedError:
+                    return
+                if work is None:
+                    continue
+                start = time.perf_counter()
+                work_on(work)
+                self.metrics.observe(name, time.perf_counter() - start)
+                out.put(work, self._stop)
+        finally:
+            out.close()
+
+    def _preprocess(self, work: _Work) -> None:
+        work.batch = self.geometry.to_batch(work.frame.image)
+
+    def _infer(self, work: _Work) -> None:
+        assert work.batch is not None
+        step = self.config.infer_batch
+        outputs = [self.runner.infer(work.batch[i : i + step]) for i in range(0, len(work.batch), step)]
+        work.prob = np.concatenate(outputs)  # always a new array: a backend may reuse its output buffers
+        work.batch = None
+
+    def _postprocess(self, work: _Work) -> None:
+        assert work.prob is not None
+        frame = work.frame
+        prob = self.geometry.from_batch(work.prob, frame.height, frame.width)
+        mask, stats = self.postprocessor(prob)
+        work.result = FrameResult(
+            frame.frame_id, frame.capture_ns, frame.source_id, mask, stats, self.postprocessor.threshold
+        )
+        work.prob = None
+
+    def _publish(self, inp: _Channel[_Work]) -> None:
+        heartbeat_s = self.config.heartbeat_s
+        last_sent = time.monotonic() - heartbeat_s
+        while True:
+            try:
+                work = inp.get(self._stop, max(0.0, last_sent + heartbeat_s - time.monotonic()))
+            except _ClosedError:
+                return
+            if work is None:
+                self._send(self.builder.heartbeat(self.source.source_id))
+                last_sent = time.monotonic()
+                continue
+            assert work.result is not None
+            start = time.perf_counter()
+            self._send(self.builder.frame(work.result))
+            last_sent = time.monotonic()
+            self.metrics.observe("publish", time.perf_counter() - start)
+            self.metrics.observe(PipelineMetrics.END_TO_END, (time.time_ns() - work.frame.capture_ns) / 1e9)
+            self.metrics.count("published")
+
+    def _send(self, message: MaskMessage) -> None:
+        for sink in self.sinks:
+            sink.send(message)

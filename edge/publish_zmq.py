@@ -1,0 +1,249 @@
+"""The ZeroMQ mask publisher (``edge/WIRE.md``): latest-value PUB socket, heartbeats, optional CurveZMQ.
+
+:class:`MessageBuilder` turns processed frames into :class:`~crackseg.edge.wire.MaskMessage` objects
+(sequence numbers shared by frames and heartbeats, publish time, model hash, a wire-safe source id);
+:class:`ZmqPublisher` sends them. The socket is a ``PUB`` with a small send high-water mark, and every
+send is non-blocking: a slow or absent subscriber loses old messages (it sees gaps in ``seq``), the
+pipeline never waits. ``zmq`` is imported only when a publisher opens.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from crackseg.edge.errors import CracksegError
+from crackseg.edge.postprocess import FrameResult
+from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, MAX_SOURCE_ID_BYTES, MaskEncoding, MaskMessage
+
+__all__ = [
+    "ENCODINGS",
+    "MessageBuilder",
+    "PublishError",
+    "ZmqPublisher",
+    "connect_endpoint",
+    "import_zmq",
+    "load_curve_key",
+    "wire_source_id",
+]
+
+log = logging.getLogger(__name__)
+
+ENCODINGS: dict[str, MaskEncoding] = {
+    "raw": MaskEncoding.RAW,
+    "png": MaskEncoding.PNG,
+    "packbits": MaskEncoding.PACKBITS_ZLIB,
+}
+"""``--encoding`` names -> wire encodings."""
+
+_ELLIPSIS = "…"
+_Z85_ALPHABET = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#")
+_LINGER_MS = 500
+"""How long ``close`` waits to hand queued messages to connected peers: the last frames of a finite run arrive."""
+
+
+class PublishError(CracksegError):
+    """The publisher cannot bind its endpoint or load its keys."""
+
+
+def import_zmq() -> Any:
+    """Import pyzmq on first use, so ``crackseg.edge`` imports without it."""
+    try:
+        import zmq
+    except ImportError as exc:
+        raise PublishError("pyzmq is needed to publish or receive masks: pip install 'crackseg[edge]'") from exc
+    return zmq
+
+
+def wire_source_id(source_id: str, limit: int = MAX_SOURCE_ID_BYTES) -> str:
+    """``source_id`` shortened to at most ``limit`` UTF-8 bytes, keeping its head and tail around an ellipsis.
+
+    The head keeps the scheme and host, the tail the file or stream name; cuts fall on character
+    boundaries, so the result is always valid UTF-8.
+    """
+    raw = source_id.encode()
+    if len(raw) <= limit:
+        return source_id
+    room = limit - len(_ELLIPSIS.encode())
+    head = raw[: room // 3].decode(errors="ignore")
+    tail = raw[len(raw) - (room - len(head.encode())) :].decode(errors="ignore")
+    return head + _ELLIPSIS + tail
+
+
+def connect_endpoint(bind: str) -> str:
+    """Where a local subscriber connects to reach a publisher bound to ``bind`` (wildcards become loopback)."""
+    for wildcard in ("tcp://*:", "tcp://0.0.0.0:"):
+        if bind.startswith(wildcard):
+            return "tcp://127.0.0.1:" + bind[len(wildcard) :]
+    return bind
+
+
+def load_curve_key(path: str | Path) -> bytes:
+    """A CurveZMQ key (40 Z85 characters) from a file holding just the key, or from a ZeroMQ certificate.
+
+    From a certificate (``zmq.auth.create_certificates``) the secret key is taken when present, else the
+    public one. Keys live in files, never on the command line, where ``ps`` would show them.
+    """
+    path = Path(path).expanduser()
+    try:
+        content = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PublishError(f"cannot read CurveZMQ key file {path}: {exc}") from exc
+    if "public-key" in content:
+        import_zmq()
+        from zmq.auth import load_certificate
+
+        public, secret = load_certificate(str(path))
+        key: bytes | None = secret or public
+    else:
+        key = content.strip().encode()
+    if key is None or len(key) != 40 or not set(key.decode(errors="replace")) <= _Z85_ALPHABET:
+        raise PublishError(f"{path} does not hold a CurveZMQ key (40 Z85 characters)")
+    return key
+
+
+class MessageBuilder:
+    """Numbers and stamps outgoing messages; frames and heartbeats share one ``seq`` counter.
+
+    Args:
+        model_hash: 16-byte hash of the model file (``crackseg.edge.wire.model_hash``).
+        encoding: how masks travel.
+    """
+
+    def __init__(self, model_hash: bytes, encoding: MaskEncoding = MaskEncoding.PACKBITS_ZLIB) -> None:
+        self.model_hash = model_hash
+        self.encoding = encoding
+        self._seq = 0
+        self._last_frame: tuple[int, int] = (0, 0)
+        self._last_threshold = 0.0
+
+    def frame(self, result: FrameResult) -> MaskMessage:
+        message = MaskMessage(
+            seq=self._next_seq(),
+            frame_id=result.frame_id,
+            source_id=wire_source_id(result.source_id),
+            capture_ns=result.capture_ns,
+            publish_ns=time.time_ns(),
+            model_hash=self.model_hash,
+            threshold=result.threshold,
+            mask=result.mask,
+            stats=result.stats,
+            encoding=self.encoding,
+        )
+        self._last_frame = (result.frame_id, result.capture_ns)
+        self._last_threshold = result.threshold
+        return message
+
+    def heartbeat(self, source_id: str = "") -> MaskMessage:
+        """A heartbeat repeating the last published frame's id and capture time (0 before any)."""
+        frame_id, capture_ns = self._last_frame
+        return MaskMessage(
+            seq=self._next_seq(),
+            frame_id=frame_id,
+            source_id=wire_source_id(source_id),
+            capture_ns=capture_ns,
+            publish_ns=time.time_ns(),
+            model_hash=self.model_hash,
+            threshold=self._last_threshold,
+        )
+
+    def _next_seq(self) -> int:
+        seq, self._seq = self._seq, self._seq + 1
+        return seq
+
+
+class ZmqPublisher:
+    """Binds a ZeroMQ ``PUB`` socket and sends messages without ever blocking.
+
+    Not thread-safe (no ZeroMQ socket is): one thread, the pipeline's publish stage, calls :meth:`send`.
+
+    Args:
+        endpoint: where to bind; the default is loopback only (``tcp://*:5557`` opens it to every interface).
+        topic: prefix of every message, in the same frame (see ``edge/WIRE.md``).
+        sndhwm: send high-water mark per subscriber; small keeps only the freshest masks queued.
+        curve_secret_key: this server's CurveZMQ secret key (Z85); subscribers then need its public key.
+    """
+
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        topic: bytes = DEFAULT_TOPIC,
+        sndhwm: int = 2,
+        curve_secret_key: bytes | None = None,
+    ) -> None:
+        if sndhwm < 1:
+            raise PublishError(f"the send high-water mark must be at least 1, got {sndhwm}")
+        self.requested_endpoint = endpoint
+        self.topic = topic
+        self.sndhwm = sndhwm
+        self.curve_secret_key = curve_secret_key
+        self.sent = 0
+        self.heartbeats = 0
+        self.would_block = 0
+        self._context: Any = None
+        self._socket: Any = None
+        self.endpoint = ""
+
+    def open(self) -> None:
+        """Bind; a busy port or a bad endpoint raises :class:`PublishError` naming it."""
+        zmq = import_zmq()
+        context = zmq.Context()
+        socket = context.socket(zmq.PUB)
+        try:
+            socket.setsockopt(zmq.SNDHWM, self.sndhwm)
+            socket.setsockopt(zmq.LINGER, _LINGER_MS)
+            if self.curve_secret_key is not None:
+                socket.curve_secretkey = self.curve_secret_key
+                socket.curve_publickey = zmq.curve_public(self.curve_secret_key)
+                socket.curve_server = True
+            socket.bind(self.requested_endpoint)
+        except zmq.ZMQError as exc:
+            socket.close(linger=0)
+            context.term()
+            if exc.errno == errno.EADDRINUSE:
+                raise PublishError(
+                    f"cannot publish on {self.requested_endpoint}: the address is already in use "
+                    "(another crackseg run?); choose another with --bind"
+                ) from None
+            raise PublishError(f"cannot publish on {self.requested_endpoint}: {exc}") from None
+        self._context, self._socket = context, socket
+        self.endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        curve = " (CurveZMQ)" if self.curve_secret_key is not None else ""
+        log.info("publishing masks on %s, topic %r%s", self.endpoint, self.topic.decode(errors="replace"), curve)
+
+    def send(self, message: MaskMessage) -> None:
+        """Encode and send without blocking; a full queue drops the message (subscribers see a ``seq`` gap)."""
+        zmq = import_zmq()
+        if self._socket is None:
+            raise PublishError("ZmqPublisher.send() before open()")
+        try:
+            self._socket.send(self.topic + message.to_bytes(), zmq.NOBLOCK)
+        except zmq.Again:
+            self.would_block += 1
+            return
+        if message.mask is None:
+            self.heartbeats += 1
+        else:
+            self.sent += 1
+
+    def counters(self) -> dict[str, int]:
+        return {"zmq_sent": self.sent, "zmq_heartbeats": self.heartbeats, "zmq_would_block": self.would_block}
+
+    def close(self) -> None:
+        """Close the socket (waiting up to 0.5 s to flush queued messages) and the context."""
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        if self._context is not None:
+            self._context.term()
+            self._context = None
+
+    def __enter__(self) -> ZmqPublisher:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,220 @@
+"""Recording of every published frame: statistics in SQLite, masks as PNG files beside it.
+
+Layout for ``--record flight.db``::
+
+    flight.db                               SQLite, WAL journal
+    flight-masks/run0001/0000000042.png     1-bit PNG of frame 42 of the first run into this file
+
+Schema (one row per published frame; query it with any SQLite client)::
+
+    runs(id INTEGER PRIMARY KEY, started_ns INTEGER)
+    frames(id INTEGER PRIMARY KEY, run_id INTEGER, seq INTEGER, frame_id INTEGER, source_id TEXT,
+           capture_ns INTEGER, publish_ns INTEGER, model_hash TEXT, threshold REAL, width INTEGER,
+           height INTEGER, crack_pixels INTEGER, coverage_pct REAL, components INTEGER,
+           skeleton_px INTEGER, max_width_px REAL, boxes TEXT, mask_path TEXT)
+
+``boxes`` is JSON ``[[x, y, w, h, pixels], ...]``; ``mask_path`` is relative to the database's folder.
+
+Crash safety: a mask file is written to a temporary name and renamed into place *before* the
+transaction holding its row commits, and each commit covers what was queued at that moment (one frame,
+or a small batch under load). After ``kill -9`` every committed row is intact and its mask exists. WAL
+with ``synchronous=NORMAL`` survives any process crash; after a power cut the database stays consistent
+but may lack its last commits. A writer thread does the disk work, so a slow card never blocks
+publishing; if it falls ``queue_size`` frames behind, new frames are dropped from the recording and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from crackseg.edge.errors import CracksegError
+from crackseg.edge.wire import MaskEncoding, MaskMessage, encode_mask
+
+__all__ = ["RecordError", "Recorder", "load_mask"]
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, started_ns INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS frames (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    frame_id INTEGER NOT NULL,
+    source_id TEXT NOT NULL,
+    capture_ns INTEGER NOT NULL,
+    publish_ns INTEGER NOT NULL,
+    model_hash TEXT NOT NULL,
+    threshold REAL NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    crack_pixels INTEGER NOT NULL,
+    coverage_pct REAL NOT NULL,
+    components INTEGER NOT NULL,
+    skeleton_px INTEGER NOT NULL,
+    max_width_px REAL NOT NULL,
+    boxes TEXT NOT NULL,
+    mask_path TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS frames_run_frame ON frames (run_id, frame_id);
+"""
+_INSERT = (
+    "INSERT INTO frames (run_id, seq, frame_id, source_id, capture_ns, publish_ns, model_hash, threshold, width, "
+    "height, crack_pixels, coverage_pct, components, skeleton_px, max_width_px, boxes, mask_path) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_BATCH_MAX = 32
+_END = None
+
+
+class RecordError(CracksegError):
+    """The recording database or its mask folder cannot be created or written."""
+
+
+def load_mask(db_path: str | Path, mask_path: str) -> np.ndarray:
+    """The bool mask of a recorded frame, from its ``mask_path`` column; raises ``RecordError`` if unreadable."""
+    import cv2
+
+    path = Path(db_path).parent / mask_path
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise RecordError(f"recorded mask {path} is missing or unreadable")
+    return image > 0
+
+
+class Recorder:
+    """Stores published frames (heartbeats are ignored) from its own writer thread.
+
+    Args:
+        path: the SQLite database; created with its parent folders if absent, appended to otherwise.
+        queue_size: frames waiting for the disk before new ones are dropped from the recording.
+
+    Attributes:
+        written: frames committed.
+        dropped: frames not recorded because the writer fell behind.
+        errors: batches lost to write errors (disk full, ...), each logged.
+    """
+
+    join_timeout_s = 10.0
+
+    def __init__(self, path: str | Path, queue_size: int = 256) -> None:
+        self.path = Path(path).expanduser()
+        self.masks_root = self.path.with_name(self.path.stem + "-masks")
+        self._queue: queue.Queue[MaskMessage | None] = queue.Queue(maxsize=queue_size)
+        self._db: sqlite3.Connection | None = None
+        self._thread: threading.Thread | None = None
+        self.run_id = 0
+        self.written = 0
+        self.dropped = 0
+        self.errors = 0
+
+    def open(self) -> None:
+        """Create or open the database, register a new run and start the writer."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            self.run_id = int(db.execute("INSERT INTO runs (started_ns) VALUES (?)", (time.time_ns(),)).lastrowid or 0)
+            (self.masks_root / self._run_dir).mkdir(parents=True, exist_ok=True)
+        except (OSError, sqlite3.Error) as exc:
+            raise RecordError(f"cannot record to {self.path}: {exc}") from exc
+        self._db = db
+        self._thread = threading.Thread(target=self._run, name=f"record:{self.path.name}", daemon=True)
+        self._thread.start()
+        log.info("recording frames to %s (masks in %s)", self.path, self.masks_root / self._run_dir)
+
+    @property
+    def _run_dir(self) -> str:
+        return f"run{self.run_id:04d}"
+
+    def send(self, message: MaskMessage) -> None:
+        """Queue a published frame for the writer; never blocks."""
+        if message.mask is None:
+            return
+        try:
+            self._queue.put_nowait(message)
+        except queue.Full:
+            if not self.dropped:
+                log.warning("recording to %s falls behind; dropping frames from the recording", self.path)
+            self.dropped += 1
+
+    def counters(self) -> dict[str, int]:
+        return {"recorded": self.written, "record_dropped": self.dropped, "record_errors": self.errors}
+
+    def close(self) -> None:
+        """Write everything queued, then close the database; safe to call twice."""
+        if self._thread is not None:
+            self._queue.put(_END)
+            self._thread.join(self.join_timeout_s)
+            if self._thread.is_alive():
+                log.warning("recording writer for %s did not finish in %.0f s", self.path, self.join_timeout_s)
+            self._thread = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> Recorder:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        done = False
+        while not done:
+            batch = [self._queue.get()]
+            while batch[-1] is not _END and len(batch) < _BATCH_MAX:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            done = batch[-1] is _END
+            messages = [m for m in batch if m is not None]
+            if messages:
+                self._write(messages)
+
+    def _write(self, messages: list[MaskMessage]) -> None:
+        assert self._db is not None
+        try:
+            rows = [self._row(message, self._store_mask(message)) for message in messages]
+            self._db.execute("BEGIN")
+            self._db.executemany(_INSERT, rows)
+            self._db.execute("COMMIT")
+        except (OSError, sqlite3.Error, ValueError) as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self.errors += 1
+            log.error("recording to %s lost %d frame(s): %s", self.path, len(messages), exc)
+            return
+        self.written += len(messages)
+
+    def _store_mask(self, message: MaskMessage) -> str:
+        """Write the mask PNG atomically (temporary file, then rename); returns its path relative to the db."""
+        assert message.mask is not None
+        relative = f"{self.masks_root.name}/{self._run_dir}/{message.frame_id:010d}.png"
+        final = self.path.parent / relative
+        partial = final.with_name(final.name + ".partial")
+        partial.write_bytes(encode_mask(message.mask, MaskEncoding.PNG))
+        partial.replace(final)
+        return relative
+
+    def _row(self, message: MaskMessage, mask_path: str) -> tuple[object, ...]:
+        stats = message.stats
+        assert stats is not None
+        boxes = json.dumps([[b.x, b.y, b.w, b.h, b.pixels] for b in stats.boxes])
+        return (
+            self.run_id, message.seq, message.frame_id, message.source_id, message.capture_ns, message.publish_ns,
+            message.model_hash.hex(), message.threshold, message.width, message.height, stats.crack_pixels,
+            stats.coverage_pct, stats.components, stats.skeleton_px, stats.max_width_px, boxes, mask_path,
+        )  # fmt: skip

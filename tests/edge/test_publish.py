@@ -1,0 +1,272 @@
+"""ZeroMQ publishing: a real subscriber process, CurveZMQ, busy ports, slow subscribers, the Python client."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crackseg.edge.postprocess import FrameResult
+from crackseg.edge.publish_zmq import (
+    MessageBuilder,
+    PublishError,
+    ZmqPublisher,
+    connect_endpoint,
+    load_curve_key,
+    wire_source_id,
+)
+from crackseg.edge.stats import crack_stats
+from crackseg.edge.subscribe import Subscriber
+from crackseg.edge.wire import MAX_SOURCE_ID_BYTES, MaskEncoding, MaskMessage
+
+zmq = pytest.importorskip("zmq")
+pytest.importorskip("cv2")
+
+HASH = bytes(range(16))
+
+
+def _result(frame_id: int, height: int = 24, width: int = 40) -> FrameResult:
+    mask = np.zeros((height, width), bool)
+    mask[frame_id % height, :] = True  # one horizontal crack, moving down frame by frame
+    mask[:3, : frame_id % width] = True
+    return FrameResult(frame_id, 1_700_000_000_000_000_000 + frame_id, "synthetic://", mask, crack_stats(mask), 0.4)
+
+
+def _handshake(publisher: ZmqPublisher, builder: MessageBuilder, subscriber: Subscriber) -> None:
+    """Heartbeats until the subscriber hears one: its subscription has reached the publisher."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        publisher.send(builder.heartbeat())
+        if subscriber.receive(0.05) is not None:
+            return
+    raise AssertionError("the subscriber never heard the publisher")
+
+
+# --- message building ---------------------------------------------------------------------------
+
+
+def test_builder_numbers_frames_and_heartbeats_with_one_counter() -> None:
+    builder = MessageBuilder(HASH, MaskEncoding.RAW)
+    before = builder.heartbeat("cam")
+    frame = builder.frame(_result(7))
+    after = builder.heartbeat("cam")
+    assert [m.seq for m in (before, frame, after)] == [0, 1, 2]
+    assert (before.frame_id, before.capture_ns, before.mask) == (0, 0, None)
+    assert (after.frame_id, after.capture_ns) == (7, frame.capture_ns)  # "alive, no new frame"
+    assert frame.encoding == MaskEncoding.RAW and frame.threshold == pytest.approx(0.4)
+    assert before.publish_ns <= frame.publish_ns <= after.publish_ns
+    decoded = MaskMessage.from_bytes(frame.to_bytes())
+    assert np.array_equal(decoded.mask, _result(7).mask) and decoded.stats == frame.stats
+
+
+@pytest.mark.parametrize("unit", ["a", "é", "裂", "🚁"])
+def test_wire_source_id_fits_the_wire_and_stays_valid_utf8(unit: str) -> None:
+    for repeat in range(1, 120):
+        text = "rtsp://drone/" + unit * repeat + "/stream.mp4"
+        short = wire_source_id(text)
+        assert len(short.encode()) <= MAX_SOURCE_ID_BYTES
+        if len(text.encode()) <= MAX_SOURCE_ID_BYTES:
+            assert short == text
+        else:
+            assert short.startswith("rtsp://") and short.endswith("/stream.mp4") and "…" in short
+
+
+def test_long_file_uris_keep_the_file_name() -> None:
+    uri = "file:///media/flights/2024-06-01/site-with-a-very-long-name/camera-front/flight-0042.mp4"
+    short = wire_source_id(uri)
+    assert short.endswith("camera-front/flight-0042.mp4") and short.startswith("file:///")
+    assert len(short.encode()) == MAX_SOURCE_ID_BYTES
+
+
+def test_connect_endpoint_turns_wildcards_into_loopback() -> None:
+    assert connect_endpoint("tcp://*:5557") == "tcp://127.0.0.1:5557"
+    assert connect_endpoint("tcp://0.0.0.0:6000") == "tcp://127.0.0.1:6000"
+    assert connect_endpoint("tcp://10.0.0.2:5557") == "tcp://10.0.0.2:5557"
+
+
+# --- a real subscriber in another process -------------------------------------------------------
+
+SUBSCRIBER_PROCESS = textwrap.dedent(
+    """
+    import json, sys
+    from crackseg.edge.subscribe import Subscriber
+    endpoint, count = sys.argv[1], int(sys.argv[2])
+    with Subscriber(endpoint) as sub:
+        frames = 0
+        while frames < count:
+            message = sub.receive(20)
+            if message is None:
+                sys.exit("timed out")
+            if message.mask is None:
+                print(json.dumps({"heartbeat": message.seq}), flush=True)
+                continue
+            frames += 1
+            print(json.dumps({
+                "seq": message.seq, "frame_id": message.frame_id, "encoding": int(message.encoding),
+                "rows": [int(r) for r in message.mask.sum(axis=1)], "crack_pixels": message.stats.crack_pixels,
+                "source_id": message.source_id, "hash": message.model_hash.hex(),
+            }), flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("encoding", list(MaskEncoding))
+def test_a_subscriber_process_receives_every_frame(endpoint: str, encoding: MaskEncoding) -> None:
+    builder = MessageBuilder(HASH, encoding)
+    with ZmqPublisher(endpoint, sndhwm=100) as publisher:
+        child = subprocess.Popen(
+            [sys.executable, "-c", SUBSCRIBER_PROCESS, endpoint, "5"], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert child.stdout is not None
+            deadline = time.monotonic() + 30
+            while True:  # heartbeats until the child hears one
+                publisher.send(builder.heartbeat())
+                line = child.stdout.readline() if _ready(child, 0.1) else ""
+                if line:
+                    assert "heartbeat" in line
+                    break
+                assert time.monotonic() < deadline, "subscriber process never connected"
+            for frame_id in range(5):
+                publisher.send(builder.frame(_result(frame_id)))
+            out, _ = child.communicate(timeout=30)
+        finally:
+            child.kill()
+    received = [json.loads(line) for line in out.splitlines() if "frame_id" in line]
+    assert [r["frame_id"] for r in received] == [0, 1, 2, 3, 4]
+    for r in received:
+        expected = _result(r["frame_id"])
+        assert r["rows"] == expected.mask.sum(axis=1).tolist()
+        assert r["crack_pixels"] == expected.stats.crack_pixels
+        assert r["encoding"] == encoding and r["hash"] == HASH.hex() and r["source_id"] == "synthetic://"
+    assert publisher.sent == 5
+
+
+def _ready(child: subprocess.Popen[str], timeout_s: float) -> bool:
+    import select
+
+    assert child.stdout is not None
+    return bool(select.select([child.stdout], [], [], timeout_s)[0])
+
+
+# --- CurveZMQ ------------------------------------------------------------------------------------
+
+
+def test_curve_only_a_subscriber_with_the_server_key_receives(endpoint: str) -> None:
+    server_public, server_secret = zmq.curve_keypair()
+    wrong_public, _ = zmq.curve_keypair()
+    client_public, client_secret = zmq.curve_keypair()
+    builder = MessageBuilder(HASH)
+    with (
+        ZmqPublisher(endpoint, curve_secret_key=server_secret) as publisher,
+        Subscriber(endpoint, curve_server_key=server_public, curve_public_key=client_public,
+                   curve_secret_key=client_secret) as good,
+        Subscriber(endpoint, curve_server_key=server_public) as ephemeral,
+        Subscriber(endpoint, curve_server_key=wrong_public) as wrong,
+        Subscriber(endpoint) as plain,
+    ):  # fmt: skip
+        _handshake(publisher, builder, good)
+        _handshake(publisher, builder, ephemeral)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            publisher.send(builder.frame(_result(3)))
+            assert wrong.receive(0.02) is None
+            assert plain.receive(0.02) is None
+        assert good.receive(1.0) is not None
+        assert ephemeral.receive(1.0) is not None
+    assert wrong.received == plain.received == 0
+
+
+def test_curve_keys_load_from_key_files_and_certificates(tmp_path: Path) -> None:
+    import zmq.auth
+
+    public_file, secret_file = zmq.auth.create_certificates(str(tmp_path), "server")
+    public, secret = zmq.auth.load_certificate(secret_file)
+    assert load_curve_key(secret_file) == secret
+    assert load_curve_key(public_file) == public
+    bare = tmp_path / "server.key"
+    bare.write_text(public.decode() + "\n")
+    assert load_curve_key(bare) == public
+    bad = tmp_path / "bad.key"
+    bad.write_text("not a key")
+    with pytest.raises(PublishError, match="40 Z85"):
+        load_curve_key(bad)
+    with pytest.raises(PublishError, match="cannot read"):
+        load_curve_key(tmp_path / "missing.key")
+
+
+# --- failure modes and non-blocking ---------------------------------------------------------------
+
+
+def test_a_busy_port_is_a_clear_error(endpoint: str) -> None:
+    with ZmqPublisher(endpoint), pytest.raises(PublishError, match="already in use"):
+        ZmqPublisher(endpoint).open()
+
+
+def test_a_bad_endpoint_is_a_clear_error() -> None:
+    with pytest.raises(PublishError, match="cannot publish on tcp://nowhere"):
+        ZmqPublisher("tcp://nowhere").open()
+
+
+def test_wildcard_port_reports_the_bound_endpoint() -> None:
+    with ZmqPublisher("tcp://127.0.0.1:*") as publisher:
+        assert publisher.endpoint.startswith("tcp://127.0.0.1:") and not publisher.endpoint.endswith("*")
+
+
+def test_a_subscriber_that_never_reads_does_not_slow_the_publisher(endpoint: str) -> None:
+    builder = MessageBuilder(HASH, MaskEncoding.RAW)
+    big = _result(1, height=256, width=256)  # 64 KiB raw masks
+    with ZmqPublisher(endpoint, sndhwm=1) as publisher, Subscriber(endpoint, rcvhwm=1) as stalled:
+        _handshake(publisher, builder, stalled)
+        start = time.perf_counter()
+        for _ in range(500):
+            publisher.send(builder.frame(big))
+        elapsed = time.perf_counter() - start
+        time.sleep(0.2)
+        seen = 0
+        while stalled.receive(0.2) is not None:
+            seen += 1
+    assert elapsed < 5.0  # ~0.1 ms per send; a blocking publisher would wait forever here
+    assert publisher.sent == 500
+    assert seen < 50 and stalled.missed > 400  # old messages were dropped, the newest kept
+
+
+def test_subscriber_skips_malformed_messages_and_counts_them(endpoint: str) -> None:
+    builder = MessageBuilder(HASH)
+    with ZmqPublisher(endpoint, sndhwm=100) as publisher, Subscriber(endpoint) as subscriber:
+        _handshake(publisher, builder, subscriber)
+        while subscriber.receive(0.1) is not None:  # heartbeats still queued from the handshake
+            pass
+        raw = publisher._socket  # send bytes no encoder would produce, on the same socket
+        raw.send(publisher.topic + b"CSEG garbage")
+        raw.send(publisher.topic + builder.frame(_result(2)).to_bytes()[:-1] + b"\x00")  # bad CRC
+        publisher.send(builder.frame(_result(4)))
+        message = subscriber.receive(5.0)
+    assert message is not None and message.frame_id == 4
+    assert subscriber.rejected == 2
+
+
+def test_conflating_subscriber_gets_only_the_newest(endpoint: str) -> None:
+    builder = MessageBuilder(HASH)
+    with ZmqPublisher(endpoint, sndhwm=100) as publisher, Subscriber(endpoint, conflate=True) as subscriber:
+        _handshake(publisher, builder, subscriber)
+        for frame_id in range(10):
+            publisher.send(builder.frame(_result(frame_id)))
+        time.sleep(0.3)
+        newest = subscriber.receive(1.0)
+        assert subscriber.receive(0.2) is None
+    assert newest is not None and newest.frame_id == 9
+
+
+def test_subscriber_keypair_needs_both_halves_and_the_server_key() -> None:
+    public, secret = zmq.curve_keypair()
+    with pytest.raises(PublishError, match="both"):
+        Subscriber(curve_server_key=public, curve_public_key=public)
+    with pytest.raises(PublishError, match="server's public key"):
+        Subscriber(curve_public_key=public, curve_secret_key=secret)
