@@ -28,7 +28,6 @@ from crackseg.edge.spec import ModelSpec
 from crackseg.train.checkpoint import save_checkpoint
 from crackseg.train.data.dataset import CrackDataset
 from crackseg.train.evaluate import evaluate
-from crackseg.train.losses import SCNetLoss
 
 __all__ = ["RECIPES", "TrainConfig", "TrainResult", "fit"]
 
@@ -130,7 +129,7 @@ class _Trainer:
         self,
         model: nn.Module,
         spec: ModelSpec,
-        loss_fn: SCNetLoss,
+        loss_fn: nn.Module,
         train_set: Dataset,
         val_set: CrackDataset,
         config: TrainConfig,
@@ -297,7 +296,7 @@ class _Trainer:
 def fit(
     model: nn.Module,
     spec: ModelSpec,
-    loss_fn: SCNetLoss,
+    loss_fn: nn.Module,
     train_set: Dataset,
     val_set: CrackDataset,
     config: TrainConfig,

@@ -22,7 +22,8 @@ run 'crackseg COMMAND --help' for the options of each command.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; only the ``chosen`` command's module is imported to add its arguments."""
     parser = argparse.ArgumentParser(
         prog="crackseg",
         description="Real-time crack segmentation: train, evaluate, export and run SCNet models.",
@@ -32,21 +33,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
-        loaded = load_command(command)
+        unavailable = "" if command.available else f" (unavailable: pip install 'crackseg[{command.extra}]')"
         sub = subparsers.add_parser(
-            command.name,
-            help=loaded.help,
-            description=loaded.description,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            command.name, help=command.summary + unavailable, formatter_class=argparse.RawDescriptionHelpFormatter
         )
-        loaded.add_args(sub)
-        sub.set_defaults(handler=loaded.run)
+        if command.name == chosen:
+            loaded = load_command(command)
+            sub.description = loaded.description
+            loaded.add_args(sub)
+            sub.set_defaults(handler=loaded.run)
     return parser
+
+
+def _chosen_command(argv: list[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs one subcommand; expected errors print one line and return 1, bugs keep their traceback."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_chosen_command(argv)).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(row) for row in rows], indent=1))
         return 0
-    print(f"{'model':<10} {'params':>9} {'GFLOPs@512':>11}  description")
+    print(f"{'model':<14} {'params':>9} {'GFLOPs@512':>11}  description")
     for row in rows:
-        print(f"{row.name:<10} {row.params / 1e6:>8.2f}M {row.gflops_512:>11.2f}  {row.summary}")
+        print(f"{row.name:<14} {row.params / 1e6:>8.2f}M {row.gflops_512:>11.2f}  {row.summary}")
     return 0

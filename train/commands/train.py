@@ -18,13 +18,15 @@ from typing import Literal
 import torch
 import torch.distributed as dist
 
+from crackseg.edge.errors import CracksegError
 from crackseg.edge.spec import ModelSpec
 from crackseg.train.data.augment import TrainAugment
 from crackseg.train.data.dataset import CrackDataset, resolve_split
 from crackseg.train.data.torch_dataset import AugmentedCrackDataset
 from crackseg.train.loop import RECIPES, TrainConfig, fit
-from crackseg.train.losses import SCNetLoss
+from crackseg.train.losses.factory import create_loss
 from crackseg.train.models import create_model, list_models
+from crackseg.train.models.backbones import load_backbone_weights
 
 __all__ = ["add_args", "run"]
 
@@ -52,8 +54,17 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-amp", action="store_true", help="disable mixed precision on GPU")
     parser.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (smoke runs)")
     parser.add_argument("--resume", type=Path, help="resume from a last.safetensors written by an earlier run")
-    parser.add_argument("--prior", default="sobel", choices=["sobel", "hed"], help="in-graph edge prior")
-    parser.add_argument("--hed-weights", help="weights file for --prior hed")
+    parser.add_argument(
+        "--loss",
+        default="paper",
+        choices=["paper", "scnet"],
+        help="'paper': the objective of the model's own paper (default); 'scnet': SCNet's focal + soft-IoU loss",
+    )
+    parser.add_argument("--prior", default="sobel", choices=["sobel", "hed"], help="SCNet's in-graph edge prior")
+    parser.add_argument("--hed-weights", help="weights file for --prior hed (PyTorch-HED layout)")
+    parser.add_argument(
+        "--backbone-weights", type=Path, help="torchvision VGG16/ResNet state dict for the baselines' backbones"
+    )
     parser.add_argument(
         "--skip-bad", action="store_true", help="skip unreadable or inconsistent samples with a warning"
     )
@@ -79,7 +90,13 @@ def run(args: argparse.Namespace) -> int:
     for data in (train_data, val_data):
         data.validate()  # reads every file once: bad samples fail (or are skipped) now, not mid-training
     model_args = {"prior": args.prior, "hed_weights": args.hed_weights} if args.prior == "hed" else {}
-    model = create_model(args.model, **model_args)
+    try:
+        model = create_model(args.model, **model_args)
+    except TypeError as exc:
+        raise CracksegError(f"--prior hed applies to the SCNet family only ({exc})") from exc
+    if args.backbone_weights:
+        load_backbone_weights(model, args.backbone_weights)
+    loss_name = model.paper_loss if args.loss == "paper" else "scnet"
     device = _init_distributed(args.device)
     config = TrainConfig.from_recipe(
         args.recipe,
@@ -106,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
             "val_images": len(val_data),
             "crop_size": args.crop_size,
             "recipe": args.recipe,
+            "loss": loss_name,
+            "backbone_weights": str(args.backbone_weights) if args.backbone_weights else None,
             **{k: v for k, v in dataclasses.asdict(config).items() if k in _RECIPE_KEYS},
         },
     )
@@ -113,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         train_data, TrainAugment(crop_size=args.crop_size), seed=args.seed, mean=spec.pixel_mean, std=spec.pixel_std
     )
     try:
-        result = fit(model, spec, SCNetLoss(model.side_weights), augmented, val_data, config)
+        result = fit(model, spec, create_loss(loss_name, model.side_weights), augmented, val_data, config)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
