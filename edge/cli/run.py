@@ -54,7 +54,7 @@ from crackseg.edge.sources import open_source
 from crackseg.edge.subscribe import Subscriber
 from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, model_hash
 
-__all__ = ["add_args", "run"]
+__all__ = ["add_args", "default_model", "parse_size", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ _DRAIN_QUIET_S = 0.5
 """``--listen``: after the run, the local listener stops once nothing arrived for this long."""
 
 
-def _size(text: str) -> tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int]:
     """``WIDTHxHEIGHT`` (or one number for a square) -> ``(height, width)``."""
     try:
         parts = [int(p) for p in text.lower().split("x")]
@@ -91,8 +91,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     mask = parser.add_argument_group("mask")
     mask.add_argument("--threshold", type=float, help="probability threshold (default: the model spec's)")
     mask.add_argument("--hysteresis", type=float, metavar="LOW", help="also keep pixels above LOW touching a crack")
-    mask.add_argument("--input-size", type=_size, metavar="WxH", help="resize every frame to this network input")
-    mask.add_argument("--tile", type=_size, metavar="WxH", help="process large frames as overlapping tiles")
+    mask.add_argument("--input-size", type=parse_size, metavar="WxH", help="resize every frame to this network input")
+    mask.add_argument("--tile", type=parse_size, metavar="WxH", help="process large frames as overlapping tiles")
     mask.add_argument("--tile-overlap", type=int, default=64, metavar="PX", help="tile overlap (default: 64)")
     mask.add_argument("--tile-blend", choices=BLENDS, default="feather", help="how overlaps are merged")
     mask.add_argument("--infer-batch", type=int, default=1, help="tiles per inference call (default: 1)")
@@ -165,9 +165,8 @@ def _local_listener(subscriber: Subscriber, gate: threading.Event, finished: thr
     return threading.Thread(target=listen, name="crackseg-listen", daemon=True)
 
 
-def _model_path(args: argparse.Namespace) -> Path:
-    if args.model is not None:
-        return Path(args.model)
+def default_model() -> Path:
+    """The bundled ONNX model, used when no ``--model`` is given; its absence is a one-line error."""
     try:
         return bundled_model(".onnx")
     except CracksegError as exc:
@@ -176,7 +175,7 @@ def _model_path(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     source = open_source(args.source)  # an unknown scheme or option fails here, before the model loads
-    model = _model_path(args)
+    model = Path(args.model) if args.model is not None else default_model()
     try:
         config = PipelineConfig(
             max_frames=args.frames, duration_s=args.duration, infer_batch=args.infer_batch, log_every_s=args.log_every
