@@ -50,11 +50,12 @@ def test_fp32_and_fp16_models_build(name: str, tmp_path: Path) -> None:
     _build(fp16, "fp16")
 
 
-def test_int8_qdq_model_builds(tmp_path: Path) -> None:
-    fp32 = _export("scnet-t", tmp_path, 64)
+@pytest.mark.parametrize("name", ["scnet-t", "scnet"])
+def test_int8_qdq_model_builds(name: str, tmp_path: Path) -> None:
+    fp32 = _export(name, tmp_path, 64)
     model, spec = read_onnx(fp32)
     rng = np.random.default_rng(0)
     feeds = [{"image": rng.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32)} for _ in range(4)]
-    int8 = tmp_path / "scnet-t.int8.onnx"
+    int8 = tmp_path / f"{name}.int8.onnx"
     onnx.save(quantize_qdq(model, spec, feeds, progress=False), str(int8))
     _build(int8, "int8")
