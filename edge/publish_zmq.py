@@ -13,7 +13,7 @@ import errno
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.postprocess import FrameResult
@@ -23,6 +23,7 @@ __all__ = [
     "ENCODINGS",
     "MessageBuilder",
     "PublishError",
+    "SocketOwner",
     "ZmqPublisher",
     "connect_endpoint",
     "import_zmq",
@@ -155,7 +156,36 @@ class MessageBuilder:
         return seq
 
 
-class ZmqPublisher:
+_Owner = TypeVar("_Owner", bound="SocketOwner")
+
+
+class SocketOwner:
+    """Owns one ZeroMQ context and socket from :meth:`open` to :meth:`close`; a context manager."""
+
+    _context: Any = None
+    _socket: Any = None
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the socket (its linger flushes queued messages) and the context."""
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        if self._context is not None:
+            self._context.term()
+            self._context = None
+
+    def __enter__(self: _Owner) -> _Owner:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ZmqPublisher(SocketOwner):
     """Binds a ZeroMQ ``PUB`` socket and sends messages without ever blocking.
 
     Not thread-safe (no ZeroMQ socket is): one thread, the pipeline's publish stage, calls :meth:`send`.
@@ -183,8 +213,6 @@ class ZmqPublisher:
         self.sent = 0
         self.heartbeats = 0
         self.would_block = 0
-        self._context: Any = None
-        self._socket: Any = None
         self.endpoint = ""
 
     def open(self) -> None:
@@ -231,19 +259,3 @@ class ZmqPublisher:
 
     def counters(self) -> dict[str, int]:
         return {"zmq_sent": self.sent, "zmq_heartbeats": self.heartbeats, "zmq_would_block": self.would_block}
-
-    def close(self) -> None:
-        """Close the socket (waiting up to 0.5 s to flush queued messages) and the context."""
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
-        if self._context is not None:
-            self._context.term()
-            self._context = None
-
-    def __enter__(self) -> ZmqPublisher:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

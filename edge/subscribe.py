@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
-from crackseg.edge.publish_zmq import PublishError, import_zmq
+from crackseg.edge.publish_zmq import PublishError, SocketOwner, import_zmq
 from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, MaskMessage, WireError
 
 __all__ = ["Subscriber"]
@@ -26,7 +25,7 @@ __all__ = ["Subscriber"]
 log = logging.getLogger(__name__)
 
 
-class Subscriber:
+class Subscriber(SocketOwner):
     """A ``SUB`` socket connected to a crackseg publisher, subscribed to one topic.
 
     Args:
@@ -67,8 +66,6 @@ class Subscriber:
         self.rejected = 0
         self.missed = 0
         self._last_seq: int | None = None
-        self._context: Any = None
-        self._socket: Any = None
 
     def open(self) -> None:
         zmq = import_zmq()
@@ -123,18 +120,3 @@ class Subscriber:
         self._last_seq = message.seq
         self.received += 1
         return message
-
-    def close(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
-        if self._context is not None:
-            self._context.term()
-            self._context = None
-
-    def __enter__(self) -> Subscriber:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
