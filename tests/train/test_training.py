@@ -42,9 +42,24 @@ def crack_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _train_args(data: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "train", "--model", "scnet-t", "--data", str(data), "--train-split", str(data / "train.txt"),
-        "--val-split", str(data / "val.txt"), "--crop-size", "64", "--batch-size", "4", "--workers", "0",
-        "--out", str(out), *extra,
+        "train",
+        "--model",
+        "scnet-t",
+        "--data",
+        str(data),
+        "--train-split",
+        str(data / "train.txt"),
+        "--val-split",
+        str(data / "val.txt"),
+        "--crop-size",
+        "64",
+        "--batch-size",
+        "4",
+        "--workers",
+        "0",
+        "--out",
+        str(out),
+        *extra,
     ]
 
 
@@ -82,6 +97,8 @@ def test_eval_scores_a_checkpoint_like_the_training_validation(crack_set: Path, 
         report
     )
     assert report["images"] == 2
+    assert report["operating_threshold"] == pytest.approx(read_spec(out / "best.safetensors").threshold)
+    assert 0.0 <= report["f1_at_operating_threshold"] <= report["ods_f1"] + 1e-9  # ODS is the best threshold
     assert report["ods_f1"] == pytest.approx(json.loads((out / "history.json").read_text())[0]["val_ods_f1"])
 
 
@@ -118,8 +135,16 @@ def test_a_checkpoint_of_an_unknown_variant_is_refused(tmp_path: Path) -> None:
 def test_distributed_training_runs_two_cpu_processes(crack_set: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-        "-m", "crackseg.edge.cli.main", *_train_args(crack_set, out, "--epochs", "1", "--device", "cpu"),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "crackseg.edge.cli.main",
+        *_train_args(crack_set, out, "--epochs", "1", "--device", "cpu"),
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
