@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -50,3 +52,17 @@ def crackseg_command() -> Callable[..., list[str]]:
     Blocking torch also keeps the CLI from importing the training stack for the commands it lists.
     """
     return _crackseg_command
+
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+
+
+@pytest.fixture(scope="module")
+def golden() -> ModuleType:
+    """``tests/golden/make_golden.py``, the generator of the golden wire messages, imported as a module."""
+    spec = importlib.util.spec_from_file_location("make_golden", GOLDEN / "make_golden.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module

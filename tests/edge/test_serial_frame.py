@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import struct
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -36,16 +34,6 @@ SUMMARY = Summary(
     max_width_px=9,
     flags=SummaryFlags.STALE,
 )
-
-
-@pytest.fixture(scope="module")
-def golden() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_golden", GOLDEN / "make_golden.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
 
 
 def _frame_with(payload: bytes) -> bytes:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import struct
-import sys
 import zlib
 from pathlib import Path
 from types import ModuleType
@@ -31,16 +29,6 @@ HASH = bytes(range(16))
 # Offsets from the byte table in edge/WIRE.md.
 WIDTH_AT, HEIGHT_AT, ENCODING_AT, SOURCE_LEN_AT, N_BOXES_AT = 64, 68, 72, 73, 74
 FIXED_LEN = 96
-
-
-@pytest.fixture(scope="module")
-def golden() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_golden", GOLDEN / "make_golden.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
 
 
 def _mask(height: int = 20, width: int = 37) -> np.ndarray:
