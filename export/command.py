@@ -98,6 +98,13 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         help="network typing mode (default: strongly typed for FP16 and Q/DQ ONNX files)",
     )
+    engine.add_argument(
+        "--rtx-target",
+        nargs="+",
+        metavar="SM",
+        help="TensorRT for RTX only: build ahead of time for these GPU architectures (e.g. SM89 SM120) "
+        "instead of for this GPU",
+    )
     engine.add_argument("--rebuild", action="store_true", help="build even if a matching engine exists")
     engine.set_defaults(export_run=run_engine)
 
@@ -237,6 +244,7 @@ def run_engine(args: argparse.Namespace) -> int:
         dla_core=args.dla_core,
         timing_cache=args.timing_cache,
         strongly_typed=args.strongly_typed,
+        rtx_targets=tuple(args.rtx_target or ()),
     )
     plan = loader.plan()
     runtime = current_runtime()
@@ -257,7 +265,8 @@ def run_engine(args: argparse.Namespace) -> int:
         return 0
     print(
         f"building {out.name}: {plan.precision}, {'strongly' if plan.builder.strongly_typed else 'weakly'} typed, "
-        f"profile {plan.profile}, workspace {plan.builder.workspace_mib} MiB on {runtime.gpu} "
+        f"profile {plan.profile}, workspace {plan.builder.workspace_mib} MiB on {runtime.gpu}"
+        f"{' for ' + ', '.join(plan.builder.rtx_targets) if plan.builder.rtx_targets else ''} "
         f"with {runtime.tensorrt_module} {runtime.tensorrt_version} (this can take minutes)"
     )
     SaveEngine(loader, out)()

@@ -66,6 +66,8 @@ class TrainConfig:
     device: str | None = None
     resume: Path | None = None
     progress: bool = True
+    time_limit_min: float | None = None
+    """Wall-clock budget: the run plans as many epochs (at most ``epochs``) as fit, and the schedule follows."""
 
     @classmethod
     def from_recipe(cls, recipe: str, **overrides: Any) -> TrainConfig:
@@ -169,13 +171,15 @@ class _Trainer:
             )
         self.optimizer = _make_optimizer(model, config)
         self.use_amp = config.amp and self.device.type == "cuda"
+        torch.backends.cudnn.benchmark = self.device.type == "cuda"  # fixed crop size: pick the fastest kernels once
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.step = 0
         self.start_epoch = 0
+        self.planned_epochs = config.epochs
         self.result = TrainResult()
 
     def lr_at(self, step: int) -> float:
-        total = self.config.epochs * self.steps_per_epoch
+        total = self.planned_epochs * self.steps_per_epoch
         warmup = int(self.config.warmup_epochs * self.steps_per_epoch)
         return self.config.lr * _lr_factor(step, total, warmup, self.config.schedule)
 
@@ -187,7 +191,7 @@ class _Trainer:
             self.train_set.set_epoch(epoch)
         bar = tqdm(
             total=self.steps_per_epoch,
-            desc=f"epoch {epoch + 1}/{self.config.epochs}",
+            desc=f"epoch {epoch + 1}/{self.planned_epochs}",
             unit="step",
             disable=not (self.config.progress and _is_main_process()),
             leave=False,
@@ -247,50 +251,73 @@ class _Trainer:
         self.start_epoch, self.step = state["epoch"] + 1, state["step"]
         self.result = TrainResult(**state["result"])
 
+    def replan(self, epochs_done: int, epochs_this_run: int, elapsed_s: float) -> None:
+        """Under a time limit, plans as many epochs as the mean epoch time so far leaves room for.
+
+        The cosine schedule is stretched or shrunk to the new plan (as Ultralytics' ``time`` option does).
+        Every process adopts rank 0's plan, so DistributedDataParallel ranks stop together.
+        """
+        limit_s = (self.config.time_limit_min or 0.0) * 60.0
+        if not limit_s:
+            return
+        fits = int((limit_s - elapsed_s) / (elapsed_s / epochs_this_run))
+        planned = torch.tensor([min(self.config.epochs, epochs_done + max(fits, 0))], device=self.device)
+        if dist.is_initialized():
+            dist.broadcast(planned, src=0)
+        self.planned_epochs = int(planned.item())
+
     def run(self) -> TrainResult:
         out = self.config.out_dir
         out.mkdir(parents=True, exist_ok=True)
         if self.config.resume:
             self.load_resume_state(self.config.resume)
-        for epoch in range(self.start_epoch, self.config.epochs):
+        started, epoch = time.monotonic(), self.start_epoch
+        while epoch < self.planned_epochs:
             train_loss = self.train_epoch(epoch)
-            if not _is_main_process():
-                continue
-            ods_f1, threshold = self.validate()
-            self.result.history.append(
-                {
-                    "epoch": epoch + 1,
-                    "train_loss": train_loss,
-                    "val_ods_f1": ods_f1,
-                    "val_threshold": threshold,
-                    "lr": self.lr_at(self.step - 1),
-                }
-            )
-            if ods_f1 > self.result.best_ods_f1:
-                self.result.best_ods_f1, self.result.best_threshold, self.result.best_epoch = (
-                    ods_f1,
-                    threshold,
-                    epoch + 1,
-                )
-                best_spec = dataclasses.replace(
-                    self.spec,
-                    threshold=threshold,
-                    metrics={
-                        **self.spec.metrics,
-                        "val_ods_f1": ods_f1,
-                        "val_ods_threshold": threshold,
-                        "epoch": epoch + 1,
-                    },
-                )
-                save_checkpoint(out / "best.safetensors", self.raw_model, best_spec)
-            self.save_resume_state(epoch)
-            (out / "history.json").write_text(json.dumps(self.result.history, indent=1))
-            _save_curves(self.result.history, out / "curves.png")
-            tqdm.write(
-                f"epoch {epoch + 1}: loss {train_loss:.4f}  val ODS F1 {ods_f1:.4f} @ {threshold:.2f}  "
-                f"(best {self.result.best_ods_f1:.4f}, epoch {self.result.best_epoch})"
-            )
+            epoch += 1
+            if _is_main_process():
+                self.end_epoch(epoch - 1, train_loss)
+            self.replan(epoch, epoch - self.start_epoch, time.monotonic() - started)
         return self.result
+
+    def end_epoch(self, epoch: int, train_loss: float) -> None:
+        """Validates, keeps the best checkpoint and writes the resume state, history and curves."""
+        out = self.config.out_dir
+        ods_f1, threshold = self.validate()
+        self.result.history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "val_ods_f1": ods_f1,
+                "val_threshold": threshold,
+                "lr": self.lr_at(self.step - 1),
+                "epochs_planned": self.planned_epochs,
+            }
+        )
+        if ods_f1 > self.result.best_ods_f1:
+            self.result.best_ods_f1, self.result.best_threshold, self.result.best_epoch = (
+                ods_f1,
+                threshold,
+                epoch + 1,
+            )
+            best_spec = dataclasses.replace(
+                self.spec,
+                threshold=threshold,
+                metrics={
+                    **self.spec.metrics,
+                    "val_ods_f1": ods_f1,
+                    "val_ods_threshold": threshold,
+                    "epoch": epoch + 1,
+                },
+            )
+            save_checkpoint(out / "best.safetensors", self.raw_model, best_spec)
+        self.save_resume_state(epoch)
+        (out / "history.json").write_text(json.dumps(self.result.history, indent=1))
+        _save_curves(self.result.history, out / "curves.png")
+        tqdm.write(
+            f"epoch {epoch + 1}: loss {train_loss:.4f}  val ODS F1 {ods_f1:.4f} @ {threshold:.2f}  "
+            f"(best {self.result.best_ods_f1:.4f}, epoch {self.result.best_epoch})"
+        )
 
 
 def fit(

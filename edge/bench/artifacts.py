@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.bench.config import BenchError, Case
@@ -174,16 +175,20 @@ def _open(case: Case, artifact: Artifact, threads: int | None) -> Runner:
         return TensorRTRunner(artifact.path)
     from crackseg.edge.backends.pytorch import TorchRunner
 
-    half = case.precision == "fp16"
+    options: dict[str, Any] = {
+        "device": backend.device,
+        "half": case.precision == "fp16",
+        **dict(backend.runner_options),
+    }
     if artifact.path is not None:
-        return TorchRunner(artifact.path, device=backend.device, half=half)
+        return TorchRunner(artifact.path, **options)
     import torch
 
     from crackseg.train.models import create_model
 
     torch.manual_seed(_SEED)
     network = create_model(case.model.name)
-    return TorchRunner((network, ModelSpec(arch=case.model.name)), device=backend.device, half=half)
+    return TorchRunner((network, ModelSpec(arch=case.model.name)), **options)
 
 
 @contextmanager

@@ -76,6 +76,7 @@ class Backend:
         provider: the ONNX Runtime execution provider, the only one the session may use.
         device: the PyTorch device.
         gpu: needs an NVIDIA GPU.
+        runner_options: keyword arguments of the runner (PyTorch's speed-ups, see ``TorchRunner``).
     """
 
     name: str
@@ -84,7 +85,10 @@ class Backend:
     provider: str | None = None
     device: str | None = None
     gpu: bool = False
+    runner_options: tuple[tuple[str, bool | str], ...] = ()
 
+
+_CHANNELS_LAST: tuple[tuple[str, bool | str], ...] = (("channels_last", True),)
 
 BACKENDS: dict[str, Backend] = {
     backend.name: backend
@@ -95,10 +99,29 @@ BACKENDS: dict[str, Backend] = {
         Backend("tensorrt", "tensorrt", PRECISIONS, gpu=True),
         Backend("torch-cpu", "pytorch", ("fp32",), device="cpu"),
         Backend("torch-cuda", "pytorch", ("fp32", "fp16"), device="cuda", gpu=True),
+        Backend("torch-cuda-cl", "pytorch", ("fp32", "fp16"), device="cuda", gpu=True, runner_options=_CHANNELS_LAST),
+        Backend(
+            "torch-cuda-graph",
+            "pytorch",
+            ("fp32", "fp16"),
+            device="cuda",
+            gpu=True,
+            runner_options=(*_CHANNELS_LAST, ("cuda_graph", True)),
+        ),
+        Backend(
+            "torch-cuda-compile",
+            "pytorch",
+            ("fp32", "fp16"),
+            device="cuda",
+            gpu=True,
+            runner_options=(*_CHANNELS_LAST, ("compile_mode", "reduce-overhead")),
+        ),
     )
 }
 """Backend names -> what they run. INT8 on ONNX Runtime CUDA would run Q/DQ as float and FP16/INT8 through
-the ONNX Runtime TensorRT provider would need provider options: use ``tensorrt`` for those."""
+the ONNX Runtime TensorRT provider would need provider options: use ``tensorrt`` for those. The PyTorch CUDA
+backends add one speed-up each: channels-last layout (``-cl``), plus CUDA graph replay (``-graph``), or plus
+``torch.compile`` in its ``reduce-overhead`` mode (Inductor fusion and CUDA graphs; ``-compile``)."""
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ The report states three ratios with their targets: pipeline / raw throughput (>=
 p50 at the load point / raw p50 (<= 1.3) and pipeline / naive throughput (> 1).
 
 Backends: ort-cpu, ort-cuda, ort-trt (ONNX Runtime with that provider only), tensorrt, torch-cpu,
-torch-cuda. A model is a file (.onnx, .engine/.plan, .safetensors) or a variant name such as scnet-t:
-a random-init model exported on the fly, which needs torch (speed does not depend on the weights).
+torch-cuda (eager), torch-cuda-cl (channels-last), torch-cuda-graph (channels-last + CUDA graph) and
+torch-cuda-compile (channels-last + torch.compile "reduce-overhead"). A model is a file (.onnx,
+.engine/.plan, .safetensors) or a variant name such as scnet-t: a random-init model exported on the fly,
+which needs torch (speed does not depend on the weights).
 FP16 and INT8 ONNX models are made on the fly from an FP32 one (INT8 calibrated on synthetic frames:
 right for speed, not accuracy); TensorRT engines are built for each input shape.
 

@@ -64,6 +64,13 @@ COMMANDS: tuple[Command, ...] = (
         ("torch",),
     ),
     Command("train", "train a variant on a crack dataset", "crackseg.train.commands.train", "train", ("torch",)),
+    Command(
+        "compare",
+        "train several variants under one budget and tabulate their scores",
+        "crackseg.train.commands.compare",
+        "train",
+        ("torch",),
+    ),
     Command("eval", "score a model with the reference protocol", "crackseg.train.commands.eval", "edge", ("cv2",)),
     Command("export", "checkpoint to ONNX, ONNX to TensorRT engine", "crackseg.export.command", "export", ("onnx",)),
     Command(

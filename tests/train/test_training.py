@@ -85,6 +85,15 @@ def test_resume_continues_from_the_last_epoch(crack_set: Path, tmp_path: Path) -
     assert [row["epoch"] for row in history] == [1, 2]
 
 
+def test_a_time_limit_ends_training_early_and_shortens_the_schedule(crack_set: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(_train_args(crack_set, out, "--epochs", "50", "--time-limit", "0.0001")) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 1  # the first epoch alone outlasts 6 ms
+    assert history[0]["epochs_planned"] == 50  # the plan changes only once an epoch has been timed
+    assert read_spec(out / "best.safetensors").training["time_limit_min"] == 0.0001
+
+
 def test_eval_scores_a_checkpoint_like_the_training_validation(crack_set: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert main(_train_args(crack_set, out, "--epochs", "1")) == 0
@@ -150,3 +159,23 @@ def test_distributed_training_runs_two_cpu_processes(crack_set: Path, tmp_path: 
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "best.safetensors").is_file()
     assert len(json.loads((out / "history.json").read_text())) == 1
+
+
+@pytest.mark.slow
+def test_compare_trains_each_model_and_seed_and_tabulates_mean_and_spread(tmp_path: Path) -> None:
+    data = _write_crack_set(tmp_path / "cracks", count=6, size=256)
+    out = tmp_path / "compare"
+    args = ["compare", "--models", "scnet-t", "cgnet", "--seeds", "0", "1", "--data", str(data)]
+    args += ["--train-split", str(data / "train.txt"), "--val-split", str(data / "val.txt"), "--test-split"]
+    args += [str(data / "val.txt"), "--also", str(data), "--epochs", "1", "--batch-size", "2", "--workers", "0"]
+    assert main([*args, "--jobs", "2", "--out", str(out)]) == 0
+    runs = json.loads((out / "compare.json").read_text())
+    assert [(run["model"], run["seed"]) for run in runs] == [("scnet-t", 0), ("scnet-t", 1), ("cgnet", 0), ("cgnet", 1)]
+    assert all(
+        run["epochs"] == 1 and set(run["scores"]) == {"cracks/" + str(data / "val.txt"), "cracks/all"} for run in runs
+    )
+    table = (out / "compare.md").read_text().splitlines()
+    assert table[2].startswith("| scnet-t | 2 | 0.23 M |") and "±" in table[2]
+    stamp = (out / "cgnet-seed0" / "best.safetensors").stat().st_mtime
+    assert main([*args, "--jobs", "2", "--out", str(out)]) == 0  # finished runs are not repeated
+    assert (out / "cgnet-seed0" / "best.safetensors").stat().st_mtime == stamp

@@ -45,6 +45,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="output folder (default: runs/<model>-seed<seed>)")
     parser.add_argument("--recipe", default="fast", choices=sorted(RECIPES), help="optimizer recipe (default: fast)")
     parser.add_argument("--epochs", type=int, default=100, help="training epochs (default: 100)")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="MIN",
+        help="wall-clock budget in minutes: train as many epochs (up to --epochs) as fit, the schedule fitted to them",
+    )
     parser.add_argument("--batch-size", type=int, help="per-process batch size (default: from the recipe)")
     parser.add_argument("--lr", type=float, help="base learning rate (default: from the recipe)")
     parser.add_argument("--crop-size", type=int, default=256, help="random crop side in pixels (default: 256)")
@@ -110,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         amp=not args.no_amp,
         max_steps_per_epoch=args.max_steps_per_epoch,
         resume=args.resume,
+        time_limit_min=args.time_limit,
     )
     spec = ModelSpec(
         arch=args.model,
@@ -154,4 +161,5 @@ _RECIPE_KEYS = {
     "schedule",
     "warmup_epochs",
     "seed",
+    "time_limit_min",
 }

@@ -65,4 +65,3 @@ class AugmentedCrackDataset(Dataset[tuple[Tensor, Tensor]]):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         image, mask = self.augment(*self.dataset.load(index), rng)
         return torch.from_numpy(normalize(image, self.mean, self.std)), torch.from_numpy(mask[None].astype(np.float32))
-

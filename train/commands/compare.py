@@ -1,0 +1,219 @@
+"""Train several variants under one budget, score each on the same test sets, and write the comparison table.
+
+Every run is a ``crackseg train`` of one (model, seed) followed by ``crackseg eval`` of its best checkpoint
+on the test split and on each ``--also`` set, in a subprocess of its own with its log in its folder, so
+runs can share a GPU (``--jobs``) and a failed run does not stop the others. A run whose folder already
+holds its evaluations is not repeated: rerun the same command to finish an interrupted comparison.
+
+Writes ``<out>/compare.json`` (every run's metrics) and ``<out>/compare.md`` (mean +- standard deviation
+over seeds per model and test set, with parameters, GFLOPs at 512x512, epochs trained and minutes).
+
+  crackseg compare --data DeepCrack --train-split deepcrack_train --val-split deepcrack_val --test-split test \\
+      --models scnet scnet-t deepcrack-liu deepcrack-zou hcnn pspnet cgnet --epochs 100 --jobs 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from crackseg.edge.errors import CracksegError
+from crackseg.train.commands.models import model_summary
+from crackseg.train.loop import RECIPES
+from crackseg.train.models import list_models
+
+__all__ = ["EvalSet", "RunResult", "add_args", "markdown_table", "run"]
+
+_METRICS = ("ods_f1", "miou", "ap")
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A dataset (and optional split) every trained model is scored on."""
+
+    data: Path
+    split: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.data.name}/{self.split or 'all'}"
+
+    @classmethod
+    def parse(cls, text: str) -> EvalSet:
+        """``ROOT`` (all images) or ``ROOT:SPLIT``."""
+        root, _, split = text.partition(":")
+        return cls(Path(root), split or None)
+
+
+@dataclass
+class RunResult:
+    """One (model, seed) run: where it lives, how long it trained and what each evaluation scored."""
+
+    model: str
+    seed: int
+    folder: str
+    epochs: int = 0
+    minutes: float = 0.0
+    val_ods_f1: float = 0.0
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    error: str = ""
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", nargs="+", required=True, choices=list_models(), metavar="MODEL", help="variants")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds per model (default: 0)")
+    parser.add_argument("--data", type=Path, required=True, help="training dataset root (images/ and masks/)")
+    parser.add_argument("--train-split", default="train", help="training split (as for crackseg train)")
+    parser.add_argument("--val-split", required=True, help="validation split: picks checkpoints and thresholds")
+    parser.add_argument("--test-split", required=True, help="split of --data every model is scored on")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        type=EvalSet.parse,
+        metavar="ROOT[:SPLIT]",
+        help="another dataset to score on (cross-dataset generalization); repeatable",
+    )
+    parser.add_argument("--out", type=Path, help="comparison folder (default: runs/compare-<dataset>)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time, e.g. several on one GPU (default: 1)")
+    budget = parser.add_argument_group("the budget every run gets (passed to crackseg train)")
+    budget.add_argument("--epochs", type=int, default=100, help="training epochs (default: 100)")
+    budget.add_argument("--time-limit", type=float, metavar="MIN", help="wall-clock cap per run, in minutes")
+    budget.add_argument("--recipe", default="fast", choices=sorted(RECIPES), help="optimizer recipe (default: fast)")
+    budget.add_argument("--loss", default="paper", choices=["paper", "scnet"], help="each model's own loss or SCNet's")
+    budget.add_argument("--batch-size", type=int, help="per-run batch size (default: the recipe's)")
+    budget.add_argument("--workers", type=int, default=2, help="data loader workers per run (default: 2)")
+
+
+def _crackseg(*args: str) -> list[str]:
+    return [sys.executable, "-m", "crackseg.edge.cli.main", *args]
+
+
+def _train_command(args: argparse.Namespace, model: str, seed: int, folder: Path) -> list[str]:
+    command = _crackseg(
+        "train",
+        "--model", model,
+        "--seed", str(seed),
+        "--data", str(args.data),
+        "--train-split", args.train_split,
+        "--val-split", args.val_split,
+        "--out", str(folder),
+        "--epochs", str(args.epochs),
+        "--recipe", args.recipe,
+        "--loss", args.loss,
+        "--workers", str(args.workers),
+    )  # fmt: skip
+    if args.time_limit is not None:
+        command += ["--time-limit", str(args.time_limit)]
+    if args.batch_size is not None:
+        command += ["--batch-size", str(args.batch_size)]
+    return command
+
+
+def _eval_command(checkpoint: Path, target: EvalSet, report: Path) -> list[str]:
+    split = ["--split", target.split] if target.split else []
+    return _crackseg("eval", "--model", str(checkpoint), "--data", str(target.data), *split, "--json", str(report))
+
+
+def _report_path(folder: Path, target: EvalSet) -> Path:
+    return folder / f"eval-{target.label.replace('/', '-')}.json"
+
+
+def _call(command: list[str], log: Path) -> None:
+    """Runs ``command`` with its output appended to ``log``; a failure names the log."""
+    with log.open("a") as stream:
+        stream.write(f"$ {' '.join(command)}\n")
+        stream.flush()
+        if subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, check=False).returncode:
+            raise CracksegError(f"{command[3]} failed; see {log}")
+
+
+def _run_one(args: argparse.Namespace, model: str, seed: int, targets: list[EvalSet]) -> RunResult:
+    folder = args.out / f"{model}-seed{seed}"
+    result = RunResult(model, seed, str(folder))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        log, checkpoint = folder / "compare.log", folder / "best.safetensors"
+        if not all(_report_path(folder, target).is_file() for target in targets):
+            start = time.monotonic()
+            _call(_train_command(args, model, seed, folder), log)
+            (folder / "train_minutes.txt").write_text(f"{(time.monotonic() - start) / 60:.2f}\n")
+            for target in targets:
+                _call(_eval_command(checkpoint, target, _report_path(folder, target)), log)
+        history = json.loads((folder / "history.json").read_text())
+        result.epochs = len(history)
+        result.val_ods_f1 = max(row["val_ods_f1"] for row in history)
+        minutes = folder / "train_minutes.txt"
+        result.minutes = float(minutes.read_text()) if minutes.is_file() else 0.0
+        for target in targets:
+            report = json.loads(_report_path(folder, target).read_text())
+            result.scores[target.label] = {name: float(report[name]) for name in _METRICS}
+    except (OSError, ValueError, KeyError, CracksegError) as exc:
+        result.error = str(exc)
+    return result
+
+
+def _mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def markdown_table(results: list[RunResult], labels: list[str]) -> str:
+    """One row per model: mean (± standard deviation over seeds) of each metric on each evaluation set."""
+    models = list(dict.fromkeys(result.model for result in results if not result.error))
+    header = ["model", "seeds", "params", "GFLOPs@512", "epochs", "train min"]
+    header += [f"{label} {name}" for label in labels for name in ("ODS F1", "mIoU", "AP")]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model in models:
+        runs = [result for result in results if result.model == model and not result.error]
+        summary = model_summary(model)
+        cells = [
+            model,
+            str(len(runs)),
+            f"{summary.params / 1e6:.2f} M",
+            f"{summary.gflops_512:.1f}",
+            "/".join(str(run.epochs) for run in runs),
+            f"{statistics.mean(run.minutes for run in runs):.1f}",
+        ]
+        cells += [_mean_std([run.scores[label][name] for run in runs]) for label in labels for name in _METRICS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise CracksegError(f"--jobs must be at least 1, not {args.jobs}")
+    for target in [EvalSet(args.data, None), *args.also]:
+        if not target.data.is_dir():
+            raise CracksegError(f"dataset folder not found: {target.data}")
+    args.out = args.out or Path("runs") / f"compare-{args.data.name}"
+    targets = [EvalSet(args.data, args.test_split), *args.also]
+    pairs = [(model, seed) for model in args.models for seed in args.seeds]
+    print(f"{len(pairs)} runs, {args.jobs} at a time, in {args.out} (each run's log: <run>/compare.log)")
+    results: list[RunResult] = []
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool, tqdm(total=len(pairs), unit="run") as bar:
+        futures = [pool.submit(_run_one, args, model, seed, targets) for model, seed in pairs]
+        for future in as_completed(futures):
+            result = future.result()
+            results.append(result)
+            bar.update()
+            status = f"failed: {result.error}" if result.error else f"val ODS F1 {result.val_ods_f1:.4f}"
+            tqdm.write(f"{result.model} seed {result.seed}: {status}")
+    results.sort(key=lambda result: (args.models.index(result.model), result.seed))
+    labels = [target.label for target in targets]
+    table = markdown_table(results, labels)
+    (args.out / "compare.json").write_text(json.dumps([asdict(result) for result in results], indent=1))
+    (args.out / "compare.md").write_text(table)
+    print(table, end="")
+    failed = [result for result in results if result.error]
+    return 1 if failed else 0
