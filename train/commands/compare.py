@@ -33,7 +33,10 @@ from crackseg.train.models import list_models
 
 __all__ = ["EvalSet", "RunResult", "add_args", "markdown_table", "run"]
 
-_METRICS = ("ods_f1", "miou", "ap")
+_METRICS = ("ods_f1", "ois_f1", "ap", "miou", "crack_iou", "region_f1")
+"""What compare.json keeps of each evaluation (every report is also kept whole in its run folder)."""
+_TABLE_METRICS = {"ods_f1": "ODS F1", "miou": "mIoU", "ap": "AP"}
+"""What compare.md shows, to keep the table readable."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ def markdown_table(results: list[RunResult], labels: list[str]) -> str:
     """One row per model: mean (± standard deviation over seeds) of each metric on each evaluation set."""
     models = list(dict.fromkeys(result.model for result in results if not result.error))
     header = ["model", "seeds", "params", "GFLOPs@512", "epochs", "train min"]
-    header += [f"{label} {name}" for label in labels for name in ("ODS F1", "mIoU", "AP")]
+    header += [f"{label} {name}" for label in labels for name in _TABLE_METRICS.values()]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for model in models:
         runs = [result for result in results if result.model == model and not result.error]
@@ -185,7 +188,7 @@ def markdown_table(results: list[RunResult], labels: list[str]) -> str:
             "/".join(str(run.epochs) for run in runs),
             f"{statistics.mean(run.minutes for run in runs):.1f}",
         ]
-        cells += [_mean_std([run.scores[label][name] for run in runs]) for label in labels for name in _METRICS]
+        cells += [_mean_std([run.scores[label][name] for run in runs]) for label in labels for name in _TABLE_METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
