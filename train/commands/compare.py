@@ -1,11 +1,11 @@
 """Train several variants under one budget, score each on the same test sets, and write the comparison table.
 
-Every run is a ``crackseg train`` of one (model, seed) followed by ``crackseg eval`` of its best checkpoint
-on the test split and on each ``--also`` set, in a subprocess of its own with its log in its folder, so
-runs can share a GPU (``--jobs``) and a failed run does not stop the others. A run whose folder already
+Every run is a crackseg train of one (model, seed) followed by crackseg eval of its best checkpoint
+on the test split and on each --also set, in a subprocess of its own with its log in its folder, so
+runs can share a GPU (--jobs) and a failed run does not stop the others. A run whose folder already
 holds its evaluations is not repeated: rerun the same command to finish an interrupted comparison.
 
-Writes ``<out>/compare.json`` (every run's metrics) and ``<out>/compare.md`` (mean +- standard deviation
+Writes <out>/compare.json (every run's metrics) and <out>/compare.md (mean +- standard deviation
 over seeds per model and test set, with parameters, GFLOPs at 512x512, epochs trained and minutes).
 
   crackseg compare --data DeepCrack --train-split deepcrack_train --val-split deepcrack_val --test-split test \\
