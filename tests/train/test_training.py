@@ -177,5 +177,7 @@ def test_compare_trains_each_model_and_seed_and_tabulates_mean_and_spread(tmp_pa
     table = (out / "compare.md").read_text().splitlines()
     assert table[2].startswith("| scnet-t | 2 | 0.23 M |") and "±" in table[2]
     stamp = (out / "cgnet-seed0" / "best.safetensors").stat().st_mtime
-    assert main([*args, "--jobs", "2", "--out", str(out)]) == 0  # finished runs are not repeated
+    more = ["--also", f"{data}:{data / 'train.txt'}"]
+    assert main([*args, *more, "--jobs", "2", "--out", str(out)]) == 0  # trained runs are only evaluated again
     assert (out / "cgnet-seed0" / "best.safetensors").stat().st_mtime == stamp
+    assert all(len(run["scores"]) == 3 for run in json.loads((out / "compare.json").read_text()))

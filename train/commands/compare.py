@@ -2,8 +2,9 @@
 
 Every run is a crackseg train of one (model, seed) followed by crackseg eval of its best checkpoint
 on the test split and on each --also set, in a subprocess of its own with its log in its folder, so
-runs can share a GPU (--jobs) and a failed run does not stop the others. A run whose folder already
-holds its evaluations is not repeated: rerun the same command to finish an interrupted comparison.
+runs can share a GPU (--jobs) and a failed run does not stop the others. A run that already finished
+training is not trained again, and an evaluation already written is not repeated: rerun the
+same command to finish an interrupted comparison or to add --also sets.
 
 Writes <out>/compare.json (every run's metrics) and <out>/compare.md (mean +- standard deviation
 over seeds per model and test set, with parameters, GFLOPs at 512x512, epochs trained and minutes).
@@ -145,18 +146,18 @@ def _run_one(args: argparse.Namespace, model: str, seed: int, targets: list[Eval
     result = RunResult(model, seed, str(folder))
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        log, checkpoint = folder / "compare.log", folder / "best.safetensors"
-        if not all(_report_path(folder, target).is_file() for target in targets):
+        log, checkpoint, minutes = folder / "compare.log", folder / "best.safetensors", folder / "train_minutes.txt"
+        if not minutes.is_file():  # written once training has finished
             start = time.monotonic()
             _call(_train_command(args, model, seed, folder), log)
-            (folder / "train_minutes.txt").write_text(f"{(time.monotonic() - start) / 60:.2f}\n")
-            for target in targets:
+            minutes.write_text(f"{(time.monotonic() - start) / 60:.2f}\n")
+        for target in targets:
+            if not _report_path(folder, target).is_file():
                 _call(_eval_command(checkpoint, target, _report_path(folder, target)), log)
         history = json.loads((folder / "history.json").read_text())
         result.epochs = len(history)
         result.val_ods_f1 = max(row["val_ods_f1"] for row in history)
-        minutes = folder / "train_minutes.txt"
-        result.minutes = float(minutes.read_text()) if minutes.is_file() else 0.0
+        result.minutes = float(minutes.read_text())
         for target in targets:
             report = json.loads(_report_path(folder, target).read_text())
             result.scores[target.label] = {name: float(report[name]) for name in _METRICS}
