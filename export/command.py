@@ -225,7 +225,7 @@ def run_engine(args: argparse.Namespace) -> int:
         )
     except ImportError as exc:
         raise CracksegError(f"crackseg export engine needs the onnx package ({exc}): pip install onnx") from exc
-    from crackseg.edge.backends.trt import current_runtime, load_tensorrt
+    from crackseg.edge.backends.trt import build_runtime, load_tensorrt
     from crackseg.export.manifest import ManifestMismatch, Profile, check_manifest, read_manifest, sha256_file
     from crackseg.export.onnx import read_onnx
 
@@ -247,8 +247,8 @@ def run_engine(args: argparse.Namespace) -> int:
         rtx_targets=tuple(args.rtx_target or ()),
     )
     plan = loader.plan()
-    runtime = current_runtime()
-    out: Path = args.out or engine_name(args.onnx, args.precision, runtime, args.dla_core)
+    runtime = build_runtime(plan.builder.rtx_targets)
+    out: Path = args.out or engine_name(args.onnx, args.precision, runtime, args.dla_core, plan.builder.rtx_targets)
     if out.exists() and not args.rebuild:
         differences = check_manifest(
             read_manifest(out),
@@ -258,6 +258,7 @@ def run_engine(args: argparse.Namespace) -> int:
             precision=plan.precision,
             profile=plan.profile,
             builder=plan.builder,
+            loading=False,
         )
         if differences:
             raise ManifestMismatch(out, differences, hint="Pass --rebuild to build it again with these options")

@@ -34,7 +34,7 @@ import onnx
 from tqdm import tqdm
 
 from crackseg.edge.backends.base import INPUT_NAME
-from crackseg.edge.backends.trt import current_runtime, trt
+from crackseg.edge.backends.trt import build_runtime, trt
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.spec import ModelSpec
 from crackseg.export.manifest import (
@@ -172,12 +172,19 @@ def resolve_profile(model: onnx.ModelProto, spec: ModelSpec, requested: Profile 
     return profile
 
 
-def engine_name(onnx_path: str | Path, precision: str, runtime: RuntimeInfo, dla_core: int | None = None) -> Path:
-    """``<dir>/<onnx stem>.<precision>.<trt|rtx><version>.<gpu>[.dla<N>].engine`` beside the ONNX file."""
+def engine_name(
+    onnx_path: str | Path,
+    precision: str,
+    runtime: RuntimeInfo,
+    dla_core: int | None = None,
+    rtx_targets: tuple[str, ...] = (),
+) -> Path:
+    """``<dir>/<onnx stem>.<precision>.<trt|rtx><version>.<gpu or targets>[.dla<N>].engine`` beside the ONNX file."""
     onnx_path = Path(onnx_path)
     stem = onnx_path.name.removesuffix(".onnx")
-    module = "rtx" if runtime.tensorrt_module.endswith("rtx") else "trt"
-    gpu = re.sub(r"[^a-z0-9]+", "-", runtime.gpu_name.lower().removeprefix("nvidia ")).strip("-") or "gpu"
+    module = "rtx" if "rtx" in runtime.tensorrt_module else "trt"
+    where = "-".join(rtx_targets) if rtx_targets else runtime.gpu_name.removeprefix("NVIDIA ")
+    gpu = re.sub(r"[^a-z0-9]+", "-", where.lower()).strip("-") or "gpu"
     dla = f".dla{dla_core}" if dla_core is not None else ""
     return onnx_path.with_name(f"{stem}.{precision}.{module}{runtime.tensorrt_version}.{gpu}{dla}.engine")
 
@@ -336,7 +343,7 @@ class SaveEngine:
         engine = self.loader.build(plan)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(self.path, engine)
-        write_manifest(plan.manifest(engine, current_runtime()), self.path)
+        write_manifest(plan.manifest(engine, build_runtime(plan.builder.rtx_targets)), self.path)
         return self.path
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from importlib import metadata
@@ -24,6 +25,7 @@ from crackseg.edge.spec import ModelSpec, SpecError
 __all__ = [
     "CALIBRATION_KEY",
     "MANIFEST_VERSION",
+    "NO_GPU",
     "BuilderOptions",
     "EngineManifest",
     "ManifestError",
@@ -37,6 +39,7 @@ __all__ = [
     "rebuild_command",
     "sha256_bytes",
     "sha256_file",
+    "target_capability",
     "write_manifest",
 ]
 
@@ -100,6 +103,10 @@ class BuilderOptions:
         ]
 
 
+NO_GPU = "none (ahead-of-time build)"
+"""The GPU name a manifest records for a TensorRT-RTX build made without a GPU."""
+
+
 @dataclass(frozen=True)
 class RuntimeInfo:
     """The TensorRT and GPU an engine was built with, or that a machine offers to load it."""
@@ -111,6 +118,8 @@ class RuntimeInfo:
 
     @property
     def gpu(self) -> str:
+        if self.gpu_name == NO_GPU:
+            return "no GPU"
         return f"{self.gpu_name} (compute capability {self.compute_capability[0]}.{self.compute_capability[1]})"
 
 
@@ -220,6 +229,14 @@ def read_manifest(engine_path: str | Path) -> EngineManifest:
         raise ManifestError(f"{path} is not a valid crackseg engine manifest: {exc}") from exc
 
 
+def target_capability(target: str) -> tuple[int, int]:
+    """The compute capability a TensorRT-RTX target names: ``SM89`` -> (8, 9), ``SM120`` -> (12, 0)."""
+    match = re.fullmatch(r"SM(\d+)(\d)", target)
+    if match is None:
+        raise ValueError(f"{target!r} is not a GPU architecture name like SM89")
+    return int(match[1]), int(match[2])
+
+
 def check_manifest(
     manifest: EngineManifest,
     *,
@@ -229,16 +246,23 @@ def check_manifest(
     precision: str | None = None,
     profile: Profile | None = None,
     builder: BuilderOptions | None = None,
+    loading: bool = True,
 ) -> list[str]:
     """How an engine differs from what is wanted here; an empty list means it may be used.
+
+    An engine built for the GPU it was built on must meet that GPU again. One built ahead of time for
+    TensorRT-RTX targets (``SM89`` ...) may be loaded on any GPU of those compute capabilities, and its
+    build machine's GPU does not matter when deciding whether to rebuild it (``loading=False``).
 
     Args:
         runtime: this machine's TensorRT and GPU (engines are specific to both).
         onnx_path: the ONNX file the engine should have been built from (stale if it changed since).
         engine_sha256: hash of the engine file beside the manifest (foreign if it is another engine).
         precision, profile, builder: a requested build; each is compared when given.
+        loading: the engine is about to run here (``False``: a rebuild is being considered).
     """
     built = manifest.runtime
+    targets = manifest.builder.rtx_targets
     differences: list[str] = []
     if engine_sha256 is not None and engine_sha256 != manifest.engine_sha256:
         differences.append("the engine file is not the one its manifest describes (it was replaced or corrupted)")
@@ -246,7 +270,10 @@ def check_manifest(
         differences.append(f"built with {built.tensorrt_module}, this machine uses {runtime.tensorrt_module}")
     elif built.tensorrt_version != runtime.tensorrt_version:
         differences.append(f"built with TensorRT {built.tensorrt_version}, this machine has {runtime.tensorrt_version}")
-    if (built.gpu_name, built.compute_capability) != (runtime.gpu_name, runtime.compute_capability):
+    if targets and loading:
+        if runtime.compute_capability not in {target_capability(target) for target in targets}:
+            differences.append(f"built ahead of time for {', '.join(targets)}, this machine has {runtime.gpu}")
+    elif not targets and (built.gpu_name, built.compute_capability) != (runtime.gpu_name, runtime.compute_capability):
         differences.append(f"built for {built.gpu}, this machine has {runtime.gpu}")
     if onnx_path is not None:
         onnx_path = Path(onnx_path)

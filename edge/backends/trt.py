@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from crackseg.edge.backends.base import INPUT_NAME, OUTPUT_NAME, BackendError, Runner
-from crackseg.edge.backends.cuda import DeviceBuffer, HostBuffer, Stream, cuda_runtime
+from crackseg.edge.backends.cuda import CudaError, DeviceBuffer, HostBuffer, Stream, cuda_runtime
 from crackseg.edge.spec import ModelSpec
 from crackseg.export.manifest import (
+    NO_GPU,
     EngineManifest,
     ManifestMismatch,
     Profile,
@@ -47,6 +48,7 @@ __all__ = [
     "TENSORRT_MODULES",
     "TensorRTMissing",
     "TensorRTRunner",
+    "build_runtime",
     "current_runtime",
     "load_tensorrt",
     "profile_problem",
@@ -105,6 +107,17 @@ def current_runtime() -> RuntimeInfo:
         gpu_name=cuda.device_name(device),
         compute_capability=cuda.compute_capability(device),
     )
+
+
+def build_runtime(rtx_targets: tuple[str, ...] = ()) -> RuntimeInfo:
+    """What a new engine's manifest records: this machine's runtime, or, for a TensorRT-RTX build ahead
+    of time for ``rtx_targets`` on a machine without a usable GPU (a CI runner, say), no GPU at all."""
+    try:
+        return current_runtime()
+    except CudaError:
+        if not rtx_targets:
+            raise
+        return RuntimeInfo(trt.__name__, trt.__version__, gpu_name=NO_GPU, compute_capability=(0, 0))
 
 
 def profile_problem(shape: tuple[int, ...], profile: Profile) -> str | None:

@@ -22,6 +22,7 @@ from crackseg.export.manifest import (
     rebuild_command,
     sha256_bytes,
     sha256_file,
+    target_capability,
     write_manifest,
 )
 
@@ -115,6 +116,33 @@ def test_a_matching_engine_has_no_differences(manifest: EngineManifest, onnx_fil
 def test_foreign_machine_is_named(manifest: EngineManifest, runtime: RuntimeInfo, expected: str) -> None:
     (difference,) = check_manifest(manifest, runtime=runtime)
     assert expected in difference
+
+
+def test_an_ahead_of_time_engine_loads_on_its_target_gpus_only(manifest: EngineManifest) -> None:
+    h100 = RuntimeInfo("tensorrt_rtx", "1.7.1", "NVIDIA H100 80GB HBM3", (9, 0))
+    aot = dataclasses.replace(
+        manifest, runtime=h100, builder=dataclasses.replace(BUILDER, rtx_targets=("SM89", "SM120"))
+    )
+    rtx_4090 = RuntimeInfo("tensorrt_rtx", "1.7.1", "NVIDIA GeForce RTX 4090", (8, 9))
+    rtx_3090 = dataclasses.replace(rtx_4090, gpu_name="NVIDIA GeForce RTX 3090", compute_capability=(8, 6))
+    assert check_manifest(aot, runtime=rtx_4090) == []
+    (difference,) = check_manifest(aot, runtime=rtx_3090)
+    assert (
+        difference
+        == "built ahead of time for SM89, SM120, this machine has NVIDIA GeForce RTX 3090 (compute capability 8.6)"
+    )
+    assert check_manifest(aot, runtime=h100) != []  # the build machine cannot run it ...
+    assert check_manifest(aot, runtime=rtx_3090, loading=False) == []  # ... nor need it match to skip a rebuild
+
+
+@pytest.mark.parametrize(("target", "capability"), [("SM75", (7, 5)), ("SM89", (8, 9)), ("SM120", (12, 0))])
+def test_rtx_target_names_map_to_compute_capabilities(target: str, capability: tuple[int, int]) -> None:
+    assert target_capability(target) == capability
+
+
+def test_a_target_that_is_no_architecture_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a GPU architecture name"):
+        target_capability("ada")
 
 
 def test_changed_onnx_makes_the_engine_stale(manifest: EngineManifest, onnx_file: Path) -> None:

@@ -59,3 +59,21 @@ def test_int8_qdq_model_builds(name: str, tmp_path: Path) -> None:
     int8 = tmp_path / f"{name}.int8.onnx"
     onnx.save(quantize_qdq(model, spec, feeds, progress=False), str(int8))
     _build(int8, "int8")
+
+
+def test_the_cli_builds_for_a_named_architecture_without_a_gpu_and_records_it(tmp_path: Path) -> None:
+    from crackseg.edge.cli.main import main
+    from crackseg.export.manifest import NO_GPU, read_manifest
+
+    onnx_path = _export("scnet-t", tmp_path, 64)
+    command = ["export", "engine", "--onnx", str(onnx_path), "--precision", "fp32", "--rtx-target", *TARGET]
+    assert main(command) == 0
+    (engine,) = tmp_path.glob("scnet-t.fp32.rtx*.sm89.engine")
+    manifest = read_manifest(engine)
+    assert manifest.builder.rtx_targets == TARGET
+    assert manifest.runtime.tensorrt_module.startswith("tensorrt_rtx")
+    if manifest.runtime.gpu_name == NO_GPU:  # this machine has no usable GPU, which does not matter here
+        assert manifest.runtime.compute_capability == (0, 0)
+    stamp = engine.stat().st_mtime
+    assert main(command) == 0  # up to date: the build machine's GPU is not what the engine is checked against
+    assert engine.stat().st_mtime == stamp
