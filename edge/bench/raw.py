@@ -2,7 +2,7 @@
 
 Each call is timed from the moment the batch is handed to the runner until its output is back in host
 memory, so a GPU's work is included: the runners synchronize before returning (TensorRT waits on its
-stream, PyTorch on CUDA calls ``torch.cuda.synchronize``, ONNX Runtime copies the output to the host).
+stream, PyTorch and ONNX Runtime copy the output to the host, which waits for the GPU).
 Warm-up calls come first and are not timed (lazy allocation, kernel selection, caches, clocks ramping
 up). Throughput is images per wall-clock second over the timed calls.
 """
