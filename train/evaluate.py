@@ -6,7 +6,7 @@ never resized, so the ground truth is scored exactly as annotated.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -16,7 +16,7 @@ from crackseg.edge.preprocess import crop_to, pad_to_multiple, to_network_input
 from crackseg.train.data.dataset import CrackDataset
 from crackseg.train.metrics import CrackMetrics, MetricsReport
 
-__all__ = ["ImageCallback", "evaluate", "predict_probability"]
+__all__ = ["ImageCallback", "evaluate", "evaluate_protocols", "predict_probability"]
 
 ImageCallback = Callable[[str, np.ndarray, np.ndarray, np.ndarray], None]
 """Called per image with ``(stem, image_rgb, probability, ground_truth)``, e.g. to write overlays."""
@@ -37,11 +37,23 @@ def evaluate(
     progress: bool = True,
 ) -> MetricsReport:
     """Scores ``runner`` on every image of ``dataset`` with the reference protocol (see ``CrackMetrics``)."""
-    metrics = CrackMetrics(tolerance_px=tolerance_px)
+    return evaluate_protocols(runner, dataset, (tolerance_px,), on_image, progress)[0]
+
+
+def evaluate_protocols(
+    runner: Runner,
+    dataset: CrackDataset,
+    tolerances_px: Sequence[int],
+    on_image: ImageCallback | None = None,
+    progress: bool = True,
+) -> list[MetricsReport]:
+    """Scores ``runner`` once per image under each tolerance (0 is the strict protocol), in the given order."""
+    metrics = [CrackMetrics(tolerance_px=tolerance) for tolerance in tolerances_px]
     for index in tqdm(range(len(dataset)), desc="evaluate", unit="img", disable=not progress, leave=False):
         image, truth = dataset.load(index)
         prob = predict_probability(runner, image)
-        metrics.update(prob, truth)
+        for protocol in metrics:
+            protocol.update(prob, truth)
         if on_image is not None:
             on_image(dataset.stems[index], image, prob, truth)
-    return metrics.compute()
+    return [protocol.compute() for protocol in metrics]

@@ -1,8 +1,11 @@
 """The training loop: plain PyTorch, optional DistributedDataParallel, validation by ODS F1 every epoch.
 
-``fit`` takes a config, a model, a loss and data; it does no registry lookups or file parsing. What it
-writes to ``config.out_dir``: ``best.safetensors`` (highest validation ODS F1, spec threshold set to
-the validation ODS threshold), ``last.safetensors`` + ``last.state.pt`` (for ``--resume``),
+``fit`` takes a config, a model, a loss and data; it does no registry lookups or file parsing. Training
+samples come from a :class:`SourceMix`, drawn by each source's weight; validation scores every
+validation set and chooses one shared threshold (:mod:`crackseg.train.validation`). What it writes to
+``config.out_dir``: ``best.safetensors`` (highest validation score, spec threshold set to that
+epoch's shared threshold), ``last.safetensors`` (spec threshold set to the last epoch's shared
+threshold, so exporting it ships a threshold that fits it) + ``last.state.pt`` (for ``--resume``),
 ``history.json`` and ``curves.png``.
 """
 
@@ -12,22 +15,22 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Sized
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from crackseg.edge.backends.pytorch import TorchRunner
 from crackseg.edge.spec import ModelSpec
 from crackseg.train.checkpoint import save_checkpoint
-from crackseg.train.data.dataset import CrackDataset
-from crackseg.train.evaluate import evaluate
+from crackseg.train.data.torch_dataset import SourceMix, WeightedSourceSampler
+from crackseg.train.validation import ValidationResult, ValidationSet, validate
 
 __all__ = ["RECIPES", "TrainConfig", "TrainResult", "fit"]
 
@@ -68,6 +71,8 @@ class TrainConfig:
     progress: bool = True
     time_limit_min: float | None = None
     """Wall-clock budget: the run plans as many epochs (at most ``epochs``) as fit, and the schedule follows."""
+    samples_per_epoch: int | None = None
+    """Training samples per epoch over all processes (default: the training sets' total size)."""
 
     @classmethod
     def from_recipe(cls, recipe: str, **overrides: Any) -> TrainConfig:
@@ -78,7 +83,7 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    best_ods_f1: float = -1.0
+    best_score: float = -1.0
     best_threshold: float = 0.5
     best_epoch: int = -1
     history: list[dict[str, float]] = field(default_factory=list)
@@ -117,8 +122,10 @@ def _save_curves(history: list[dict[str, float]], path: Path) -> None:
     fig, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(10, 4))
     loss_ax.plot(epochs, [row["train_loss"] for row in history])
     loss_ax.set(xlabel="epoch", ylabel="training loss", yscale="log", title="loss")
-    f1_ax.plot(epochs, [row["val_ods_f1"] for row in history])
-    f1_ax.set(xlabel="epoch", ylabel="ODS F1", title="validation ODS F1")
+    f1_ax.plot(epochs, [row["val_score"] for row in history], label="F1 at the shared threshold (selects)")
+    f1_ax.plot(epochs, [row["val_mean_ods_f1"] for row in history], label="mean ODS F1")
+    f1_ax.set(xlabel="epoch", ylabel="F1", title="validation, mean over datasets")
+    f1_ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -132,24 +139,28 @@ class _Trainer:
         model: nn.Module,
         spec: ModelSpec,
         loss_fn: nn.Module,
-        train_set: Dataset,
-        val_set: CrackDataset,
+        train_set: SourceMix,
+        val_sets: Sequence[ValidationSet],
         config: TrainConfig,
     ) -> None:
         self.config = config
         self.spec = spec
         self.loss_fn = loss_fn
-        self.val_set = val_set
+        self.val_sets = val_sets
         self.device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device)
         self.raw_model = model
         if dist.is_initialized():
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        sampler = (
-            DistributedSampler(train_set, seed=config.seed)
-            if dist.is_initialized()
-            else RandomSampler(cast(Sized, train_set), generator=torch.Generator().manual_seed(config.seed))
+        rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        sampler = WeightedSourceSampler(
+            train_set.sizes,
+            train_set.weights,
+            config.seed,
+            samples_per_rank=config.samples_per_epoch // world if config.samples_per_epoch else None,
+            rank=rank,
+            world_size=world,
         )
         self.train_set = train_set
         self.loader = DataLoader(
@@ -165,10 +176,7 @@ class _Trainer:
         if config.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, config.max_steps_per_epoch)
         if self.steps_per_epoch == 0:
-            raise ValueError(
-                f"{len(train_set) if isinstance(train_set, Sized) else 0} training samples "
-                f"make no full batch of {config.batch_size}"
-            )
+            raise ValueError(f"{len(sampler)} training samples make no full batch of {config.batch_size}")
         self.optimizer = _make_optimizer(model, config)
         self.use_amp = config.amp and self.device.type == "cuda"
         torch.backends.cudnn.benchmark = self.device.type == "cuda"  # fixed crop size: pick the fastest kernels once
@@ -185,10 +193,9 @@ class _Trainer:
 
     def train_epoch(self, epoch: int) -> float:
         self.model.train()
-        if hasattr(self.loader.sampler, "set_epoch"):
+        if isinstance(self.loader.sampler, WeightedSourceSampler):
             self.loader.sampler.set_epoch(epoch)
-        if hasattr(self.train_set, "set_epoch"):
-            self.train_set.set_epoch(epoch)
+        self.train_set.set_epoch(epoch)
         bar = tqdm(
             total=self.steps_per_epoch,
             desc=f"epoch {epoch + 1}/{self.planned_epochs}",
@@ -221,14 +228,29 @@ class _Trainer:
         bar.close()
         return total_loss / max(seen, 1)
 
-    def validate(self) -> tuple[float, float]:
+    def validate(self) -> ValidationResult:
         with TorchRunner((self.raw_model, self.spec), device=str(self.device)) as runner:
-            report = evaluate(runner, self.val_set, progress=self.config.progress)
-        return report.ods_f1, report.ods_threshold
+            return validate(runner, self.val_sets, progress=self.config.progress)
 
-    def save_resume_state(self, epoch: int) -> None:
+    def spec_with(self, scores: ValidationResult, epoch: int) -> ModelSpec:
+        """The spec with the epoch's shared threshold and the validation figures that chose it."""
+        return dataclasses.replace(
+            self.spec,
+            threshold=scores.threshold,
+            metrics={
+                **self.spec.metrics,
+                "val_score": scores.score,
+                "val_threshold": scores.threshold,
+                "val_mean_ods_f1": scores.mean_ods_f1,
+                "val_per_dataset": scores.per_dataset,
+                "val_selection": "mean over validation datasets of F1 at one shared threshold",
+                "epoch": epoch,
+            },
+        )
+
+    def save_resume_state(self, epoch: int, spec: ModelSpec) -> None:
         out = self.config.out_dir
-        save_checkpoint(out / "last.safetensors", self.raw_model, self.spec)
+        save_checkpoint(out / "last.safetensors", self.raw_model, spec)
         state = {
             "epoch": epoch,
             "step": self.step,
@@ -283,40 +305,36 @@ class _Trainer:
     def end_epoch(self, epoch: int, train_loss: float) -> None:
         """Validates, keeps the best checkpoint and writes the resume state, history and curves."""
         out = self.config.out_dir
-        ods_f1, threshold = self.validate()
-        self.result.history.append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": train_loss,
-                "val_ods_f1": ods_f1,
-                "val_threshold": threshold,
-                "lr": self.lr_at(self.step - 1),
-                "epochs_planned": self.planned_epochs,
-            }
-        )
-        if ods_f1 > self.result.best_ods_f1:
-            self.result.best_ods_f1, self.result.best_threshold, self.result.best_epoch = (
-                ods_f1,
-                threshold,
+        scores = self.validate()
+        row: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "val_score": scores.score,
+            "val_threshold": scores.threshold,
+            "val_mean_ods_f1": scores.mean_ods_f1,
+            "val_per_dataset": scores.per_dataset,
+            "lr": self.lr_at(self.step - 1),
+            "epochs_planned": self.planned_epochs,
+        }
+        self.result.history.append(row)
+        spec = self.spec_with(scores, epoch + 1)
+        if scores.score > self.result.best_score:
+            self.result.best_score, self.result.best_threshold, self.result.best_epoch = (
+                scores.score,
+                scores.threshold,
                 epoch + 1,
             )
-            best_spec = dataclasses.replace(
-                self.spec,
-                threshold=threshold,
-                metrics={
-                    **self.spec.metrics,
-                    "val_ods_f1": ods_f1,
-                    "val_ods_threshold": threshold,
-                    "epoch": epoch + 1,
-                },
-            )
-            save_checkpoint(out / "best.safetensors", self.raw_model, best_spec)
-        self.save_resume_state(epoch)
+            save_checkpoint(out / "best.safetensors", self.raw_model, spec)
+        self.save_resume_state(epoch, spec)
         (out / "history.json").write_text(json.dumps(self.result.history, indent=1))
         _save_curves(self.result.history, out / "curves.png")
+        per_dataset = "  ".join(
+            f"{name} {figures['f1_at_threshold']:.3f}" for name, figures in scores.per_dataset.items()
+        )
         tqdm.write(
-            f"epoch {epoch + 1}: loss {train_loss:.4f}  val ODS F1 {ods_f1:.4f} @ {threshold:.2f}  "
-            f"(best {self.result.best_ods_f1:.4f}, epoch {self.result.best_epoch})"
+            f"epoch {epoch + 1}: loss {train_loss:.4f}  val F1 {scores.score:.4f} @ {scores.threshold:.2f} "
+            f"(mean ODS {scores.mean_ods_f1:.4f}; best {self.result.best_score:.4f}, epoch {self.result.best_epoch})"
+            + (f"\n  per dataset at {scores.threshold:.2f}: {per_dataset}" if len(scores.per_dataset) > 1 else "")
         )
 
 
@@ -324,10 +342,10 @@ def fit(
     model: nn.Module,
     spec: ModelSpec,
     loss_fn: nn.Module,
-    train_set: Dataset,
-    val_set: CrackDataset,
+    train_set: SourceMix,
+    val_sets: Sequence[ValidationSet],
     config: TrainConfig,
 ) -> TrainResult:
-    """Trains ``model`` and keeps the checkpoint with the best validation ODS F1 (see module docstring)."""
+    """Trains ``model`` and keeps the checkpoint with the best validation score (see module docstring)."""
     torch.manual_seed(config.seed)
-    return _Trainer(model, spec, loss_fn, train_set, val_set, config).run()
+    return _Trainer(model, spec, loss_fn, train_set, val_sets, config).run()

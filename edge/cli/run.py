@@ -37,7 +37,7 @@ from crackseg.edge.backends import open_runner
 from crackseg.edge.cli.listen import describe
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.geometry import BLENDS, make_geometry
-from crackseg.edge.models import bundled_model
+from crackseg.edge.models import BUNDLED_MODELS, DEFAULT_MODEL_NAME, bundled_model, model_path
 from crackseg.edge.pipeline import Pipeline, PipelineConfig, Sink
 from crackseg.edge.postprocess import Postprocessor
 from crackseg.edge.publish_zmq import (
@@ -79,7 +79,12 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, help="model file: .onnx, .engine or .safetensors (default: bundled)")
+    parser.add_argument(
+        "--model",
+        type=model_path,
+        help=f"model file (.onnx, .engine or .safetensors) or bundled model name ({', '.join(BUNDLED_MODELS)}); "
+        f"default: {DEFAULT_MODEL_NAME}",
+    )
     parser.add_argument(
         "--source", default=DEFAULT_SOURCE, help="frame source URI: file, folder, /dev/videoN, rtsp://, csi://N, "
         "gst://, synthetic:// (default: %(default)s)",
@@ -175,7 +180,7 @@ def default_model() -> Path:
 
 def run(args: argparse.Namespace) -> int:
     source = open_source(args.source)  # an unknown scheme or option fails here, before the model loads
-    model = Path(args.model) if args.model is not None else default_model()
+    model = args.model or default_model()
     try:
         config = PipelineConfig(
             max_frames=args.frames, duration_s=args.duration, infer_batch=args.infer_batch, log_every_s=args.log_every

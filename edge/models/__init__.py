@@ -1,9 +1,11 @@
-"""The bundled default model that every command uses when no model is named.
+"""The models bundled with crackseg, reachable by name; one of them is every command's default.
 
-``scnet-t`` trained on DeepCrack (270 training images; the validation split chose the checkpoint and
-the operating threshold). Shipped as ONNX for the torch-free runtime and as a safetensors checkpoint
-for training-side tools. The training data's licence is research / non-commercial: see the README's
-model card before using these weights commercially.
+- ``scnet-t-deepcrack``: ``scnet-t`` trained on DeepCrack alone (270 training images); the model of
+  the paper comparison.
+
+Each is shipped as ONNX for the torch-free runtime and as a safetensors checkpoint for training-side
+tools. The training data's licences differ per model: see the README's model card before using
+these weights commercially.
 """
 
 from __future__ import annotations
@@ -12,14 +14,22 @@ from pathlib import Path
 
 from crackseg.edge.errors import CracksegError
 
-__all__ = ["DEFAULT_MODEL_NAME", "bundled_model"]
+__all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL_NAME", "bundled_model", "model_path"]
 
+BUNDLED_MODELS = ("scnet-t-deepcrack",)
 DEFAULT_MODEL_NAME = "scnet-t-deepcrack"
 
 
-def bundled_model(suffix: str = ".onnx") -> Path:
-    """Path of the bundled default model in the given format (``.onnx`` or ``.safetensors``)."""
-    path = Path(__file__).with_name(DEFAULT_MODEL_NAME + suffix)
+def bundled_model(suffix: str = ".onnx", name: str = DEFAULT_MODEL_NAME) -> Path:
+    """Path of a bundled model (the default one unless named) in the given format (``.onnx`` or ``.safetensors``)."""
+    if name not in BUNDLED_MODELS:
+        raise CracksegError(f"no bundled model {name!r} (bundled: {', '.join(BUNDLED_MODELS)})")
+    path = Path(__file__).with_name(name + suffix)
     if not path.is_file():
-        raise CracksegError(f"the bundled default model {path.name} is missing from this installation")
+        raise CracksegError(f"the bundled model {path.name} is missing from this installation")
     return path
+
+
+def model_path(text: str) -> Path:
+    """A ``--model`` value: a bundled model's name (its ONNX file) or a path to a model file."""
+    return bundled_model(".onnx", text) if text in BUNDLED_MODELS else Path(text)

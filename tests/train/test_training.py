@@ -69,11 +69,15 @@ def test_training_lowers_the_loss_and_keeps_the_best_checkpoint(crack_set: Path,
     history = json.loads((out / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
-    best = max(history, key=lambda row: row["val_ods_f1"])
+    best = max(history, key=lambda row: row["val_score"])
     spec = read_spec(out / "best.safetensors")
     assert spec.arch == "scnet-t"
     assert spec.threshold == pytest.approx(best["val_threshold"])  # the operating threshold comes from validation
-    assert spec.metrics["val_ods_f1"] == pytest.approx(best["val_ods_f1"])
+    assert spec.metrics["val_score"] == pytest.approx(best["val_score"])
+    # with one validation set the selection score is its ODS F1
+    assert best["val_score"] == pytest.approx(best["val_per_dataset"][crack_set.name]["ods_f1"])
+    # the last checkpoint ships its own epoch's validation threshold, not the spec default 0.5
+    assert read_spec(out / "last.safetensors").threshold == pytest.approx(history[-1]["val_threshold"])
     assert (out / "curves.png").stat().st_size > 0
 
 
@@ -108,7 +112,8 @@ def test_eval_scores_a_checkpoint_like_the_training_validation(crack_set: Path, 
     assert report["images"] == 2
     assert report["operating_threshold"] == pytest.approx(read_spec(out / "best.safetensors").threshold)
     assert 0.0 <= report["f1_at_operating_threshold"] <= report["ods_f1"] + 1e-9  # ODS is the best threshold
-    assert report["ods_f1"] == pytest.approx(json.loads((out / "history.json").read_text())[0]["val_ods_f1"])
+    validation = json.loads((out / "history.json").read_text())[0]["val_per_dataset"][crack_set.name]
+    assert report["ods_f1"] == pytest.approx(validation["ods_f1"])
 
 
 def test_checkpoint_round_trip_and_onnx_runner_agree(tmp_path: Path) -> None:
@@ -181,3 +186,57 @@ def test_compare_trains_each_model_and_seed_and_tabulates_mean_and_spread(tmp_pa
     assert main([*args, *more, "--jobs", "2", "--out", str(out)]) == 0  # trained runs are only evaluated again
     assert (out / "cgnet-seed0" / "best.safetensors").stat().st_mtime == stamp
     assert all(len(run["scores"]) == 3 for run in json.loads((out / "compare.json").read_text()))
+
+
+def test_two_sources_are_validated_one_by_one_and_share_one_threshold(tmp_path: Path) -> None:
+    first = _write_crack_set(tmp_path / "roads", count=6, seed=1)
+    second = _write_crack_set(tmp_path / "walls", count=6, seed=2)
+    out = tmp_path / "run"
+    sources = [f"{root}:{root / 'train.txt'}:{root / 'val.txt'}" for root in (first, second)]
+    args = ["train", "--data", sources[0], "--data", sources[1] + ":weight=3:dilate=1:tol=2", "--crop-size", "64"]
+    assert main([*args, "--batch-size", "4", "--workers", "0", "--epochs", "1", "--out", str(out)]) == 0
+    row = json.loads((out / "history.json").read_text())[0]
+    assert set(row["val_per_dataset"]) == {"roads", "walls"}
+    f1s = [figures["f1_at_threshold"] for figures in row["val_per_dataset"].values()]
+    assert row["val_score"] == pytest.approx(sum(f1s) / 2)
+    spec = read_spec(out / "best.safetensors")
+    assert spec.threshold == pytest.approx(row["val_threshold"])
+    assert [source["weight"] for source in spec.training["sources"]] == [1.0, 3.0]
+    assert spec.training["sources"][1]["dilate_px"] == 1 and spec.training["sources"][1]["val_tolerance_px"] == 2
+
+
+def test_a_dataset_given_twice_is_refused(crack_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = f"{crack_set}:{crack_set / 'train.txt'}:{crack_set / 'val.txt'}"
+    assert main(["train", "--data", source, "--data", source, "--out", str(tmp_path / "run")]) == 1
+    assert "more than once" in capsys.readouterr().err
+
+
+def test_init_starts_from_trained_weights_and_keeps_the_normalization(crack_set: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from crackseg.edge.spec import ModelSpec
+    from crackseg.train.models import create_model
+
+    normalization = {"pixel_mean": (120.0, 121.0, 122.0), "pixel_std": (60.0, 61.0, 62.0)}
+    init = save_checkpoint(
+        tmp_path / "init.safetensors", create_model("scnet-t"), ModelSpec(arch="scnet-t", **normalization)
+    )
+    out = tmp_path / "run"
+    # with a zero learning rate the trained weights must be the initial ones, exactly
+    assert main(_train_args(crack_set, out, "--epochs", "1", "--lr", "0", "--init", str(init))) == 0
+    before, after = load_file(str(init)), load_file(str(out / "last.safetensors"))
+    assert before.keys() == after.keys() and all(before[k].equal(after[k]) for k in before)
+    spec = read_spec(out / "best.safetensors")
+    assert (spec.pixel_mean, spec.pixel_std) == (normalization["pixel_mean"], normalization["pixel_std"])
+    assert spec.training["init"] == str(init)
+
+
+def test_init_refuses_another_architecture(crack_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from crackseg.edge.spec import ModelSpec
+    from crackseg.train.models import create_model
+
+    init = save_checkpoint(tmp_path / "init.safetensors", create_model("scnet-t"), ModelSpec(arch="scnet-t"))
+    args = _train_args(crack_set, tmp_path / "run", "--epochs", "1", "--init", str(init))
+    args[args.index("scnet-t")] = "cgnet"
+    assert main(args) == 1
+    assert f"--init {init} holds a scnet-t model, not --model cgnet" in capsys.readouterr().err

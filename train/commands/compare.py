@@ -11,6 +11,9 @@ over seeds per model and test set, with parameters, GFLOPs at 512x512, epochs tr
 
   crackseg compare --data DeepCrack --train-split deepcrack_train --val-split deepcrack_val --test-split test \\
       --models scnet scnet-t deepcrack-liu deepcrack-zou hcnn pspnet cgnet --epochs 100 --jobs 4
+
+Several training sources are given as for crackseg train (--data repeated, ROOT[:TRAIN[:VAL]][:options]);
+--test-split then scores every source's ROOT on that split, and --also adds any other test set.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from tqdm import tqdm
 
 from crackseg.edge.errors import CracksegError
 from crackseg.train.commands.models import model_summary
+from crackseg.train.data.dataset import CrackDataset, DatasetError, resolve_split
+from crackseg.train.data.sources import parse_source
 from crackseg.train.loop import RECIPES
 from crackseg.train.models import list_models
 
@@ -67,7 +72,7 @@ class RunResult:
     folder: str
     epochs: int = 0
     minutes: float = 0.0
-    val_ods_f1: float = 0.0
+    val_score: float = 0.0
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     error: str = ""
 
@@ -75,10 +80,18 @@ class RunResult:
 def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", nargs="+", required=True, choices=list_models(), metavar="MODEL", help="variants")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds per model (default: 0)")
-    parser.add_argument("--data", type=Path, required=True, help="training dataset root (images/ and masks/)")
-    parser.add_argument("--train-split", default="train", help="training split (as for crackseg train)")
-    parser.add_argument("--val-split", required=True, help="validation split: picks checkpoints and thresholds")
-    parser.add_argument("--test-split", required=True, help="split of --data every model is scored on")
+    parser.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="ROOT[:TRAIN[:VAL]][:weight=W][:dilate=PX][:tol=PX]",
+        help="training source, repeatable, as for crackseg train",
+    )
+    parser.add_argument("--train-split", default="train", help="training split of sources that name none")
+    parser.add_argument(
+        "--val-split", help="validation split of sources that name none: picks checkpoints and thresholds"
+    )
+    parser.add_argument("--test-split", help="split of every --data source that every model is scored on")
     parser.add_argument(
         "--also",
         action="append",
@@ -107,9 +120,9 @@ def _train_command(args: argparse.Namespace, model: str, seed: int, folder: Path
         "train",
         "--model", model,
         "--seed", str(seed),
-        "--data", str(args.data),
+        *[item for source in args.data for item in ("--data", source)],
         "--train-split", args.train_split,
-        "--val-split", args.val_split,
+        *(["--val-split", args.val_split] if args.val_split else []),
         "--out", str(folder),
         "--epochs", str(args.epochs),
         "--recipe", args.recipe,
@@ -141,6 +154,14 @@ def _call(command: list[str], log: Path) -> None:
             raise CracksegError(f"{command[3]} failed; see {log}")
 
 
+def _check_exists(target: EvalSet) -> None:
+    """Fails before any training when a test set cannot be read."""
+    try:
+        CrackDataset(target.data, resolve_split(target.split) if target.split else None)
+    except DatasetError as exc:
+        raise CracksegError(f"test set {target.label}: {exc}") from exc
+
+
 def _run_one(args: argparse.Namespace, model: str, seed: int, targets: list[EvalSet]) -> RunResult:
     folder = args.out / f"{model}-seed{seed}"
     result = RunResult(model, seed, str(folder))
@@ -156,7 +177,7 @@ def _run_one(args: argparse.Namespace, model: str, seed: int, targets: list[Eval
                 _call(_eval_command(checkpoint, target, _report_path(folder, target)), log)
         history = json.loads((folder / "history.json").read_text())
         result.epochs = len(history)
-        result.val_ods_f1 = max(row["val_ods_f1"] for row in history)
+        result.val_score = max(row["val_score"] for row in history)
         result.minutes = float(minutes.read_text())
         for target in targets:
             report = json.loads(_report_path(folder, target).read_text())
@@ -197,11 +218,14 @@ def markdown_table(results: list[RunResult], labels: list[str]) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise CracksegError(f"--jobs must be at least 1, not {args.jobs}")
-    for target in [EvalSet(args.data, None), *args.also]:
-        if not target.data.is_dir():
-            raise CracksegError(f"dataset folder not found: {target.data}")
-    args.out = args.out or Path("runs") / f"compare-{args.data.name}"
-    targets = [EvalSet(args.data, args.test_split), *args.also]
+    sources = [parse_source(text, args.train_split, args.val_split) for text in args.data]
+    tests = [EvalSet(source.root, args.test_split) for source in sources] if args.test_split else []
+    targets = [*tests, *args.also]
+    if not targets:
+        raise CracksegError("nothing to score the models on: give --test-split, --also, or both")
+    for target in targets:
+        _check_exists(target)
+    args.out = args.out or Path("runs") / f"compare-{sources[0].name}"
     pairs = [(model, seed) for model in args.models for seed in args.seeds]
     print(f"{len(pairs)} runs, {args.jobs} at a time, in {args.out} (each run's log: <run>/compare.log)")
     results: list[RunResult] = []
@@ -211,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
             result = future.result()
             results.append(result)
             bar.update()
-            status = f"failed: {result.error}" if result.error else f"val ODS F1 {result.val_ods_f1:.4f}"
+            status = f"failed: {result.error}" if result.error else f"validation F1 {result.val_score:.4f}"
             tqdm.write(f"{result.model} seed {result.seed}: {status}")
     results.sort(key=lambda result: (args.models.index(result.model), result.seed))
     labels = [target.label for target in targets]

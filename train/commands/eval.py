@@ -4,6 +4,10 @@ Protocol (named in every report): DeepSegmentor's eval/prf_metrics.py, as used b
 SCNet: thresholds 0.00..0.99 on the probability (p > t), counts pooled over the dataset, ODS F1
 with its threshold, OIS F1, AP, mIoU and crack IoU at the ODS threshold, region F1 on 32x32 patches.
 Images are segmented at native resolution (padded to the model's size multiple, then cropped back).
+``--tolerance 0 2`` scores the same predictions under the strict protocol and the 2-px tolerance one,
+side by side (centreline labels such as UAV75's need both). Every protocol also reports the F1 at the
+model's own operating threshold: ODS picks the best threshold after seeing the answers, the
+operating threshold is what a deployed model delivers.
 """
 
 from __future__ import annotations
@@ -15,23 +19,34 @@ from pathlib import Path
 import numpy as np
 
 from crackseg.edge.backends import open_runner
-from crackseg.edge.models import bundled_model
+from crackseg.edge.models import BUNDLED_MODELS, bundled_model, model_path
 from crackseg.train.data.dataset import CrackDataset, resolve_split
-from crackseg.train.evaluate import ImageCallback, evaluate
+from crackseg.train.evaluate import ImageCallback, evaluate_protocols
 from crackseg.train.metrics import MetricsReport
+from crackseg.train.validation import f1_curve
 
 __all__ = ["add_args", "run"]
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", type=Path, help="model file: .safetensors, .onnx or .engine (default: the bundled scnet-t ONNX)"
+        "--model",
+        type=model_path,
+        help=f"model file (.safetensors, .onnx or .engine) or bundled model name ({', '.join(BUNDLED_MODELS)}); "
+        "default: the bundled default model",
     )
     parser.add_argument("--data", type=Path, required=True, help="dataset root (images/ and masks/)")
     parser.add_argument(
         "--split", help="subfolder name (test), split file, or bundled split (cfd_test); default: all images"
     )
-    parser.add_argument("--tolerance", type=int, default=0, choices=[0, 1, 2, 5], help="tolerance mode in px (off: 0)")
+    parser.add_argument(
+        "--tolerance",
+        type=int,
+        nargs="+",
+        default=[0],
+        choices=[0, 1, 2, 5],
+        help="tolerance in px, one or more: 0 is the strict reference protocol (default); '0 2' reports both",
+    )
     parser.add_argument("--json", type=Path, help="write the report as JSON here")
     parser.add_argument("--pr-plot", type=Path, help="write the precision-recall curve as PNG here")
     parser.add_argument("--overlays", type=Path, help="write one overlay image per input into this folder")
@@ -78,34 +93,43 @@ def _overlay_writer(folder: Path, threshold: float) -> ImageCallback:
     return write
 
 
-def run(args: argparse.Namespace) -> int:
-    model_path = args.model or bundled_model()
-    dataset = CrackDataset(args.data, resolve_split(args.split) if args.split else None)
-    with open_runner(model_path) as runner:
-        on_image = _overlay_writer(args.overlays, runner.spec.threshold) if args.overlays else None
-        report = evaluate(runner, dataset, tolerance_px=args.tolerance, on_image=on_image)
-        spec_threshold = runner.spec.threshold
-    operating = _curve_index(report, spec_threshold)
-    precision, recall = report.precision[operating], report.recall[operating]
-    operating_f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    result = {
-        **report.to_dict(),
-        "operating_threshold": spec_threshold,
-        "f1_at_operating_threshold": operating_f1,
-        "model": str(model_path),
-        "dataset": str(args.data),
-        "split": args.split,
-    }
+def _summary(report: MetricsReport, threshold: float) -> dict[str, object]:
+    """The report plus the F1 at the model's operating threshold."""
+    operating_f1 = float(f1_curve(report)[_curve_index(report, threshold)])
+    return {**report.to_dict(), "operating_threshold": threshold, "f1_at_operating_threshold": operating_f1}
+
+
+def _print(report: MetricsReport, summary: dict[str, object]) -> None:
     print(f"protocol: {report.protocol}")
-    print(f"model {model_path.name} on {args.data.name}/{args.split or 'all'} ({report.images} images)")
     print(
         f"  ODS F1 {report.ods_f1:.4f} @ {report.ods_threshold:.2f}   OIS F1 {report.ois_f1:.4f}   AP {report.ap:.4f}\n"
         f"  mIoU {report.miou:.4f}   crack IoU {report.crack_iou:.4f}   region F1 {report.region_f1:.4f}\n"
-        f"  F1 {operating_f1:.4f} at the model's operating threshold {spec_threshold:.2f} (chosen on validation data)"
+        f"  F1 {summary['f1_at_operating_threshold']:.4f} at the model's operating threshold "
+        f"{summary['operating_threshold']:.2f} (chosen on validation data)"
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    model = args.model or bundled_model()
+    tolerances = list(dict.fromkeys(args.tolerance))
+    dataset = CrackDataset(args.data, resolve_split(args.split) if args.split else None)
+    with open_runner(model) as runner:
+        on_image = _overlay_writer(args.overlays, runner.spec.threshold) if args.overlays else None
+        reports = evaluate_protocols(runner, dataset, tolerances, on_image=on_image)
+        spec_threshold = runner.spec.threshold
+    summaries = [_summary(report, spec_threshold) for report in reports]
+    print(f"model {model.name} on {args.data.name}/{args.split or 'all'} ({reports[0].images} images)")
+    for report, summary in zip(reports, summaries, strict=True):
+        _print(report, summary)
     if args.json:
+        where = {"model": str(model), "dataset": str(args.data), "split": args.split}
+        result = {
+            **summaries[0],
+            **where,
+            "protocols": [{"tolerance_px": t, **s} for t, s in zip(tolerances, summaries, strict=True)],
+        }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1))
     if args.pr_plot:
-        _write_pr_plot(report, args.pr_plot, f"{model_path.name} on {args.data.name}")
+        _write_pr_plot(reports[0], args.pr_plot, f"{model.name} on {args.data.name}")
     return 0

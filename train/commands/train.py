@@ -1,7 +1,13 @@
-"""Train a model variant on a crack dataset and keep the checkpoint with the best validation ODS F1.
+"""Train a model variant on one or more crack datasets and keep the checkpoint with the best validation score.
 
-The operating threshold stored in the checkpoint's spec is the ODS threshold on the validation split,
-never on the test split. Multi-GPU: launch with torchrun, e.g.
+Each --data is one source: ROOT[:TRAIN[:VAL]][:weight=W][:dilate=PX][:tol=PX]. Every epoch draws from
+the sources by weight (default: equal shares), validation scores each source's validation split, and
+the checkpoint and its operating threshold are chosen by the mean over sources of F1 at one shared
+threshold (with one source: its ODS F1 and ODS threshold). Test splits are never used. Examples:
+  crackseg train --data DeepCrack:deepcrack_train:deepcrack_val
+  crackseg train --augment field --init edge/models/scnet-t-deepcrack.safetensors \
+      --data DeepCrack:deepcrack_train:deepcrack_val --data UAV75:train:val:dilate=1:tol=2 --data UAVCrackX:train:val
+Multi-GPU: launch with torchrun, e.g.
   torchrun --nproc_per_node 4 -m crackseg.edge.cli.main train --model scnet --data DeepCrack ...
 Recipes: 'fast' (default: AdamW 2e-3, cosine, batch 8) and 'paper' (SGD 1e-4, momentum 0.9,
 weight decay 2e-4, batch 4); explicit flags override the recipe.
@@ -13,34 +19,66 @@ import argparse
 import dataclasses
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.distributed as dist
 
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.spec import ModelSpec
-from crackseg.train.data.augment import TrainAugment
-from crackseg.train.data.dataset import CrackDataset, resolve_split
-from crackseg.train.data.torch_dataset import AugmentedCrackDataset
+from crackseg.train.checkpoint import load_checkpoint
+from crackseg.train.data.augment import Augment, Compose, TrainAugment
+from crackseg.train.data.camera import CameraEffects
+from crackseg.train.data.dataset import CrackDataset
+from crackseg.train.data.sources import DataSource, LabelDilation, parse_source
+from crackseg.train.data.torch_dataset import AugmentedCrackDataset, SourceMix
 from crackseg.train.loop import RECIPES, TrainConfig, fit
 from crackseg.train.losses.factory import create_loss
 from crackseg.train.models import create_model, list_models
 from crackseg.train.models.backbones import load_backbone_weights
+from crackseg.train.models.base import CrackModel
+from crackseg.train.validation import ValidationSet
 
 __all__ = ["add_args", "run"]
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="scnet-t", choices=list_models(), help="variant to train (default: scnet-t)")
-    parser.add_argument("--data", type=Path, required=True, help="dataset root (images/ and masks/)")
+    parser.add_argument(
+        "--model", choices=list_models(), help="variant to train (default: the --init checkpoint's, else scnet-t)"
+    )
+    parser.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="ROOT[:TRAIN[:VAL]][:weight=W][:dilate=PX][:tol=PX]",
+        help="a training source, repeatable: dataset root, its training and validation splits, its share of "
+        "each epoch (weight, default 1), label dilation for 1-px centreline labels (dilate) and the "
+        "validation tolerance (tol, 0/1/2/5)",
+    )
     parser.add_argument(
         "--train-split",
         default="train",
-        help="training split: a subfolder name, a split file, or a bundled split such as deepcrack_train",
+        help="training split of sources that name none: a subfolder name, a split file, or a bundled split "
+        "such as deepcrack_train (default: train)",
     )
     parser.add_argument(
-        "--val-split", required=True, help="validation split (same forms), e.g. deepcrack_val; never the test split"
+        "--val-split", help="validation split of sources that name none (same forms); never a test split"
+    )
+    parser.add_argument(
+        "--init",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="start from this trained .safetensors checkpoint (fine-tuning); keeps its architecture and normalization",
+    )
+    parser.add_argument(
+        "--augment",
+        default="paper",
+        choices=["paper", "field"],
+        help="'paper': rotation, flips, crops, mild colour jitter (default); 'field': also rescaling 0.5-2x and "
+        "camera effects (motion/defocus blur, noise, JPEG, exposure, shadow) for drone and robot imagery",
+    )
+    parser.add_argument(
+        "--samples-per-epoch", type=int, help="training samples per epoch (default: all training sets' total size)"
     )
     parser.add_argument("--out", type=Path, help="output folder (default: runs/<model>-seed<seed>)")
     parser.add_argument("--recipe", default="fast", choices=sorted(RECIPES), help="optimizer recipe (default: fast)")
@@ -89,24 +127,63 @@ def _init_distributed(device: str | None) -> str | None:
     return "cpu"
 
 
-def run(args: argparse.Namespace) -> int:
-    on_error: Literal["raise", "skip"] = "skip" if args.skip_bad else "raise"
-    train_data = CrackDataset(args.data, resolve_split(args.train_split), on_error=on_error)
-    val_data = CrackDataset(args.data, resolve_split(args.val_split), on_error=on_error)
-    for data in (train_data, val_data):
-        data.validate()  # reads every file once: bad samples fail (or are skipped) now, not mid-training
-    model_args = {"prior": args.prior, "hed_weights": args.hed_weights} if args.prior == "hed" else {}
+def _sources(args: argparse.Namespace) -> list[DataSource]:
+    sources = [parse_source(text, args.train_split, args.val_split) for text in args.data]
+    names = [source.name for source in sources]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise CracksegError(f"--data names dataset {', '.join(repeated)} more than once: give one --data per dataset")
+    return sources
+
+
+def _checked(data: CrackDataset) -> CrackDataset:
+    data.validate()  # reads every file once: bad samples fail (or are skipped) now, not mid-training
+    return data
+
+
+def _model(args: argparse.Namespace) -> tuple[CrackModel, str, dict[str, object], ModelSpec | None]:
+    """The network to train, its variant name and builder arguments, and the spec it was initialized from."""
+    hed = args.prior == "hed"
+    model_args: dict[str, object] = {"prior": args.prior, "hed_weights": args.hed_weights} if hed else {}
+    if args.init:
+        network, init_spec = load_checkpoint(args.init)
+        model = cast(CrackModel, network)  # built by create_model from the spec's registered arch
+        if args.model and args.model != init_spec.arch:
+            raise CracksegError(f"--init {args.init} holds a {init_spec.arch} model, not --model {args.model}")
+        if model_args and model_args != init_spec.model_args:
+            raise CracksegError(f"--init {args.init} was built with {init_spec.model_args}, not {model_args}")
+        return model, init_spec.arch, dict(init_spec.model_args), init_spec
+    name = args.model or "scnet-t"
     try:
-        model = create_model(args.model, **model_args)
+        return create_model(name, **model_args), name, model_args, None
     except TypeError as exc:
         raise CracksegError(f"--prior hed applies to the SCNet family only ({exc})") from exc
+
+
+def _augment(args: argparse.Namespace, source: DataSource) -> Augment:
+    if args.augment == "paper":
+        geometry = TrainAugment(crop_size=args.crop_size)
+        steps: tuple[Augment, ...] = (geometry,)
+    else:
+        steps = (TrainAugment(crop_size=args.crop_size, scale_range=(0.5, 2.0)), CameraEffects())
+    return Compose((LabelDilation(source.dilate_px), *steps)) if source.dilate_px else Compose(steps)
+
+
+def run(args: argparse.Namespace) -> int:
+    on_error: Literal["raise", "skip"] = "skip" if args.skip_bad else "raise"
+    sources = _sources(args)
+    train_sets = [_checked(source.train_set(on_error)) for source in sources]
+    val_sets = [
+        ValidationSet(source.name, _checked(source.val_set(on_error)), source.val_tolerance_px) for source in sources
+    ]
+    model, model_name, model_args, init_spec = _model(args)
     if args.backbone_weights:
         load_backbone_weights(model, args.backbone_weights)
     loss_name = model.paper_loss if args.loss == "paper" else "scnet"
     device = _init_distributed(args.device)
     config = TrainConfig.from_recipe(
         args.recipe,
-        out_dir=args.out or Path("runs") / f"{args.model}-seed{args.seed}",
+        out_dir=args.out or Path("runs") / f"{model_name}-seed{args.seed}",
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -117,17 +194,22 @@ def run(args: argparse.Namespace) -> int:
         max_steps_per_epoch=args.max_steps_per_epoch,
         resume=args.resume,
         time_limit_min=args.time_limit,
+        samples_per_epoch=args.samples_per_epoch,
     )
+    base = init_spec or ModelSpec(arch=model_name)  # fine-tuning keeps the initial model's normalization
     spec = ModelSpec(
-        arch=args.model,
+        arch=model_name,
         model_args=model_args,
         size_multiple=model.size_multiple,
+        pixel_mean=base.pixel_mean,
+        pixel_std=base.pixel_std,
         training={
-            "dataset": args.data.name,
-            "train_split": str(args.train_split),
-            "val_split": str(args.val_split),
-            "train_images": len(train_data),
-            "val_images": len(val_data),
+            "sources": [
+                {**source.describe(), "train_images": len(train), "val_images": len(val.data)}
+                for source, train, val in zip(sources, train_sets, val_sets, strict=True)
+            ],
+            "init": str(args.init) if args.init else None,
+            "augment": args.augment,
             "crop_size": args.crop_size,
             "recipe": args.recipe,
             "loss": loss_name,
@@ -135,17 +217,21 @@ def run(args: argparse.Namespace) -> int:
             **{k: v for k, v in dataclasses.asdict(config).items() if k in _RECIPE_KEYS},
         },
     )
-    augmented = AugmentedCrackDataset(
-        train_data, TrainAugment(crop_size=args.crop_size), seed=args.seed, mean=spec.pixel_mean, std=spec.pixel_std
+    mix = SourceMix(
+        [
+            AugmentedCrackDataset(train, _augment(args, source), args.seed, spec.pixel_mean, spec.pixel_std, stream)
+            for stream, (source, train) in enumerate(zip(sources, train_sets, strict=True))
+        ],
+        weights=[source.weight for source in sources],
     )
     try:
-        result = fit(model, spec, create_loss(loss_name, model.side_weights), augmented, val_data, config)
+        result = fit(model, spec, create_loss(loss_name, model.side_weights), mix, val_sets, config)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
     if result.best_epoch > 0:
         print(
-            f"best validation ODS F1 {result.best_ods_f1:.4f} at threshold {result.best_threshold:.2f} "
+            f"best validation F1 {result.best_score:.4f} at the shared threshold {result.best_threshold:.2f} "
             f"(epoch {result.best_epoch}) -> {config.out_dir / 'best.safetensors'}"
         )
     return 0

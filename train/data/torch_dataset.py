@@ -1,22 +1,22 @@
-"""PyTorch view of a :class:`CrackDataset`: augmented, normalized crops for training.
+"""PyTorch view of crack datasets: augmented, normalized crops for training, mixed from several sources.
 
 The only module of ``crackseg.train.data`` that imports torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from crackseg.edge.preprocess import normalize
 from crackseg.train.data.augment import Augment
 from crackseg.train.data.dataset import CrackDataset
 
-__all__ = ["AugmentedCrackDataset"]
+__all__ = ["AugmentedCrackDataset", "SourceMix", "WeightedSourceSampler"]
 
 
 class AugmentedCrackDataset(Dataset[tuple[Tensor, Tensor]]):
@@ -33,13 +33,22 @@ class AugmentedCrackDataset(Dataset[tuple[Tensor, Tensor]]):
         seed: non-negative base seed.
         mean: per-channel mean of the model spec.
         std: per-channel std of the model spec.
+        stream: non-negative number that keeps the draws of datasets mixed in one run apart
+            (their source's position in the mix); 0 for a dataset trained alone.
     """
 
     def __init__(
-        self, dataset: CrackDataset, augment: Augment, seed: int, mean: Sequence[float], std: Sequence[float]
+        self,
+        dataset: CrackDataset,
+        augment: Augment,
+        seed: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        stream: int = 0,
     ) -> None:
-        if seed < 0:
-            raise ValueError(f"seed must be non-negative, not {seed}")
+        if seed < 0 or stream < 0:
+            raise ValueError(f"seed and stream must be non-negative, not {seed} and {stream}")
+        self.stream = stream
         self.dataset = dataset
         self.augment = augment
         self.seed = seed
@@ -62,6 +71,103 @@ class AugmentedCrackDataset(Dataset[tuple[Tensor, Tensor]]):
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         """Return ``(image, mask)``: float32 ``(3, h, w)`` normalized and float32 ``(1, h, w)`` in {0, 1}."""
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        key = [self.seed, self.epoch, index] + ([self.stream] if self.stream else [])
+        rng = np.random.default_rng(key)
         image, mask = self.augment(*self.dataset.load(index), rng)
         return torch.from_numpy(normalize(image, self.mean, self.std)), torch.from_numpy(mask[None].astype(np.float32))
+
+
+class SourceMix(Dataset[tuple[Tensor, Tensor]]):
+    """Several augmented datasets behind one index (``0 .. len(first) - 1`` is the first), with sampling weights.
+
+    Args:
+        sources: the datasets, in mix order.
+        weights: each source's relative share of an epoch (default: equal shares); see
+            :class:`WeightedSourceSampler`.
+    """
+
+    def __init__(self, sources: Sequence[AugmentedCrackDataset], weights: Sequence[float] | None = None) -> None:
+        if not sources:
+            raise ValueError("a source mix needs at least one dataset")
+        self.sources = list(sources)
+        self.weights = list(weights) if weights is not None else [1.0] * len(self.sources)
+        self.offsets = np.cumsum([0] + [len(source) for source in self.sources])
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(source) for source in self.sources]
+
+    def set_epoch(self, epoch: int) -> None:
+        for source in self.sources:
+            source.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        source = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        return self.sources[source][index - int(self.offsets[source])]
+
+
+class WeightedSourceSampler(Sampler[int]):
+    """Draws each epoch's indices of a :class:`SourceMix` so that each source gets its weight's share.
+
+    How many samples each source gives is drawn from a multinomial over the normalized weights; within
+    a source, samples come from its own shuffled order, repeated when its share exceeds its size, so
+    no image repeats before every image of its source has been seen. With one source and the default
+    length this is a plain random permutation. The draws depend only on (seed, epoch); under
+    distributed training every rank draws the same list and takes every ``world_size``-th item.
+
+    Args:
+        sizes: number of samples in each source, in mix order.
+        weights: positive relative weight of each source.
+        samples_per_rank: indices per rank and epoch (default: the mix's size split over ranks).
+        seed: base seed.
+        rank: this process's rank.
+        world_size: number of processes.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        weights: Sequence[float],
+        seed: int,
+        samples_per_rank: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if len(sizes) != len(weights) or not sizes:
+            raise ValueError(f"need one weight per source, got {len(weights)} weights for {len(sizes)} sources")
+        if min(weights) <= 0 or min(sizes) <= 0:
+            raise ValueError(f"source weights and sizes must be positive, got {list(weights)} and {list(sizes)}")
+        self.sizes = list(sizes)
+        self.shares = np.asarray(weights, dtype=np.float64) / float(sum(weights))
+        self.offsets = np.cumsum([0, *self.sizes])
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.samples_per_rank = samples_per_rank or sum(self.sizes) // world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.samples_per_rank
+
+    def epoch_indices(self) -> np.ndarray:
+        """All ranks' indices of the current epoch, before sharding."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        total = self.samples_per_rank * self.world_size
+        counts = rng.multinomial(total, self.shares) if len(self.sizes) > 1 else np.array([total])
+        picked: list[np.ndarray] = []
+        for source, count in enumerate(counts):
+            size = self.sizes[source]
+            rounds = max(1, -(-int(count) // size))
+            order = np.concatenate([rng.permutation(size) for _ in range(rounds)])[:count]
+            picked.append(order.astype(np.int64) + self.offsets[source])
+        indices = np.concatenate(picked)
+        return indices if len(self.sizes) == 1 else rng.permutation(indices)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.epoch_indices()[self.rank :: self.world_size].tolist())

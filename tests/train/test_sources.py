@@ -1,0 +1,158 @@
+"""Multi-source training data: the --data syntax, sampling by weight, label dilation, field augmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from crackseg.train.data.augment import Compose, TrainAugment
+from crackseg.train.data.camera import CameraEffects
+from crackseg.train.data.dataset import DatasetError
+from crackseg.train.data.sources import DataSource, LabelDilation, parse_source
+
+# --- the --data syntax ------------------------------------------------------------------------------
+
+
+def test_a_source_names_its_splits_and_options(tmp_path: Path) -> None:
+    source = parse_source(f"{tmp_path}:train:val:weight=2.5:dilate=1:tol=2")
+    assert source == DataSource(tmp_path, "train", "val", weight=2.5, dilate_px=1, val_tolerance_px=2)
+    assert source.name == tmp_path.name
+
+
+def test_splits_left_out_fall_back_to_the_defaults(tmp_path: Path) -> None:
+    assert parse_source(str(tmp_path), "deepcrack_train", "deepcrack_val") == DataSource(
+        tmp_path, "deepcrack_train", "deepcrack_val"
+    )
+    assert parse_source(f"{tmp_path}:a", "train", "val") == DataSource(tmp_path, "a", "val")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "message"),
+    [
+        (":train", "names no validation split"),
+        (":a:b:c", "expected ROOT[:TRAIN[:VAL]], got 3 splits"),
+        (":a:b:weigth=2", "unknown option 'weigth'"),
+        (":a:b:weight=x", "weight must be a number, not 'x'"),
+        (":a:b:weight=0", "weight must be positive"),
+        (":a:b:dilate=1.5", "dilate must be a whole number"),
+        (":a:b:dilate=9", "dilate must be 0-5 px"),
+        (":a:b:tol=3", "tol must be one of (0, 1, 2, 5)"),
+    ],
+)
+def test_a_bad_source_is_refused_naming_the_problem(tmp_path: Path, suffix: str, message: str) -> None:
+    with pytest.raises(DatasetError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        parse_source(f"{tmp_path}{suffix}")
+
+
+def test_a_missing_dataset_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="dataset folder not found"):
+        parse_source(f"{tmp_path / 'nope'}:train:val")
+
+
+# --- sampling by weight -----------------------------------------------------------------------------
+
+
+def test_sources_are_drawn_in_proportion_to_their_weights() -> None:
+    from crackseg.train.data.torch_dataset import WeightedSourceSampler
+
+    # sizes deliberately unlike the weights: the share follows the weight, not the size
+    sampler = WeightedSourceSampler([10, 300, 40], [1.0, 1.0, 2.0], seed=0, samples_per_rank=40_000)
+    indices = np.asarray(list(sampler))
+    counts = [np.sum(indices < 10), np.sum((indices >= 10) & (indices < 310)), np.sum(indices >= 310)]
+    np.testing.assert_allclose(np.asarray(counts) / len(indices), [0.25, 0.25, 0.5], atol=0.01)
+    assert indices.min() >= 0 and indices.max() < 350
+
+
+def test_within_a_source_every_image_is_seen_before_any_repeats() -> None:
+    from crackseg.train.data.torch_dataset import WeightedSourceSampler
+
+    sampler = WeightedSourceSampler([7], [1.0], seed=3, samples_per_rank=14)
+    indices = list(sampler)
+    assert sorted(indices[:7]) == list(range(7)) and sorted(indices[7:]) == list(range(7))
+
+
+def test_one_source_gives_a_permutation_that_changes_with_the_epoch() -> None:
+    from crackseg.train.data.torch_dataset import WeightedSourceSampler
+
+    sampler = WeightedSourceSampler([50], [1.0], seed=0)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    assert sorted(first) == list(range(50)) and list(sampler) != first
+    sampler.set_epoch(0)
+    assert list(sampler) == first  # a function of (seed, epoch)
+
+
+def test_distributed_ranks_split_one_draw_without_overlap() -> None:
+    from crackseg.train.data.torch_dataset import WeightedSourceSampler
+
+    ranks = [WeightedSourceSampler([20, 20], [1.0, 3.0], seed=1, rank=r, world_size=2) for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == 20
+    whole = ranks[0].epoch_indices()
+    assert list(ranks[0]) + list(ranks[1]) != [] and sorted([*ranks[0], *ranks[1]]) == sorted(whole.tolist())
+
+
+# --- line-wise labels ------------------------------------------------------------------------------
+
+
+def test_dilation_widens_a_one_pixel_line_to_three_pixels() -> None:
+    mask = np.zeros((9, 9), dtype=bool)
+    mask[4, 2:7] = True  # a 5-px horizontal centreline
+    image = np.zeros((9, 9, 3), dtype=np.uint8)
+    _, grown = LabelDilation(1)(image, mask, np.random.default_rng(0))
+    # a radius-1 disc is the 3x3 cross: 3 rows of 5, plus one pixel past each end
+    assert grown.sum() == 3 * 5 + 2
+    assert grown[3:6, 2:7].all() and grown[4, 1] and grown[4, 7] and not grown[3, 1]
+    assert LabelDilation(0)(image, mask, np.random.default_rng(0))[1] is mask
+
+
+# --- field augmentation ----------------------------------------------------------------------------
+
+
+def _scene(size: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    image = rng.integers(90, 160, (size, size, 3), dtype=np.uint8)
+    mask = np.zeros((size, size), dtype=bool)
+    cv2.line(mask.view(np.uint8), (5, 10), (90, 80), 1, 1)
+    return image, mask
+
+
+def test_field_augmentation_is_a_function_of_the_rng_state() -> None:
+    augment = Compose((LabelDilation(1), TrainAugment(crop_size=48, scale_range=(0.5, 2.0)), CameraEffects()))
+    image, mask = _scene()
+    first = augment(image, mask, np.random.default_rng([0, 3, 7]))
+    again = augment(image, mask, np.random.default_rng([0, 3, 7]))
+    other = augment(image, mask, np.random.default_rng([0, 4, 7]))
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_shrinking_keeps_a_hairline_in_the_mask() -> None:
+    image, mask = _scene()
+    augment = TrainAugment(crop_size=48, max_rotation_deg=0.0, flip=False, jitter=0.0, scale_range=(0.5, 0.5))
+    _, crop = augment(image, mask, np.random.default_rng(0))
+    # the 1-px line halved is still one connected line across the 48-px crop (nearest neighbour breaks it up)
+    count, _ = cv2.connectedComponents(crop.astype(np.uint8), connectivity=8)
+    assert crop.any() and count - 1 == 1
+    assert crop.sum() >= 40
+
+
+def test_camera_effects_leave_the_mask_alone_and_change_the_image() -> None:
+    image, mask = _scene()
+    always = CameraEffects(1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    degraded, same_mask = always(image, mask, np.random.default_rng(0))
+    assert same_mask is mask
+    assert degraded.shape == image.shape and degraded.dtype == np.uint8
+    assert np.abs(degraded.astype(int) - image.astype(int)).mean() > 2
+    never = CameraEffects(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    np.testing.assert_array_equal(never(image, mask, np.random.default_rng(0))[0], image)
+
+
+def test_invalid_camera_probabilities_and_scales_are_refused() -> None:
+    with pytest.raises(ValueError, match="p_noise must be a probability"):
+        CameraEffects(p_noise=1.5)
+    with pytest.raises(ValueError, match="scale_range"):
+        TrainAugment(scale_range=(2.0, 1.0))
