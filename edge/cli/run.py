@@ -96,6 +96,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     mask.add_argument("--tile-overlap", type=int, default=64, metavar="PX", help="tile overlap (default: 64)")
     mask.add_argument("--tile-blend", choices=BLENDS, default="feather", help="how overlaps are merged")
     mask.add_argument("--infer-batch", type=int, default=1, help="tiles per inference call (default: 1)")
+    mask.add_argument(
+        "--postprocess-workers", type=int, metavar="N", help="threads measuring masks (default: one per usable core)"
+    )
 
     zmq = parser.add_argument_group("ZeroMQ publisher")
     zmq.add_argument("--bind", default=DEFAULT_ENDPOINT, help="endpoint to publish on (default: %(default)s)")
@@ -178,7 +181,11 @@ def run(args: argparse.Namespace) -> int:
     model = Path(args.model) if args.model is not None else default_model()
     try:
         config = PipelineConfig(
-            max_frames=args.frames, duration_s=args.duration, infer_batch=args.infer_batch, log_every_s=args.log_every
+            max_frames=args.frames,
+            duration_s=args.duration,
+            infer_batch=args.infer_batch,
+            log_every_s=args.log_every,
+            postprocess_workers=args.postprocess_workers,
         )
     except ValueError as exc:
         raise CracksegError(str(exc)) from None

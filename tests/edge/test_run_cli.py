@@ -150,7 +150,7 @@ def test_run_exercises_tiles_serial_recording_and_png(
     args = ["run", "--model", str(scnet_t_onnx), "--source", "synthetic://?width=100&height=70&fps=0",
             "--frames", "3", "--bind", endpoint, "--tile", "64x32", "--tile-overlap", "8", "--infer-batch", "4",
             "--encoding", "png", "--threshold", "0.6", "--hysteresis", "0.55", "--serial", "loop://",
-            "--record", str(db), "--log-every", "0"]  # fmt: skip
+            "--record", str(db), "--log-every", "0", "--postprocess-workers", "3"]  # fmt: skip
     assert main(args) == 0, capsys.readouterr().err
     with sqlite3.connect(db) as con:
         rows = con.execute("SELECT width, height, threshold FROM frames").fetchall()
@@ -169,6 +169,7 @@ def test_run_exercises_tiles_serial_recording_and_png(
         (["--tile", "50x64"], "multiples"),
         (["--frames", "0"], "frame limit must be at least 1"),
         (["--infer-batch", "0"], "inference batch must be at least 1"),
+        (["--postprocess-workers", "0"], "at least one postprocessing worker"),
     ],
 )
 def test_user_errors_exit_1_with_one_line(
