@@ -308,6 +308,8 @@ class Pipeline:
         self._error: BaseException | None = None
         self._ended_by = "stopped"
         self._skipped = 0
+        note = runner.measurement_note
+        self._note = f"{note}: " if note else ""
 
     def run(self, stop: threading.Event | None = None, start_gate: threading.Event | None = None) -> PipelineReport:
         """Process frames until the source ends, a limit is reached or ``stop`` is set; re-raises a stage's error.
@@ -342,7 +344,7 @@ class Pipeline:
                     log.warning("stage %s did not stop within %.0f s", thread.name, self.join_timeout_s)
         self._sync_counters()
         total = self.metrics.total()
-        log.info("%s after %.1f s: %s", self._ended_by, total.elapsed_s, total.format())
+        log.info("%s%s after %.1f s: %s", self._note, self._ended_by, total.elapsed_s, total.format())
         if self._error is not None:
             raise self._error
         return PipelineReport(total, self._ended_by)
@@ -370,7 +372,7 @@ class Pipeline:
             publisher.join(_POLL_S if not every else max(0.0, min(next_log - time.monotonic(), 0.5)))
             if every and time.monotonic() >= next_log:
                 self._sync_counters()
-                log.info("%s", self.metrics.interval().format())
+                log.info("%s%s", self._note, self.metrics.interval().format())
                 next_log += every
 
     def _sync_counters(self) -> None:

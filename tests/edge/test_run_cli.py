@@ -157,6 +157,17 @@ def test_run_exercises_tiles_serial_recording_and_png(
     assert rows == [(100, 70, pytest.approx(0.6))] * 3
 
 
+def test_run_with_the_replay_backend_says_it_is_a_measurement(
+    endpoint: str, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["run", "--backend", "replay", "--replay-ms", "2", "--replay-frames", "2", "--source", SMALL,
+            "--frames", "5", "--bind", endpoint, "--log-every", "0"]  # fmt: skip
+    with caplog.at_level("INFO"):
+        assert main(args) == 0, capsys.readouterr().err
+    replay_lines = [r.message for r in caplog.records if "replay measurement" in r.message]
+    assert any("frame limit" in line and "published=5" in line for line in replay_lines)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -170,6 +181,7 @@ def test_run_exercises_tiles_serial_recording_and_png(
         (["--frames", "0"], "frame limit must be at least 1"),
         (["--infer-batch", "0"], "inference batch must be at least 1"),
         (["--postprocess-workers", "0"], "at least one postprocessing worker"),
+        (["--backend", "replay", "--replay-frames", "0"], "--replay-frames must be >= 1"),
     ],
 )
 def test_user_errors_exit_1_with_one_line(
