@@ -176,11 +176,12 @@ def _plot_capacity(axes: Any, results: list[CaseResult]) -> None:
     positions, height = _offsets(len(results), len(PIPELINE_STAGES))
     for slot, stage in enumerate(PIPELINE_STAGES):
         values = [(r.pipeline.capacity_fps.get(stage) or 0.0) if r.pipeline else 0.0 for r in results]
-        bars = axes.barh(positions[slot], values, height=height, label=stage, color=f"C{slot}")
+        bars = axes.barh(positions[slot], values, height=height, color=f"C{slot}")
         for bar, result in zip(bars, results, strict=True):
             if result.pipeline is not None and result.pipeline.bottleneck == stage:
                 bar.set_hatch("//")
                 bar.set_edgecolor("black")
+        axes.plot([], [], marker="s", linestyle="none", color=f"C{slot}", label=stage)  # a plain legend entry
     axes.set_xscale("log")
     axes.set_xlabel("stage capacity in the pipeline run, fps (hatched: the bottleneck)")
 
