@@ -30,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from crackseg.edge.publish_zmq import MessageBuilder
 from crackseg.edge.sources.base import FrameSource, PlaybackSource
 from crackseg.edge.wire import HEARTBEAT_PERIOD_S, MAX_DIM, MaskMessage
 
-__all__ = ["STAGES", "Pipeline", "PipelineConfig", "PipelineReport", "Sink"]
+__all__ = ["STAGES", "FrameSink", "Pipeline", "PipelineConfig", "PipelineReport", "Sink"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,14 @@ class Sink(Protocol):
     def counters(self) -> Mapping[str, int]:
         """Running totals of the sink's own events, merged into the pipeline's metrics."""
         ...
+
+
+@runtime_checkable
+class FrameSink(Sink, Protocol):
+    """A sink that also needs the captured image (the overlay): it gets ``send_frame`` instead of ``send`` for
+    mask frames, ``send`` for heartbeats. ``send_frame`` must not block and must not modify the image."""
+
+    def send_frame(self, frame: Frame, message: MaskMessage) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -217,6 +225,7 @@ class Pipeline:
         self.postprocessor = postprocessor
         self.builder = builder
         self.sinks = tuple(sinks)
+        self._frame_sinks = tuple(sink if isinstance(sink, FrameSink) else None for sink in self.sinks)
         self.config = config or PipelineConfig()
         self.live = not isinstance(source, PlaybackSource)
         self.metrics = PipelineMetrics(STAGES)
@@ -388,12 +397,15 @@ class Pipeline:
                 continue
             assert work.result is not None
             start = time.perf_counter()
-            self._send(self.builder.frame(work.result))
+            self._send(self.builder.frame(work.result), work.frame)
             last_sent = time.monotonic()
             self.metrics.observe("publish", time.perf_counter() - start)
             self.metrics.observe(PipelineMetrics.END_TO_END, (time.time_ns() - work.frame.capture_ns) / 1e9)
             self.metrics.count("published")
 
-    def _send(self, message: MaskMessage) -> None:
-        for sink in self.sinks:
-            sink.send(message)
+    def _send(self, message: MaskMessage, frame: Frame | None = None) -> None:
+        for sink, frame_sink in zip(self.sinks, self._frame_sinks, strict=True):
+            if frame_sink is not None and frame is not None:
+                frame_sink.send_frame(frame, message)
+            else:
+                sink.send(message)
