@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntFlag
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = ["NO_PARTS", "Attitude", "GeoPosition", "Pose", "PoseParts"]
 
@@ -83,6 +83,17 @@ class Pose:
                 parts |= part
         return parts
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON terms: parts as objects (``None`` when absent), ``stale`` as a list of part names."""
+        return {
+            "position": None if self.position is None else self.position._asdict(),
+            "attitude": None if self.attitude is None else self.attitude._asdict(),
+            "gimbal": None if self.gimbal is None else self.gimbal._asdict(),
+            "chainage_m": self.chainage_m,
+            "stale": [str(part.name).lower() for part in PoseParts if part in self.stale],
+            "age_ms": self.age_ms,
+        }
+
     def describe(self) -> str:
         """One human line, e.g. ``lat 47.3977 lon 8.5456 alt 12.0 m  yaw 91.0  STALE position``."""
         words = []
@@ -97,5 +108,5 @@ class Pose:
         if self.gimbal is not None:
             words.append(f"gimbal pitch {self.gimbal.pitch_deg:.1f}")
         if self.stale:
-            words.append("STALE " + ",".join(str(part.name).lower() for part in PoseParts if part in self.stale))
+            words.append("STALE " + ",".join(self.to_dict()["stale"]))
         return "  ".join(words) or "no pose"

@@ -240,3 +240,18 @@ def test_a_silent_autopilot_gives_frames_flagged_without_pose_and_no_source_give
     assert _recorded(tmp_path / "silent.db", "pose_parts, lat_deg, yaw_deg") == [(0, None, None)] * 8
     _run(endpoint, tmp_path / "plain.db")
     assert _recorded(tmp_path / "plain.db", "pose_parts, pose_stale, lat_deg") == [(None, None, None)] * 8
+
+
+def test_listen_shows_the_pose_only_when_the_message_has_one() -> None:
+    import numpy as np
+
+    from crackseg.edge.cli.listen import describe
+    from crackseg.edge.stats import crack_stats
+    from crackseg.edge.wire import MaskMessage
+
+    mask = np.zeros((4, 4), bool)
+    plain = MaskMessage(1, 1, "cam", T0, T0, bytes(16), 0.5, mask, crack_stats(mask))
+    posed = MaskMessage(1, 1, "cam", T0, T0, bytes(16), 0.5, mask, crack_stats(mask), pose=Pose(chainage_m=4.0))
+    assert "pose" not in json.loads(describe(plain, T0, as_json=True))
+    assert json.loads(describe(posed, T0, as_json=True))["pose"]["chainage_m"] == 4.0
+    assert describe(posed, T0).endswith("chainage 4.00 m") and "chainage" not in describe(plain, T0)

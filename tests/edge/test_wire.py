@@ -399,7 +399,8 @@ def test_out_of_range_integer_is_refused_at_encoding() -> None:
 
 # --- golden files -------------------------------------------------------------------------------------
 
-ZMQ_GOLDEN = ["mask_raw.bin", "mask_png.bin", "mask_packbits_zlib.bin", "heartbeat.bin"]
+ZMQ_GOLDEN = ["mask_raw.bin", "mask_png.bin", "mask_packbits_zlib.bin", "mask_pose_drone.bin", "mask_pose_crawler.bin",
+              "heartbeat.bin"]  # fmt: skip
 
 
 def _index() -> dict[str, dict[str, object]]:
@@ -426,6 +427,11 @@ def test_golden_facts_by_hand() -> None:
     (header_len,) = struct.unpack_from("<I", raw, 8)
     mask = np.frombuffer(raw, np.uint8, 12 * 16, header_len + 4).reshape(12, 16) == 255
     assert hashlib.sha256(mask.astype(np.uint8).tobytes()).hexdigest() == index["mask_raw.bin"]["mask_sha256"]
+    drone = (GOLDEN / "mask_pose_drone.bin").read_bytes()
+    (header_len,) = struct.unpack_from("<I", drone, 8)
+    assert header_len == FIXED_LEN + len("csi://0") + 20 * 2 + 4 + 64  # the raw frame's header, then one pose block
+    assert struct.unpack_from("<HHBBBxId", drone, header_len - 68) == (1, 64, 1, 0b0111, 0b0100, 750, 47.397742)
+    assert index["mask_pose_crawler.bin"]["pose"]["position"] is None  # absent, not zeros
 
 
 def test_golden_index_regenerates_identically(golden: ModuleType) -> None:
