@@ -16,10 +16,13 @@ slowest one (inference) is busy, memory stays bounded and few frames wait:
 Latency is measured from ``Frame.capture_ns``, which the source stamps at capture, to the moment the
 message has been handed to ZeroMQ. Frames that are not ``HxWx3`` uint8 (or larger than the wire allows)
 are skipped and counted. The stages share one ``threading.Event``: setting it (SIGINT, SIGTERM, an error
-in any stage) stops every stage promptly; the end of the stream (or the frame / duration limit) instead
-drains what is in flight. The capture stage opens and closes the source. Runner and sinks belong to
-the caller, who opens them before :meth:`Pipeline.run` (a busy port or a missing serial device fails
-before the first frame) and closes them after it returns (which flushes the recording).
+in any stage) stops every stage promptly, and the frames then in flight are counted as
+``discarded_at_stop``; the end of the stream (or the frame / duration limit) instead drains what is in
+flight. Every captured frame is therefore published or counted: ``captured = published +
+dropped_before_* + discarded_at_stop``. The capture stage opens and closes the source. Runner and sinks
+belong to the caller, who opens them before :meth:`Pipeline.run` (a busy port or a missing serial device
+fails before the first frame) and closes them after it returns. Sinks that write behind (the recording)
+are flushed before the final counters are read, so the summary counts what they committed.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -43,7 +46,7 @@ from crackseg.edge.publish_zmq import MessageBuilder
 from crackseg.edge.sources.base import FrameSource, PlaybackSource
 from crackseg.edge.wire import HEARTBEAT_PERIOD_S, MAX_DIM, MaskMessage
 
-__all__ = ["STAGES", "Pipeline", "PipelineConfig", "PipelineReport", "Sink"]
+__all__ = ["STAGES", "Flushable", "Pipeline", "PipelineConfig", "PipelineReport", "Sink"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,15 @@ class Sink(Protocol):
 
     def counters(self) -> Mapping[str, int]:
         """Running totals of the sink's own events, merged into the pipeline's metrics."""
+        ...
+
+
+@runtime_checkable
+class Flushable(Protocol):
+    """A sink that works behind ``send`` (a writer thread): the run waits for it before its final counters."""
+
+    def flush(self, timeout_s: float) -> None:
+        """Return once everything sent so far is done (or after ``timeout_s``)."""
         ...
 
 
@@ -129,6 +141,7 @@ class _Channel(Generic[T]):
         self._drop_oldest = drop_oldest
         self._on_drop = on_drop
         self._closed = False
+        self._abandoned = 0
         self._cond = threading.Condition()
 
     def put(self, item: T, stop: threading.Event) -> None:
@@ -139,10 +152,19 @@ class _Channel(Generic[T]):
                     self._on_drop()
                     break
                 if stop.is_set():
+                    self._abandoned += 1
                     return
                 self._cond.wait(_POLL_S)
             self._items.append(item)
             self._cond.notify_all()
+
+    def discard(self) -> int:
+        """Empty the channel after a stop; returns how many items it held or could not take."""
+        with self._cond:
+            discarded = len(self._items) + self._abandoned
+            self._items.clear()
+            self._abandoned = 0
+            return discarded
 
     def wait_for_room(self, stop: threading.Event) -> None:
         """Block until a ``put`` would not have to wait (or ``stop`` is set)."""
@@ -236,7 +258,8 @@ class Pipeline:
                 subscribers can connect before the first frame of a finite run.
         """
         self._stop = stop if stop is not None else threading.Event()
-        to_pre, to_infer, to_post, to_publish = (self._channel(name) for name in STAGES)
+        channels = [self._channel(name) for name in STAGES]
+        to_pre, to_infer, to_post, to_publish = channels
         threads = [
             self._thread("capture", self._capture, to_pre, start_gate),
             self._thread("preprocess", self._stage, "preprocess", to_pre, to_infer, self._preprocess),
@@ -254,6 +277,10 @@ class Pipeline:
                 thread.join(self.join_timeout_s)
                 if thread.is_alive():
                     log.warning("stage %s did not stop within %.0f s", thread.name, self.join_timeout_s)
+        self.metrics.count("discarded_at_stop", sum(channel.discard() for channel in channels))
+        for sink in self.sinks:
+            if isinstance(sink, Flushable):
+                sink.flush(self.join_timeout_s)
         self._sync_counters()
         total = self.metrics.total()
         log.info("%s after %.1f s: %s", self._ended_by, total.elapsed_s, total.format())

@@ -8,7 +8,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from crackseg.edge.geometry import Geometry, NativeGeometry, TileGeometry
 from crackseg.edge.pipeline import Pipeline, PipelineConfig, PipelineReport
 from crackseg.edge.postprocess import Postprocessor
 from crackseg.edge.publish_zmq import MessageBuilder, ZmqPublisher
+from crackseg.edge.record import Recorder
 from crackseg.edge.sources import open_source
 from crackseg.edge.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
 from crackseg.edge.spec import ModelSpec
@@ -230,6 +231,38 @@ def test_stop_shuts_down_promptly_and_releases_the_source() -> None:
     report, sink = _run(source, stop=stop)
     assert report.ended_by == "stopped" and time.monotonic() - start < 3
     assert source.closed == 1 and not source.is_streaming and sink.frames
+
+
+def _unaccounted(counters: Mapping[str, int]) -> int:
+    """Captured frames neither published nor counted as dropped or discarded (must be 0)."""
+    lost = sum(v for k, v in counters.items() if k.startswith("dropped_before_") or k == "discarded_at_stop")
+    return int(counters["captured"] - counters["published"] - lost)
+
+
+@pytest.mark.parametrize("source", [LiveFake(period_s=0.001), ListPlayback([_image(i) for i in range(100)])])
+def test_frames_in_flight_at_a_stop_are_counted_as_discarded(source: BaseSource) -> None:
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    report, _ = _run(source, PixelRunner(delay_s=0.1), stop=stop)
+    counters = report.metrics.counters
+    assert report.ended_by == "stopped"
+    assert counters["discarded_at_stop"] >= 1 and _unaccounted(counters) == 0
+
+
+def test_the_summary_counts_what_the_recording_committed(tmp_path: Path) -> None:
+    images = [_image(i, 96, 128) for i in range(12)]
+    with Recorder(tmp_path / "rec.db") as recorder:
+        pipeline = Pipeline(
+            ListPlayback(images),
+            PixelRunner().activate(),
+            NativeGeometry(SPEC),
+            Postprocessor(SPEC.threshold),
+            MessageBuilder(bytes(16), MaskEncoding.RAW),
+            [recorder],
+            PipelineConfig(log_every_s=0),
+        )
+        report = pipeline.run()
+        assert report.metrics.counters["recorded"] == report.metrics.counters["published"] == 12
 
 
 def test_a_stage_error_stops_everything_and_is_raised() -> None:
