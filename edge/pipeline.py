@@ -410,7 +410,7 @@ class Pipeline:
             except _ClosedError:
                 return
             if work is None:
-                self._send(self.builder.heartbeat(self.source.source_id))
+                self._send(self.builder.heartbeat(self.source.source_id, self.postprocessor.threshold))
                 last_sent = time.monotonic()
                 continue
             assert work.result is not None

@@ -299,6 +299,7 @@ def test_heartbeats_flow_until_frames_do() -> None:
     assert kinds[-1] == "frame" and kinds[:-1] == ["heartbeat"] * (len(kinds) - 1)
     assert kinds.count("heartbeat") >= 3  # at 0, 0.1, 0.2, 0.3 s (more if the timer fires late)
     assert all(m.frame_id == 0 and m.capture_ns == 0 for m in sink.messages[:-1])
+    assert all(m.threshold == pytest.approx(SPEC.threshold) for m in sink.messages)  # not 0 before the first frame
 
 
 def test_tiled_frames_are_inferred_in_batches_and_stitched() -> None:
