@@ -38,6 +38,7 @@ from typing import Generic, Protocol, TypeVar, runtime_checkable
 import numpy as np
 
 from crackseg.edge.backends.base import Runner
+from crackseg.edge.backends.signature import check_fixed_size
 from crackseg.edge.frame import Frame
 from crackseg.edge.geometry import Geometry
 from crackseg.edge.metrics import MetricsSnapshot, PipelineMetrics
@@ -240,6 +241,8 @@ class Pipeline:
         self.builder = builder
         self.sinks = tuple(sinks)
         self.config = config or PipelineConfig()
+        if runner.signature is not None:  # a fixed-size model fed another size fails here, not at the first frame
+            check_fixed_size(runner.signature, geometry.network_input)
         self.live = not isinstance(source, PlaybackSource)
         self.metrics = PipelineMetrics(STAGES)
         self._stop = threading.Event()
