@@ -6,6 +6,14 @@ that touches memory, while the edge pipeline runs inference in a worker thread. 
 comes with every JetPack and every TensorRT install, and the runtime API uses the device's
 primary context on any thread, the context TensorRT itself uses. About a dozen calls suffice:
 device queries, a stream, device memory, page-locked host memory and asynchronous copies.
+
+Why not NVIDIA's maintained ``cuda-python`` (``cuda-bindings``, which TensorRT 10's samples use), checked
+for issue 16: it does not yet serve Jetson and desktop alike for this project. Its CUDA 12 releases need
+Python 3.11 or newer (cuda-bindings 12.9 installation notes), while JetPack 6 ships Ubuntu 22.04's
+Python 3.10 and this project supports 3.10; its PyPI arm64 wheels are built against the server-ARM
+(SBSA) CUDA toolkit, not the L4T one of JetPack; and it would be one more package to install on the
+vehicle for the dozen calls above, where ``libcudart`` is already there. Revisit when JetPack moves to
+Python 3.11+ with a supported cuda-bindings build.
 """
 
 from __future__ import annotations
