@@ -10,10 +10,11 @@ device queries, a stream, device memory, page-locked host memory and asynchronou
 Why not NVIDIA's maintained ``cuda-python`` (``cuda-bindings``, which TensorRT 10's samples use), checked
 for issue 16: it does not yet serve Jetson and desktop alike for this project. Its CUDA 12 releases need
 Python 3.11 or newer (cuda-bindings 12.9 installation notes), while JetPack 6 ships Ubuntu 22.04's
-Python 3.10 and this project supports 3.10; its PyPI arm64 wheels are built against the server-ARM
-(SBSA) CUDA toolkit, not the L4T one of JetPack; and it would be one more package to install on the
+Python 3.10 and this project supports 3.10; its notes promise "the same platforms as CUDA" (Linux
+x86-64 and arm64) with no word on L4T, whose CUDA differs from the server-ARM toolkit that arm64 wheels
+are usually built against (not verified on a Jetson here); and it would be one more package on the
 vehicle for the dozen calls above, where ``libcudart`` is already there. Revisit when JetPack moves to
-Python 3.11+ with a supported cuda-bindings build.
+Python 3.11+ and a Jetson confirms cuda-bindings works there.
 """
 
 from __future__ import annotations
