@@ -1,4 +1,4 @@
-"""The streaming runtime: capture -> preprocess -> infer -> postprocess -> publish, one thread per stage.
+"""The streaming runtime: capture -> preprocess -> infer -> postprocess -> publish, a thread (pool) per stage.
 
 Stages hand work over through queues of one frame, so each stage works on the next frame while the
 slowest one (inference) is busy, memory stays bounded and few frames wait. Postprocessing (thresholding
