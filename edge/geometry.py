@@ -70,9 +70,21 @@ class Geometry(ABC):
     def from_batch(self, prob: np.ndarray, height: int, width: int) -> NDArray[np.float32]:
         """The ``height x width`` probability map of the frame ``to_batch`` was given."""
 
+    thresholds_commute = False
+    """``from_batch`` only crops, so the batch output may be thresholded first (on a GPU): :meth:`mask_from_batch`."""
+
+    def mask_from_batch(self, mask: NDArray[np.bool_], height: int, width: int) -> NDArray[np.bool_]:
+        """The frame's mask from the ``Nx1xhxw`` mask of the batch output, where :attr:`thresholds_commute`."""
+        raise NotImplementedError(f"{type(self).__name__} resamples probabilities: threshold after from_batch")
+
 
 class NativeGeometry(Geometry):
     """Native resolution, reflect-padded to the spec's size multiple (the evaluator's protocol)."""
+
+    thresholds_commute = True
+
+    def mask_from_batch(self, mask: NDArray[np.bool_], height: int, width: int) -> NDArray[np.bool_]:
+        return np.ascontiguousarray(crop_to(mask[0, 0], height, width))
 
     def to_batch(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
         padded, _ = pad_to_multiple(to_network_input(image, self.spec), self.spec.size_multiple)

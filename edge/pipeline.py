@@ -1,4 +1,4 @@
-"""The streaming runtime: capture -> preprocess -> infer -> postprocess -> publish, one thread per stage.
+"""The streaming runtime: capture -> preprocess -> infer -> postprocess -> publish, a thread (pool) per stage.
 
 Stages hand work over through queues of one frame, so each stage works on the next frame while the
 slowest one (inference) is busy, memory stays bounded and few frames wait. Postprocessing (thresholding
@@ -14,6 +14,8 @@ a ticket as it takes a frame and the publisher sends results in ticket order, so
 * Playback sources (files, folders, synthetic): nothing is lost, every frame's mask is published. A
   full queue makes the upstream stage wait, and capture reads the next frame only when there is room
   for it, so a frame's capture time is when it entered the pipeline, not when it began to wait.
+* On a GPU backend that thresholds on its device (PyTorch on CUDA), with native geometry and no
+  hysteresis, inference returns the mask: probabilities never cross to the host (no sink asks for them).
 * Every sink's ``send`` returns at once (ZeroMQ without blocking, serial and recording on their own
   threads), so no subscriber, serial device or disk can stall publishing, let alone capture or
   inference: a slow subscriber loses messages (gaps in ``seq``), it never slows the pipeline.
@@ -156,6 +158,7 @@ class _Work:
     frame: Frame
     batch: np.ndarray | None = None
     prob: np.ndarray | None = None
+    mask: np.ndarray | None = None
     result: FrameResult | None = None
 
 
@@ -350,6 +353,10 @@ class Pipeline:
         self._skipped = 0
         note = runner.measurement_note
         self._note = f"{note}: " if note else ""
+        self.device_masks = (
+            runner.thresholds_on_device and geometry.thresholds_commute and postprocessor.thresholds_alone
+        )
+        """The runner thresholds on its device and only masks cross to the host (probabilities never do)."""
 
     def run(self, stop: threading.Event | None = None, start_gate: threading.Event | None = None) -> PipelineReport:
         """Process frames until the source ends, a limit is reached or ``stop`` is set; re-raises a stage's error.
@@ -510,20 +517,27 @@ class Pipeline:
 
     def _infer(self, work: _Work) -> None:
         assert work.batch is not None
-        step = self.config.infer_batch
-        outputs = [self.runner.infer(work.batch[i : i + step]) for i in range(0, len(work.batch), step)]
-        work.prob = np.concatenate(outputs)  # always a new array: a backend may reuse its output buffers
+        batch, step, threshold = work.batch, self.config.infer_batch, self.postprocessor.threshold
+        chunks = [batch[i : i + step] for i in range(0, len(batch), step)]
+        if self.device_masks:
+            work.mask = np.concatenate([self.runner.infer_mask(chunk, threshold) for chunk in chunks])
+        else:  # np.concatenate always makes a new array: a backend may reuse its output buffers
+            work.prob = np.concatenate([self.runner.infer(chunk) for chunk in chunks])
         work.batch = None
 
     def _postprocess(self, work: _Work) -> None:
-        assert work.prob is not None
         frame = work.frame
-        prob = self.geometry.from_batch(work.prob, frame.height, frame.width)
-        mask, stats = self.postprocessor(prob)
+        if work.mask is not None:
+            mask, stats = self.postprocessor.measure(
+                self.geometry.mask_from_batch(work.mask, frame.height, frame.width)
+            )
+        else:
+            assert work.prob is not None
+            mask, stats = self.postprocessor(self.geometry.from_batch(work.prob, frame.height, frame.width))
         work.result = FrameResult(
             frame.frame_id, frame.capture_ns, frame.source_id, mask, stats, self.postprocessor.threshold
         )
-        work.prob = None
+        work.prob = work.mask = None
 
     def _publish(self, inp: _InOrder[_Work]) -> None:
         heartbeat_s = self.config.heartbeat_s

@@ -217,6 +217,45 @@ def test_postprocess_workers_default_to_the_usable_cores() -> None:
         PipelineConfig(postprocess_workers=0)
 
 
+class DeviceMaskRunner(PixelRunner):
+    """The pixel network on a pretend GPU that thresholds where its output is: counts which path was used."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mask_calls = self.prob_calls = 0
+
+    @property
+    def thresholds_on_device(self) -> bool:
+        return True
+
+    def infer_impl(self, image: np.ndarray) -> np.ndarray:
+        self.prob_calls += 1
+        return super().infer_impl(image)
+
+    def infer_mask_impl(self, image: np.ndarray, threshold: float) -> np.ndarray:
+        self.mask_calls += 1
+        return super().infer_impl(image) > threshold
+
+
+def test_a_runner_that_thresholds_on_its_device_sends_masks_not_probabilities() -> None:
+    images = [_image(i, 40, 48) for i in range(5)]  # padded to 48x48: the mask is cropped back
+    runner = DeviceMaskRunner()
+    _, on_device = _run(ListPlayback(images), runner)
+    assert (runner.mask_calls, runner.prob_calls) == (5, 0)
+    _, on_host = _run(ListPlayback(images))
+    for device, host in zip(on_device.frames, on_host.frames, strict=True):
+        assert device.mask is not None and device.mask.shape == (40, 48)
+        assert np.array_equal(device.mask, host.mask) and device.stats == host.stats
+
+
+def test_hysteresis_and_resampling_geometries_threshold_on_the_host() -> None:
+    images = [_image(i, 40, 48) for i in range(3)]
+    runner = DeviceMaskRunner()
+    _run(ListPlayback(images), runner, postprocessor=Postprocessor(0.5, hysteresis_low=0.4))
+    _run(ListPlayback(images), runner, TileGeometry(SPEC, (32, 32), overlap=8))
+    assert runner.mask_calls == 0 and runner.prob_calls > 0
+
+
 def test_capture_timestamps_come_from_the_source() -> None:
     source = LiveFake(period_s=0.01, stamp=lambda frame_id: 1_000_000_000 * (frame_id + 1))
     _, sink = _run(source, max_frames=4)
