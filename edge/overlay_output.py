@@ -111,7 +111,7 @@ class OverlayOutput:
             raise OverlayError(f"--overlay-fps must be positive and the queue at least 1, got {fps} and {queue_size}")
         self.target = parse_overlay_target(target)
         self.fps = fps
-        self._queue: queue.Queue[tuple[Frame, MaskMessage] | None] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[tuple[Frame, MaskMessage] | threading.Event | None] = queue.Queue(maxsize=queue_size)
         self._thread: threading.Thread | None = None
         self._writer: Any = None
         self._size: tuple[int, int] | None = None
@@ -147,6 +147,18 @@ class OverlayOutput:
     def counters(self) -> dict[str, int]:
         return {"overlay_written": self.written, "overlay_dropped": self.dropped, "overlay_errors": self.errors}
 
+    def flush(self, timeout_s: float) -> None:
+        """Wait until every frame queued so far is written (or ``timeout_s`` passed), so ``written`` counts it."""
+        if self._thread is None:
+            return
+        done = threading.Event()
+        try:
+            self._queue.put(done, timeout=timeout_s)
+        except queue.Full:
+            return
+        if not done.wait(timeout_s):
+            log.warning("overlay output %s still writing after %.0f s", self.target.location, timeout_s)
+
     def close(self) -> None:
         """Draw and write what is queued, then finish the video (its index is written now); safe to call twice."""
         if self._thread is not None:
@@ -168,6 +180,9 @@ class OverlayOutput:
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not _END:
+            if isinstance(item, threading.Event):  # a flush: everything queued before it is written
+                item.set()
+                continue
             frame, message = item
             assert message.mask is not None and message.stats is not None
             lines = caption(message.frame_id, message.stats, message.pose)

@@ -129,7 +129,6 @@ class MessageBuilder:
         self.pose_at = pose_at
         self._seq = 0
         self._last_frame: tuple[int, int] = (0, 0)
-        self._last_threshold = 0.0
 
     def frame(self, result: FrameResult) -> MaskMessage:
         message = MaskMessage(
@@ -146,11 +145,13 @@ class MessageBuilder:
             pose=None if self.pose_at is None else self.pose_at(result.capture_ns),
         )
         self._last_frame = (result.frame_id, result.capture_ns)
-        self._last_threshold = result.threshold
         return message
 
-    def heartbeat(self, source_id: str = "") -> MaskMessage:
-        """A heartbeat repeating the last published frame's id and capture time (0 before any)."""
+    def heartbeat(self, source_id: str, threshold: float) -> MaskMessage:
+        """A heartbeat repeating the last published frame's id and capture time (0 before any).
+
+        ``threshold`` is the run's operating threshold, which a controller may check before the first frame.
+        """
         frame_id, capture_ns = self._last_frame
         return MaskMessage(
             seq=self._next_seq(),
@@ -159,7 +160,7 @@ class MessageBuilder:
             capture_ns=capture_ns,
             publish_ns=time.time_ns(),
             model_hash=self.model_hash,
-            threshold=self._last_threshold,
+            threshold=threshold,
         )
 
     def _next_seq(self) -> int:

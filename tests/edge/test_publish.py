@@ -42,7 +42,7 @@ def _handshake(publisher: ZmqPublisher, builder: MessageBuilder, subscriber: Sub
     """Heartbeats until the subscriber hears one: its subscription has reached the publisher."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        publisher.send(builder.heartbeat())
+        publisher.send(builder.heartbeat("test", 0.5))
         if subscriber.receive(0.05) is not None:
             return
     raise AssertionError("the subscriber never heard the publisher")
@@ -53,9 +53,9 @@ def _handshake(publisher: ZmqPublisher, builder: MessageBuilder, subscriber: Sub
 
 def test_builder_numbers_frames_and_heartbeats_with_one_counter() -> None:
     builder = MessageBuilder(HASH, MaskEncoding.RAW)
-    before = builder.heartbeat("cam")
+    before = builder.heartbeat("cam", 0.4)
     frame = builder.frame(_result(7))
-    after = builder.heartbeat("cam")
+    after = builder.heartbeat("cam", 0.4)
     assert [m.seq for m in (before, frame, after)] == [0, 1, 2]
     assert (before.frame_id, before.capture_ns, before.mask) == (0, 0, None)
     assert (after.frame_id, after.capture_ns) == (7, frame.capture_ns)  # "alive, no new frame"
@@ -127,7 +127,7 @@ def test_a_subscriber_process_receives_every_frame(endpoint: str, encoding: Mask
             assert child.stdout is not None
             deadline = time.monotonic() + 30
             while True:  # heartbeats until the child hears one
-                publisher.send(builder.heartbeat())
+                publisher.send(builder.heartbeat("test", 0.5))
                 line = child.stdout.readline() if _ready(child, 0.1) else ""
                 if line:
                     assert "heartbeat" in line

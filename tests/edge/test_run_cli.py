@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sqlite3
 import subprocess
@@ -144,17 +145,21 @@ def test_listen_times_out_with_a_clear_message(endpoint: str, capsys: pytest.Cap
 
 
 def test_run_exercises_tiles_serial_recording_and_png(
-    scnet_t_onnx: Path, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+    scnet_t_onnx: Path, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
     db = tmp_path / "run.db"
     args = ["run", "--model", str(scnet_t_onnx), "--source", "synthetic://?width=100&height=70&fps=0",
             "--frames", "3", "--bind", endpoint, "--tile", "64x32", "--tile-overlap", "8", "--infer-batch", "4",
             "--encoding", "png", "--threshold", "0.6", "--hysteresis", "0.55", "--serial", "loop://",
             "--record", str(db), "--log-every", "0", "--postprocess-workers", "3"]  # fmt: skip
+    caplog.set_level(logging.INFO)
     assert main(args) == 0, capsys.readouterr().err
     with sqlite3.connect(db) as con:
         rows = con.execute("SELECT width, height, threshold FROM frames").fetchall()
     assert rows == [(100, 70, pytest.approx(0.6))] * 3
+    (summary,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("frame limit after")]
+    assert "published=3" in summary and "recorded=3" in summary  # counted after the recording's final commit
 
 
 def test_run_with_the_replay_backend_says_it_is_a_measurement(

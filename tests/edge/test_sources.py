@@ -186,6 +186,24 @@ def test_video_errors(tmp_path: Path) -> None:
         open_source(str(garbage)).open()
 
 
+def test_a_truncated_video_says_it_ended_early(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    video, cut = tmp_path / "clip.avi", tmp_path / "cut.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (160, 120))
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        writer.write(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    cut.write_bytes(video.read_bytes()[: video.stat().st_size // 2])  # a copy cut short
+    with caplog.at_level(logging.WARNING), open_source(str(cut), realtime=False) as source:
+        played = len(_read_all(source))
+    assert 0 < played < 30
+    assert f"cut.avi ended after {played} of the 30 frames its header announces" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING), open_source(str(video), realtime=False) as source:
+        assert len(_read_all(source)) == 30
+    assert "announces" not in caplog.text  # a complete file ends quietly
+
+
 # --- image folders ------------------------------------------------------------------------------
 
 
@@ -209,6 +227,23 @@ def test_folder_natural_order_skips_corrupt(folder: Path, caplog: pytest.LogCapt
     assert [_rgb_of(f) for f in frames] == [(200, 100, 10), (200, 100, 20), (200, 100, 100)]  # PNG: exact
     assert (stats.delivered, stats.corrupt_skipped) == (3, 1)
     assert "img3.jpg" in caplog.text
+
+
+def test_truncated_images_are_skipped_named_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    noise = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    for name in ("a.jpg", "b.png", "c.jpg"):
+        cv2.imwrite(str(tmp_path / name), noise)
+    padded = tmp_path / "c.jpg"  # a complete JPEG with NUL padding after its end marker is fine
+    padded.write_bytes(padded.read_bytes() + b"\x00" * 16)
+    for name in ("a.jpg", "b.png"):  # cut in half: libjpeg would fill a.jpg's missing rows with grey
+        path = tmp_path / name
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with caplog.at_level(logging.WARNING), open_source(str(tmp_path)) as source:
+        frames = _read_all(source)
+        stats = source.stats
+    assert [f.name for f in frames] == ["c"] and stats.corrupt_skipped == 2
+    assert f"{tmp_path / 'a.jpg'} (truncated JPG (no end-of-image marker" in caplog.text
+    assert f"{tmp_path / 'b.png'} (truncated PNG" in caplog.text
 
 
 def test_folder_glob_single_file_and_loop(folder: Path) -> None:
