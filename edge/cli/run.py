@@ -25,7 +25,11 @@ with backoff either way.
 CurveZMQ, for links beyond the vehicle: create a keypair with
   python -c "import zmq.auth; zmq.auth.create_certificates('.', 'server')"
 then run with --bind tcp://*:5557 --curve-secret-key server.key_secret, and listen with
---curve-server-key server.key. Subscribers without the server's public key receive nothing.
+--curve-server-key server.key. Subscribers without the server's public key receive nothing. To let
+only known controllers in, give each one a keypair (create_certificates(DIR, 'controller1')), put
+their public .key files in a folder, pass it as --curve-clients, and listen with
+--curve-public-key controller1.key --curve-secret-key controller1.key_secret. Binding beyond loopback
+without CurveZMQ logs a warning: masks then travel in clear text.
 """
 
 from __future__ import annotations
@@ -121,6 +125,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     zmq.add_argument("--sndhwm", type=int, default=2, help="send high-water mark per subscriber (default: 2)")
     zmq.add_argument(
         "--curve-secret-key", type=Path, metavar="FILE", help="encrypt with CurveZMQ; this server's secret key file"
+    )
+    zmq.add_argument(
+        "--curve-clients", type=Path, metavar="DIR", help="only clients whose public key (*.key) is in DIR may connect"
     )
     zmq.add_argument("--listen", action="store_true", help="also print, in this process, what a subscriber receives")
 
@@ -227,7 +234,12 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CracksegError(str(exc)) from None
-    curve_secret = load_curve_key(args.curve_secret_key) if args.curve_secret_key else None
+    curve_secret = load_curve_key(args.curve_secret_key, "secret") if args.curve_secret_key else None
+    if args.curve_clients and args.listen:
+        raise CracksegError(
+            "--listen's local subscriber has no authorized client key: with --curve-clients, run crackseg listen "
+            "with a client keypair instead"
+        )
     stop, gate, finished = threading.Event(), threading.Event(), threading.Event()
     with ExitStack() as stack:
         runner = stack.enter_context(open_runner(model))
@@ -240,7 +252,9 @@ def run(args: argparse.Namespace) -> int:
             raise CracksegError(str(exc)) from None
         if args.backend == "replay":
             runner, source = _replaying(stack, runner, source, geometry, args)
-        publisher = stack.enter_context(ZmqPublisher(args.bind, args.topic.encode(), args.sndhwm, curve_secret))
+        publisher = stack.enter_context(
+            ZmqPublisher(args.bind, args.topic.encode(), args.sndhwm, curve_secret, args.curve_clients)
+        )
         sinks: list[Sink] = [publisher]
         if args.serial:
             link = SerialLink(args.serial, args.serial_baud, args.serial_rate, optional=args.serial_optional)

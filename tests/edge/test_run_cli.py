@@ -201,6 +201,17 @@ def test_user_errors_exit_1_with_one_line(
     assert err.startswith("crackseg run: error:") and message in err and "\n" not in err
 
 
+def test_a_public_key_given_as_the_curve_secret_key_is_a_clear_error(
+    endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zmq.auth
+
+    public, _ = zmq.auth.create_certificates(str(tmp_path), "server")
+    assert main(["run", "--frames", "1", "--bind", endpoint, "--curve-secret-key", public]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "server.key is a public key certificate (no secret-key)" in err and "\n" not in err
+
+
 def test_a_busy_port_is_a_clear_error(scnet_t_onnx: Path, endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
     with ZmqPublisher(endpoint):
         assert main(["run", "--model", str(scnet_t_onnx), "--frames", "1", "--bind", endpoint]) == 1
