@@ -62,9 +62,11 @@ from crackseg.edge.publish_zmq import (
 )
 from crackseg.edge.record import Recorder
 from crackseg.edge.serial_link import SerialLink
-from crackseg.edge.sources import BaseSource, open_source
+from crackseg.edge.sources import LIVE_KINDS, BaseSource, open_source
+from crackseg.edge.sources.capture import ReconnectPolicy
 from crackseg.edge.sources.memory import MemoryPlayback, read_frames
 from crackseg.edge.subscribe import Subscriber
+from crackseg.edge.uri import parse_uri
 from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, model_hash
 
 __all__ = ["add_args", "default_model", "parse_size", "run"]
@@ -104,6 +106,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--frames", type=int, help="stop after this many frames")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument(
+        "--reconnect-max", type=float, metavar="SECONDS",
+        help="live sources: longest wait between reconnect attempts (default: 1 for network streams, 8 for cameras)",
+    )  # fmt: skip
     parser.add_argument("--log-every", type=float, default=5.0, metavar="SECONDS", help="metrics log period (0: off)")
 
     mask = parser.add_argument_group("mask")
@@ -217,8 +223,18 @@ def _replaying(
     return replay, MemoryPlayback(frames, source)
 
 
+def _open_source(text: str, reconnect_max_s: float | None) -> BaseSource:
+    """The source ``text`` names, with the reconnect cap asked for (live sources only)."""
+    if reconnect_max_s is None:
+        return open_source(text)
+    uri = parse_uri(text)
+    if uri.kind not in LIVE_KINDS or reconnect_max_s <= 0:
+        raise CracksegError(f"--reconnect-max takes a positive number of seconds and a live source, not {text!r}")
+    return open_source(uri, reconnect=ReconnectPolicy(initial_s=min(0.25, reconnect_max_s), max_s=reconnect_max_s))
+
+
 def run(args: argparse.Namespace) -> int:
-    source = open_source(args.source)  # an unknown scheme or option fails here, before the model loads
+    source = _open_source(args.source, args.reconnect_max)  # a bad URI or option fails here, before the model
     if args.replay_frames < 1 or args.replay_ms < 0:
         raise CracksegError(
             f"--replay-frames must be >= 1 and --replay-ms >= 0, got {args.replay_frames} and {args.replay_ms}"

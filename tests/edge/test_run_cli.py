@@ -185,6 +185,7 @@ def test_run_with_the_replay_backend_says_it_is_a_measurement(
         (["--tile", "50x64"], "multiples"),
         (["--frames", "0"], "frame limit must be at least 1"),
         (["--infer-batch", "0"], "inference batch must be at least 1"),
+        (["--reconnect-max", "2"], "--reconnect-max takes a positive number of seconds and a live source"),
         (["--postprocess-workers", "0"], "at least one postprocessing worker"),
         (["--backend", "replay", "--replay-frames", "0"], "--replay-frames must be >= 1"),
     ],
