@@ -185,6 +185,7 @@ def test_run_with_the_replay_backend_says_it_is_a_measurement(
         (["--tile", "50x64"], "multiples"),
         (["--frames", "0"], "frame limit must be at least 1"),
         (["--infer-batch", "0"], "inference batch must be at least 1"),
+        (["--reconnect-max", "2"], "--reconnect-max takes a positive number of seconds and a live source"),
         (["--postprocess-workers", "0"], "at least one postprocessing worker"),
         (["--backend", "replay", "--replay-frames", "0"], "--replay-frames must be >= 1"),
     ],
@@ -199,6 +200,17 @@ def test_user_errors_exit_1_with_one_line(
     assert main(args) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("crackseg run: error:") and message in err and "\n" not in err
+
+
+def test_a_public_key_given_as_the_curve_secret_key_is_a_clear_error(
+    endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zmq.auth
+
+    public, _ = zmq.auth.create_certificates(str(tmp_path), "server")
+    assert main(["run", "--frames", "1", "--bind", endpoint, "--curve-secret-key", public]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "server.key is a public key certificate (no secret-key)" in err and "\n" not in err
 
 
 def test_a_busy_port_is_a_clear_error(scnet_t_onnx: Path, endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:

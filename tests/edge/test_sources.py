@@ -9,6 +9,7 @@ import os
 import socketserver
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -674,3 +675,71 @@ def test_real_http_stream_reconnects(mjpeg_server: str) -> None:
     assert frames[0].image.shape == (48, 64, 3)
     for r, g, b in map(_rgb_of, frames):  # RGB order (BGR would put 200 last); JPEG tolerance
         assert abs(r - 200) <= 6 and abs(g - 100) <= 6 and b <= 76
+
+
+OUTAGE_PROCESS = textwrap.dedent(
+    """
+    import http.server, logging, socketserver, sys, threading, time
+    import cv2, numpy as np
+    from crackseg.edge.sources import open_source
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 128, np.uint8))[1].tobytes()
+    part = b"--frame\\r\\nContent-Type: image/jpeg\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(jpeg) + jpeg + b"\\r\\n"
+    up = threading.Event()
+
+    class Mjpeg(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args): pass
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            while up.is_set():
+                self.wfile.write(part)
+                time.sleep(0.04)
+
+    def serve(port):
+        socketserver.TCPServer.allow_reuse_address = True
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", port), Mjpeg)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        up.set()
+        return server
+
+    server = serve(0)
+    port = server.server_address[1]
+    with open_source(f"http://127.0.0.1:{port}/s.mjpg", open_timeout_s=2, read_timeout_s=1) as source:
+        deadline = time.monotonic() + 20
+        while source.read(0.5) is None and time.monotonic() < deadline:
+            pass
+        up.clear()
+        server.shutdown()
+        server.server_close()
+        time.sleep(float(sys.argv[1]))  # the outage
+        server, back_ns = serve(port), time.time_ns()
+        while time.monotonic() < deadline + 20:
+            frame = source.read(0.05)
+            if frame is not None and frame.capture_ns >= back_ns:
+                break
+        print(f"resumed {(frame.capture_ns - back_ns) / 1e9:.2f}", flush=True)
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_stream_resumes_within_a_second_of_the_server_and_the_outage_is_two_log_lines() -> None:
+    if not has_backend(cv2, "FFMPEG"):
+        pytest.skip("this OpenCV build has no FFmpeg backend")
+    # A 4 s outage: with the former 0.5 s doubling to 8 s backoff the attempts came 0.5, 1.5, 3.5 and 7.5 s
+    # after the drop, so frames resumed 3.5 s after the server was back. A fresh process: FFmpeg reads its
+    # log level once, when the process first uses it.
+    result = subprocess.run(
+        [sys.executable, "-c", OUTAGE_PROCESS, "4"], capture_output=True, text=True, timeout=90, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    resumed_s = float(result.stdout.split()[-1])
+    assert resumed_s < 2.0, result.stderr  # the cap for streams is 1 s: one attempt per second at most
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr  # FFmpeg's "Connection refused" and OpenCV's warnings folded away
+    assert "stream dropped; reconnecting (every 1.00 s at most)" in lines[0]
+    assert "frames back after a" in lines[1] and "outage" in lines[1]
