@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -53,9 +52,10 @@ from crackseg.calib.qdq import (
     set_calibration_info,
 )
 from crackseg.calib.ranges import DEFAULT_PERCENTILE, METHODS
+from crackseg.edge.artifact.hashing import sha256_file
 from crackseg.edge.backends import open_runner
+from crackseg.edge.evaluation.dataset import CrackDataset, resolve_split
 from crackseg.export.onnx import read_onnx
-from crackseg.train.data.dataset import CrackDataset, resolve_split
 
 __all__ = ["add_args", "run"]
 
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         spec,
         calibration_feeds(calibration, spec),
         config,
-        calibration={**calibration.summary(), "source_onnx_sha256": _sha256(args.model)},
+        calibration={**calibration.summary(), "source_onnx_sha256": sha256_file(args.model)},
         total=len(calibration),
     )
     record = calibration_info(quantized) or {}
@@ -193,8 +193,6 @@ def _check_static_fits(static: tuple[int, int], held_out: CrackDataset, multiple
             )
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _write_report(

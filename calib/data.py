@@ -27,10 +27,10 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.errors import CracksegError
+from crackseg.edge.evaluation.dataset import IMAGE_SUFFIXES, CrackDataset
 from crackseg.edge.preprocess import to_network_input
-from crackseg.edge.spec import ModelSpec
-from crackseg.train.data.dataset import IMAGE_SUFFIXES, CrackDataset
 
 __all__ = [
     "DEFAULT_SAMPLES",

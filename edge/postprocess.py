@@ -1,7 +1,7 @@
 """From a crack-probability map to what the vehicle acts on: a binary mask and its statistics.
 
 A pixel is crack when ``p > threshold``, the rule the evaluator uses to choose the spec's operating
-threshold (``crackseg.train.metrics``), so the runtime reproduces the reported accuracy exactly.
+threshold (``crackseg.edge.evaluation.metrics``), so the runtime reproduces the reported accuracy exactly.
 Optional hysteresis (as in Canny edge linking) also keeps the pixels above a lower threshold that are
 8-connected to a pixel above the main one: faint stretches of a crack survive, isolated faint noise does not.
 """

@@ -16,16 +16,17 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crackseg.edge.artifact.precision import PRECISIONS
 from crackseg.edge.errors import CracksegError
 from crackseg.export.parity import FP16_TOLERANCE, FP32_TOLERANCE
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from torch import nn
 
-    from crackseg.edge.spec import ModelSpec
-    from crackseg.export.manifest import Profile
+    from crackseg.edge.artifact.manifest import Profile
+    from crackseg.edge.artifact.spec import ModelSpec
     from crackseg.export.parity import ParityReport, Sample
 
     Checkpoint = tuple[nn.Module, ModelSpec]
@@ -81,7 +82,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "engine", help="ONNX -> TensorRT engine + manifest, built on this GPU", description=ENGINE_DESCRIPTION
     )
     engine.add_argument("--onnx", type=Path, required=True, help="crackseg ONNX file (FP32, FP16 or Q/DQ INT8)")
-    engine.add_argument("--precision", choices=["fp32", "fp16", "int8"], required=True, help="engine precision")
+    engine.add_argument("--precision", choices=PRECISIONS, required=True, help="engine precision")
     engine.add_argument("--out", type=Path, help="engine file (default: named after model, precision, TensorRT, GPU)")
     for label in ("min", "opt", "max"):
         engine.add_argument(
@@ -158,6 +159,17 @@ def run_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+
+def synthetic_images(count: int, size: tuple[int, int] = (384, 544), seed: int = 0) -> Iterator[Sample]:
+    """``count`` synthetic crack images of ``size`` (height, width); DeepCrack's image size by default."""
+    from crackseg.edge.sources.synthetic import CrackSynth
+
+    synth = CrackSynth(width=size[1], height=size[0], seed=seed)
+    for index in range(count):
+        image, _ = synth.render(index)
+        yield f"synthetic-{index}", image
+
+
 class _ParityCheck:
     """Compares exported files with the checkpoint on the images the options name, then publishes or deletes them.
 
@@ -177,7 +189,7 @@ class _ParityCheck:
             self.source = f"synthetic crack images ({size[0]}x{size[1]}; pass --parity-data for real ones)"
 
     def samples(self) -> Iterable[Sample]:
-        from crackseg.export.parity import dataset_images, synthetic_images
+        from crackseg.export.parity import dataset_images
 
         if self.data:
             return dataset_images(self.data, self.split, self.count)
@@ -225,8 +237,9 @@ def run_engine(args: argparse.Namespace) -> int:
         )
     except ImportError as exc:
         raise CracksegError(f"crackseg export engine needs the onnx package ({exc}): pip install onnx") from exc
+    from crackseg.edge.artifact.hashing import sha256_file
+    from crackseg.edge.artifact.manifest import ManifestMismatch, Profile, check_manifest, read_manifest
     from crackseg.edge.backends.trt import build_runtime, load_tensorrt
-    from crackseg.export.manifest import ManifestMismatch, Profile, check_manifest, read_manifest, sha256_file
     from crackseg.export.onnx import read_onnx
 
     read_onnx(args.onnx)  # a missing, corrupt or foreign file is reported as such, TensorRT or not

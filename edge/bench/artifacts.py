@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.bench.config import BenchError, Case
-from crackseg.edge.spec import ModelSpec
 from crackseg.edge.wire import model_hash
 
 __all__ = ["Artifact", "ArtifactMaker", "running"]
@@ -53,7 +53,7 @@ class Artifact:
 
 
 def _short_hash(path: Path) -> str:
-    from crackseg.export.manifest import sha256_file
+    from crackseg.edge.artifact.hashing import sha256_file
 
     return sha256_file(path)[:12]
 
@@ -143,8 +143,8 @@ class ArtifactMaker:
         return path
 
     def _engine(self, onnx: Path, case: Case) -> Path:
+        from crackseg.edge.artifact.manifest import Profile
         from crackseg.export.engine import EngineFromOnnx, SaveEngine
-        from crackseg.export.manifest import Profile
 
         height, width = case.size
         path = self.work_dir / f"{onnx.stem}-{_short_hash(onnx)}.b{case.batch}-{width}x{height}.{case.precision}.engine"

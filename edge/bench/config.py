@@ -23,27 +23,24 @@ from itertools import product
 from pathlib import Path
 from typing import Literal, cast
 
+from crackseg.edge.artifact.manifest import Profile
+from crackseg.edge.artifact.precision import PRECISIONS, Precision
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.publish_zmq import ENCODINGS
-from crackseg.edge.spec import ModelSpec
-from crackseg.export.manifest import Profile
 
 __all__ = [
     "BACKENDS",
-    "PRECISIONS",
     "Backend",
     "BenchConfig",
     "BenchError",
     "Case",
     "MeasureConfig",
     "ModelRef",
-    "Precision",
     "plan",
     "require",
 ]
 
-Precision = Literal["fp32", "fp16", "int8"]
-PRECISIONS: tuple[Precision, ...] = ("fp32", "fp16", "int8")
 ModelKind = Literal["variant", "onnx", "engine", "checkpoint"]
 
 _SUFFIX_KINDS: dict[str, ModelKind] = {
@@ -295,7 +292,7 @@ def _model_facts(model: ModelRef) -> _ModelFacts:
         return _ModelFacts(ModelSpec(arch=model.name), "fp32")
     assert model.path is not None  # every other kind is a file
     if model.kind == "engine":
-        from crackseg.export.manifest import read_manifest
+        from crackseg.edge.artifact.manifest import read_manifest
 
         manifest = read_manifest(model.path)
         return _ModelFacts(manifest.spec, manifest.precision, manifest.profile)

@@ -36,7 +36,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from crackseg.edge.bench.config import BACKENDS, PRECISIONS, BenchConfig, BenchError, MeasureConfig, plan, require
+from crackseg.edge.artifact.precision import PRECISIONS
+from crackseg.edge.bench.config import BACKENDS, BenchConfig, BenchError, MeasureConfig, plan, require
 from crackseg.edge.bench.report import markdown, write_json, write_markdown, write_plot
 from crackseg.edge.bench.sweep import run_bench
 from crackseg.edge.cli.run import default_model, parse_size

@@ -26,7 +26,7 @@ from crackseg.calib.data import (
     find_images,
     load_or_build,
 )
-from crackseg.calib.gate import GateError, ImageDrop, check_gate, compare, mask_f1
+from crackseg.calib.gate import GateError, ImageDrop, check_gate, compare
 from crackseg.calib.qdq import (
     CALIBRATION_KEY,
     DEFAULT_KEEP_FP32,
@@ -37,11 +37,12 @@ from crackseg.calib.qdq import (
     split_convolutions,
 )
 from crackseg.calib.ranges import RangeObserver
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends import open_runner
-from crackseg.edge.spec import ModelSpec
+from crackseg.edge.evaluation.dataset import CrackDataset
+from crackseg.edge.evaluation.evaluate import predict_probability
+from crackseg.edge.evaluation.metrics import mask_f1
 from crackseg.export.onnx import TENSORRT_OPS, export_onnx, op_counts, read_onnx
-from crackseg.train.data.dataset import CrackDataset
-from crackseg.train.evaluate import predict_probability
 
 SIZE = 64
 

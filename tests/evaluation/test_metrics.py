@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from crackseg.train.metrics import REFERENCE, CrackMetrics, MetricsReport
+from crackseg.edge.evaluation.metrics import REFERENCE, CrackMetrics, MetricsReport
 
 
 def _score(*pairs: tuple[np.ndarray, np.ndarray], **kwargs: int) -> MetricsReport:

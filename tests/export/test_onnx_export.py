@@ -14,12 +14,12 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from crackseg.edge.artifact.spec import SPEC_KEY, ModelSpec, SpecError
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.backends.onnxrt import OnnxRuntimeRunner
 from crackseg.edge.backends.pytorch import TorchRunner
 from crackseg.edge.cli import main as cli_main
 from crackseg.edge.cli.registry import COMMANDS
-from crackseg.edge.spec import SPEC_KEY, ModelSpec
 from crackseg.export.onnx import (
     ExportError,
     convert_to_fp16,
@@ -146,7 +146,7 @@ def test_read_onnx_refuses_missing_corrupt_and_foreign_files(tmp_path: Path) -> 
         read_onnx(corrupt)
     foreign = tmp_path / "foreign.onnx"
     onnx.save(_tiny_graph(), str(foreign))
-    with pytest.raises(ExportError, match=r"foreign\.onnx is not a crackseg model"):
+    with pytest.raises(SpecError, match=r"foreign\.onnx is not a crackseg model"):
         read_onnx(foreign)
 
 

@@ -9,7 +9,7 @@ import onnx
 import pytest
 import torch
 
-from crackseg.edge.spec import ModelSpec
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.export.onnx import TENSORRT_OPS, export_onnx, op_counts
 from crackseg.train.layers import HEDPrior
 from crackseg.train.models import SCNet, create_model, list_models

@@ -18,10 +18,10 @@ from typing import Literal
 import torch
 import torch.distributed as dist
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.spec import ModelSpec
+from crackseg.edge.evaluation.dataset import CrackDataset, resolve_split
 from crackseg.train.data.augment import TrainAugment
-from crackseg.train.data.dataset import CrackDataset, resolve_split
 from crackseg.train.data.torch_dataset import AugmentedCrackDataset
 from crackseg.train.loop import RECIPES, TrainConfig, fit
 from crackseg.train.losses.factory import create_loss
