@@ -193,8 +193,6 @@ def _check_static_fits(static: tuple[int, int], held_out: CrackDataset, multiple
             )
 
 
-
-
 def _write_report(
     path: Path, args: argparse.Namespace, out: Path, record: dict[str, Any], gate: dict[str, Any]
 ) -> None:

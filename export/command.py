@@ -159,7 +159,6 @@ def run_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def synthetic_images(count: int, size: tuple[int, int] = (384, 544), seed: int = 0) -> Iterator[Sample]:
     """``count`` synthetic crack images of ``size`` (height, width); DeepCrack's image size by default."""
     from crackseg.edge.sources.synthetic import CrackSynth

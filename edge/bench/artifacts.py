@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.bench.config import BenchError, Case
 from crackseg.edge.wire import model_hash
@@ -108,10 +107,11 @@ class ArtifactMaker:
             import torch
 
             from crackseg.export.onnx import export_onnx
-            from crackseg.train.models import create_model
+            from crackseg.train.models import create_model, create_spec
 
             torch.manual_seed(_SEED)
-            export_onnx(create_model(variant), ModelSpec(arch=variant), path, input_size=size, dynamic=True)
+            network = create_model(variant)
+            export_onnx(network, create_spec(variant, network), path, input_size=size, dynamic=True)
         return path
 
     def _fp16(self, source: Path) -> Path:
@@ -184,11 +184,11 @@ def _open(case: Case, artifact: Artifact, threads: int | None) -> Runner:
         return TorchRunner(artifact.path, **options)
     import torch
 
-    from crackseg.train.models import create_model
+    from crackseg.train.models import create_model, create_spec
 
     torch.manual_seed(_SEED)
     network = create_model(case.model.name)
-    return TorchRunner((network, ModelSpec(arch=case.model.name)), **options)
+    return TorchRunner((network, create_spec(case.model.name, network)), **options)
 
 
 @contextmanager

@@ -289,7 +289,11 @@ class _ModelFacts:
 def _model_facts(model: ModelRef) -> _ModelFacts:
     """Spec and precision of a variant, an ONNX file (when ``onnx`` is installed) or an engine (its manifest)."""
     if model.kind == "variant":
-        return _ModelFacts(ModelSpec(arch=model.name), "fp32")
+        require("torch", f"model variant {model.name}", "pip install 'crackseg[train]'")
+        _check_variant(model.name)
+        from crackseg.train.models import create_model, create_spec
+
+        return _ModelFacts(create_spec(model.name, create_model(model.name)), "fp32")
     assert model.path is not None  # every other kind is a file
     if model.kind == "engine":
         from crackseg.edge.artifact.manifest import read_manifest
@@ -429,9 +433,6 @@ def plan(config: BenchConfig, default_model: Path | None = None) -> list[Case]:
     cases = [Case(*combo, source_precision=facts[combo[0]].precision) for combo in combos]
     for case in cases:
         _check_packages(case, config.measure)
-    for model in models:
-        if model.kind == "variant":
-            _check_variant(model.name)
     for backend in dict.fromkeys(backends):
         _check_device(backend)
     for case in cases:

@@ -33,6 +33,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
 
+from crackseg.edge.artifact.size import parse_size
 from crackseg.edge.backends import open_runner
 from crackseg.edge.cli.listen import describe
 from crackseg.edge.errors import CracksegError
@@ -54,7 +55,7 @@ from crackseg.edge.sources import open_source
 from crackseg.edge.subscribe import Subscriber
 from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, model_hash
 
-__all__ = ["add_args", "default_model", "parse_size", "run"]
+__all__ = ["add_args", "default_model", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +64,6 @@ _GATE_TIMEOUT_S = 10.0
 """``--listen``: start anyway (with a warning) if the local listener heard nothing for this long."""
 _DRAIN_QUIET_S = 0.5
 """``--listen``: after the run, the local listener stops once nothing arrived for this long."""
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``WIDTHxHEIGHT`` (or one number for a square) -> ``(height, width)``."""
-    try:
-        parts = [int(p) for p in text.lower().split("x")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 512x512, got {text!r}") from None
-    if len(parts) == 1:
-        parts *= 2
-    if len(parts) != 2 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 512x512, got {text!r}")
-    return parts[1], parts[0]
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from crackseg.edge.artifact.hashing import sha256_bytes, sha256_file
 from crackseg.edge.artifact.manifest import (
     BuilderOptions,
     EngineManifest,
@@ -19,8 +20,6 @@ from crackseg.edge.artifact.manifest import (
     manifest_path,
     read_manifest,
     rebuild_command,
-    sha256_bytes,
-    sha256_file,
     target_capability,
     write_manifest,
 )

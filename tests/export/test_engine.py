@@ -15,6 +15,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
+from crackseg.edge.artifact.hashing import sha256_bytes
 from crackseg.edge.artifact.manifest import (
     BuilderOptions,
     EngineManifest,
@@ -22,7 +23,6 @@ from crackseg.edge.artifact.manifest import (
     ManifestMismatch,
     Profile,
     RuntimeInfo,
-    sha256_bytes,
     write_manifest,
 )
 from crackseg.edge.artifact.spec import ModelSpec

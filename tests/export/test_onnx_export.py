@@ -20,6 +20,7 @@ from crackseg.edge.backends.onnxrt import OnnxRuntimeRunner
 from crackseg.edge.backends.pytorch import TorchRunner
 from crackseg.edge.cli import main as cli_main
 from crackseg.edge.cli.registry import COMMANDS
+from crackseg.export.command import synthetic_images
 from crackseg.export.onnx import (
     ExportError,
     convert_to_fp16,
@@ -28,7 +29,7 @@ from crackseg.export.onnx import (
     op_counts,
     read_onnx,
 )
-from crackseg.export.parity import compare_runners, fit_to, synthetic_images
+from crackseg.export.parity import compare_runners, fit_to
 from crackseg.train.checkpoint import save_checkpoint
 from crackseg.train.models import create_model
 

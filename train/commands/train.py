@@ -18,14 +18,13 @@ from typing import Literal
 import torch
 import torch.distributed as dist
 
-from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.evaluation.dataset import CrackDataset, resolve_split
 from crackseg.train.data.augment import TrainAugment
 from crackseg.train.data.torch_dataset import AugmentedCrackDataset
 from crackseg.train.loop import RECIPES, TrainConfig, fit
 from crackseg.train.losses.factory import create_loss
-from crackseg.train.models import create_model, list_models
+from crackseg.train.models import create_model, create_spec, list_models
 from crackseg.train.models.backbones import load_backbone_weights
 
 __all__ = ["add_args", "run"]
@@ -118,10 +117,10 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         time_limit_min=args.time_limit,
     )
-    spec = ModelSpec(
-        arch=args.model,
+    spec = create_spec(
+        args.model,
+        model,
         model_args=model_args,
-        size_multiple=model.size_multiple,
         training={
             "dataset": args.data.name,
             "train_split": str(args.train_split),

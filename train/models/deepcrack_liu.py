@@ -29,6 +29,7 @@ from typing import Any
 
 from torch import Tensor
 
+from crackseg.edge.artifact.spec import IMAGENET
 from crackseg.train.layers import SideOutputHead
 from crackseg.train.models._registry import register_model
 from crackseg.train.models.backbones import VGGBackbone, init_weights
@@ -88,7 +89,7 @@ class DeepCrackLiu(CrackModel):
         return ModelOutput(*self.head(self.encoder(image)))
 
 
-@register_model
+@register_model(config=IMAGENET)
 def deepcrack_liu(**kwargs: Any) -> DeepCrackLiu:
     """DeepCrack DC-1 (Liu 2019): HED on VGG16, five side outputs fused; batch norm to train from scratch."""
     return DeepCrackLiu(DeepCrackLiuConfig(**kwargs))

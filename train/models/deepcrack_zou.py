@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from crackseg.edge.artifact.spec import IMAGENET
 from crackseg.train.layers import MaxUnpool, SideOutputHead, max_pool_with_selector
 from crackseg.train.models._registry import register_model
 from crackseg.train.models.backbones import VGG16_DEPTHS, VGG16_WIDTHS, VGGBackbone, VGGConv, init_weights
@@ -129,7 +130,7 @@ class DeepCrackZou(CrackModel):
         return ModelOutput(*self.head([torch.cat(pair, dim=1) for pair in zip(encoded, decoded, strict=True)]))
 
 
-@register_model
+@register_model(config=IMAGENET)
 def deepcrack_zou(**kwargs: Any) -> DeepCrackZou:
     """DeepCrack DC-2 (Zou 2019): SegNet with index unpooling and encoder-decoder skip-layer fusion."""
     return DeepCrackZou(DeepCrackZouConfig(**kwargs))

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crackseg.edge.artifact.spec import IMAGENET
 from crackseg.train.layers import SideOutputHead
 from crackseg.train.models._registry import register_model
 from crackseg.train.models.backbones import VGGBackbone, VGGConv, init_weights
@@ -121,7 +122,7 @@ class HCNN(CrackModel):
         return ModelOutput(*self.head(self.branches(self.encoder(image))))
 
 
-@register_model
+@register_model(config=IMAGENET)
 def hcnn(**kwargs: Any) -> HCNN:
     """HCNN (Zhu 2021): VGG16 with feature-preserving side branches fused fine to coarse, five side outputs."""
     return HCNN(HCNNConfig(**kwargs))
