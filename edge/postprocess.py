@@ -34,7 +34,8 @@ def binarize(prob: np.ndarray, threshold: float, low: float | None = None) -> np
         raise ValueError(f"the hysteresis threshold {low} must be below the threshold {threshold}")
     import cv2
 
-    count, labels = cv2.connectedComponents(metrics.binarize(prob, low).view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    weak = metrics.binarize(prob, low).view(np.uint8)
+    count, labels = cv2.connectedComponents(weak, connectivity=8, ltype=cv2.CV_32S)
     keep = np.zeros(count, dtype=bool)
     keep[labels[strong]] = True
     keep[0] = False  # label 0 is the background of the weak mask
