@@ -1,11 +1,16 @@
 """The streaming runtime: capture -> preprocess -> infer -> postprocess -> publish, one thread per stage.
 
 Stages hand work over through queues of one frame, so each stage works on the next frame while the
-slowest one (inference) is busy, memory stays bounded and few frames wait:
+slowest one (inference) is busy, memory stays bounded and few frames wait. Postprocessing (thresholding
+and statistics, several milliseconds a frame) runs on a pool of worker threads, one per usable core by
+default: OpenCV and numpy release the GIL for the heavy parts, so the workers overlap. Each worker draws
+a ticket as it takes a frame and the publisher sends results in ticket order, so ``seq`` and
+``frame_id`` stay monotonic whatever order the workers finish in:
 
-* Live sources (cameras, streams): the freshest frame wins. A full queue, the publish queue included,
-  drops its oldest frame (counted as ``dropped_before_<stage>``); the source itself already drops
-  frames nobody read.
+* Live sources (cameras, streams): the freshest frame wins. A full queue drops its oldest frame
+  (counted as ``dropped_before_<stage>``); the source itself already drops frames nobody read. The
+  hand-over from the postprocessing workers to the publisher is lossless and holds at most one result
+  per worker, so a frame a live source keeps is dropped, if at all, before postprocessing.
 * Playback sources (files, folders, synthetic): nothing is lost, every frame's mask is published. A
   full queue makes the upstream stage wait, and capture reads the next frame only when there is room
   for it, so a frame's capture time is when it entered the pipeline, not when it began to wait.
@@ -25,6 +30,7 @@ before the first frame) and closes them after it returns (which flushes the reco
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -43,7 +49,7 @@ from crackseg.edge.publish_zmq import MessageBuilder
 from crackseg.edge.sources.base import FrameSource, PlaybackSource
 from crackseg.edge.wire import HEARTBEAT_PERIOD_S, MAX_DIM, MaskMessage
 
-__all__ = ["STAGES", "Pipeline", "PipelineConfig", "PipelineReport", "Sink"]
+__all__ = ["STAGES", "Pipeline", "PipelineConfig", "PipelineReport", "Sink", "default_postprocess_workers"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,13 @@ _POLL_S = 0.05
 """Longest a waiting stage goes without checking the stop event."""
 
 T = TypeVar("T")
+
+
+def default_postprocess_workers() -> int:
+    """One postprocessing worker per core this process may use: idle workers cost nothing, and fewer
+    could not keep up with a fast backend (a frame's statistics take several milliseconds of CPU)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
 class Sink(Protocol):
@@ -77,6 +90,7 @@ class PipelineConfig:
         heartbeat_s: send a heartbeat after this long without a published frame.
         log_every_s: log live metrics this often (0: only the final summary).
         read_timeout_s: longest single wait for a frame before re-checking stop and limits.
+        postprocess_workers: threads that threshold and measure frames (``None``: one per usable core).
     """
 
     max_frames: int | None = None
@@ -85,6 +99,7 @@ class PipelineConfig:
     heartbeat_s: float = HEARTBEAT_PERIOD_S
     log_every_s: float = 5.0
     read_timeout_s: float = 0.1
+    postprocess_workers: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_frames is not None and self.max_frames < 1:
@@ -95,6 +110,13 @@ class PipelineConfig:
             raise ValueError(f"the inference batch must be at least 1, got {self.infer_batch}")
         if self.heartbeat_s <= 0 or self.log_every_s < 0:
             raise ValueError(f"heartbeat period {self.heartbeat_s} must be > 0 and log period {self.log_every_s} >= 0")
+        if self.postprocess_workers is not None and self.postprocess_workers < 1:
+            raise ValueError(f"at least one postprocessing worker is needed, got {self.postprocess_workers}")
+
+    @property
+    def workers(self) -> int:
+        """Postprocessing threads this run uses."""
+        return self.postprocess_workers or default_postprocess_workers()
 
 
 @dataclass(frozen=True)
@@ -174,6 +196,68 @@ class _Channel(Generic[T]):
             self._cond.notify_all()
 
 
+class _InOrder(Generic[T]):
+    """Hands items from a pool of workers to one consumer in the order the workers took them.
+
+    A worker takes its input through :meth:`take`, which numbers it (a ticket); it hands the result to
+    :meth:`put`, which waits while the result is ``window`` or more tickets ahead of the next one due
+    (memory stays bounded, the worker with the next ticket never waits). :meth:`get` returns results
+    strictly in ticket order. Lossless: a live source's frames are dropped before the workers, where
+    their input queue drops its oldest.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._window = workers
+        self._results: dict[int, T] = {}
+        self._next_ticket = 0  # the next taken item's number
+        self._next_due = 0  # the next ticket get() returns
+        self._working = workers
+        self._take_lock = threading.Lock()
+        self._cond = threading.Condition()
+
+    def take(self, inp: _Channel[T], stop: threading.Event) -> tuple[int, T] | None:
+        """The next input item and its ticket (``None`` on timeout); raises ``_ClosedError`` like ``get``."""
+        with self._take_lock:  # taking and numbering are one step, so tickets follow the input order
+            item = inp.get(stop, _POLL_S)
+            if item is None:
+                return None
+            ticket, self._next_ticket = self._next_ticket, self._next_ticket + 1
+            return ticket, item
+
+    def put(self, ticket: int, item: T, stop: threading.Event) -> None:
+        with self._cond:
+            while ticket >= self._next_due + self._window and not stop.is_set():
+                self._cond.wait(_POLL_S)
+            self._results[ticket] = item
+            self._cond.notify_all()
+
+    def worker_done(self) -> None:
+        """A worker leaves; once all have, :meth:`get` ends after the last result."""
+        with self._cond:
+            self._working -= 1
+            self._cond.notify_all()
+
+    def get(self, stop: threading.Event, timeout_s: float) -> T | None:
+        """The result with the next ticket, ``None`` after ``timeout_s`` without it; raises ``_ClosedError``
+        once every worker left and every result was taken, or on stop."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                if stop.is_set():
+                    raise _ClosedError
+                if self._next_due in self._results:
+                    item = self._results.pop(self._next_due)
+                    self._next_due += 1
+                    self._cond.notify_all()
+                    return item
+                if self._working == 0:
+                    raise _ClosedError
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(min(remaining, _POLL_S))
+
+
 def _is_valid(frame: Frame) -> bool:
     image = frame.image
     return (
@@ -224,6 +308,8 @@ class Pipeline:
         self._error: BaseException | None = None
         self._ended_by = "stopped"
         self._skipped = 0
+        note = runner.measurement_note
+        self._note = f"{note}: " if note else ""
 
     def run(self, stop: threading.Event | None = None, start_gate: threading.Event | None = None) -> PipelineReport:
         """Process frames until the source ends, a limit is reached or ``stop`` is set; re-raises a stage's error.
@@ -236,12 +322,14 @@ class Pipeline:
                 subscribers can connect before the first frame of a finite run.
         """
         self._stop = stop if stop is not None else threading.Event()
-        to_pre, to_infer, to_post, to_publish = (self._channel(name) for name in STAGES)
+        to_pre, to_infer, to_post = (self._channel(name) for name in STAGES[:3])
+        workers = self.config.workers
+        to_publish: _InOrder[_Work] = _InOrder(workers)
         threads = [
             self._thread("capture", self._capture, to_pre, start_gate),
             self._thread("preprocess", self._stage, "preprocess", to_pre, to_infer, self._preprocess),
             self._thread("infer", self._stage, "infer", to_infer, to_post, self._infer),
-            self._thread("postprocess", self._stage, "postprocess", to_post, to_publish, self._postprocess),
+            *(self._thread(f"postprocess-{i}", self._postprocess_worker, to_post, to_publish) for i in range(workers)),
             self._thread("publish", self._publish, to_publish),
         ]
         for thread in threads:
@@ -256,7 +344,7 @@ class Pipeline:
                     log.warning("stage %s did not stop within %.0f s", thread.name, self.join_timeout_s)
         self._sync_counters()
         total = self.metrics.total()
-        log.info("%s after %.1f s: %s", self._ended_by, total.elapsed_s, total.format())
+        log.info("%s%s after %.1f s: %s", self._note, self._ended_by, total.elapsed_s, total.format())
         if self._error is not None:
             raise self._error
         return PipelineReport(total, self._ended_by)
@@ -284,7 +372,7 @@ class Pipeline:
             publisher.join(_POLL_S if not every else max(0.0, min(next_log - time.monotonic(), 0.5)))
             if every and time.monotonic() >= next_log:
                 self._sync_counters()
-                log.info("%s", self.metrics.interval().format())
+                log.info("%s%s", self._note, self.metrics.interval().format())
                 next_log += every
 
     def _sync_counters(self) -> None:
@@ -347,12 +435,30 @@ class Pipeline:
                     return
                 if work is None:
                     continue
-                start = time.perf_counter()
-                work_on(work)
-                self.metrics.observe(name, time.perf_counter() - start)
+                self._timed(name, work_on, work)
                 out.put(work, self._stop)
         finally:
             out.close()
+
+    def _postprocess_worker(self, inp: _Channel[_Work], out: _InOrder[_Work]) -> None:
+        try:
+            while True:
+                try:
+                    taken = out.take(inp, self._stop)
+                except _ClosedError:
+                    return
+                if taken is None:
+                    continue
+                ticket, work = taken
+                self._timed("postprocess", self._postprocess, work)
+                out.put(ticket, work, self._stop)
+        finally:
+            out.worker_done()
+
+    def _timed(self, stage: str, work_on: Callable[[_Work], None], work: _Work) -> None:
+        start = time.perf_counter()
+        work_on(work)
+        self.metrics.observe(stage, time.perf_counter() - start)
 
     def _preprocess(self, work: _Work) -> None:
         work.batch = self.geometry.to_batch(work.frame.image)
@@ -374,7 +480,7 @@ class Pipeline:
         )
         work.prob = None
 
-    def _publish(self, inp: _Channel[_Work]) -> None:
+    def _publish(self, inp: _InOrder[_Work]) -> None:
         heartbeat_s = self.config.heartbeat_s
         last_sent = time.monotonic() - heartbeat_s
         while True:

@@ -88,8 +88,12 @@ def skeletonize(mask: np.ndarray) -> np.ndarray:
 
     Produces exactly the textbook algorithm's output (parallel sub-iterations until nothing changes),
     but re-examines only pixels whose neighbourhood changed, so the cost follows the crack area rather
-    than image area times iterations (about 1-3 ms for a typical 512x512 crack mask; the number of
-    sub-iterations grows with the widest crack).
+    than image area times iterations; the number of sub-iterations grows with the widest crack.
+
+    Kept because it is the fastest thinning at hand. Per 512x512 frame of the bundled model's masks
+    (24 DeepCrack, UAVCrackX and UAV75 test images, 2 % crack coverage, idle 2-core machine; issue 16):
+    this function 2.15 ms, scikit-image ``skeletonize`` 2.16 ms, OpenCV contrib ``ximgproc.thinning``
+    (Zhang–Suen) 5.92 ms. Neither library is faster, and both would be a new dependency of the runtime.
     """
     _check_mask(mask)
     h, w = mask.shape
@@ -129,8 +133,50 @@ def skeletonize(mask: np.ndarray) -> np.ndarray:
     return img[1:-1, 1:-1].astype(bool)
 
 
+def _crack_box(cc: np.ndarray) -> tuple[slice, slice]:
+    """Rows and columns of the smallest box holding every component (``cc``: OpenCV stats, background dropped)."""
+    left, top = cc[:, 0], cc[:, 1]
+    right, bottom = left + cc[:, 2], top + cc[:, 3]
+    return slice(int(top.min()), int(bottom.max())), slice(int(left.min()), int(right.max()))
+
+
+def _max_distance(labels: np.ndarray, cc: np.ndarray) -> float:
+    """``max(D)`` over all crack pixels (module docstring), computed inside a few components' boxes only.
+
+    Exact, because of two facts about a component whose box is ``w x h``:
+
+    * Walking from one of its pixels along a row or column, the first pixel outside the component is
+      background (another component would touch it) and lies at most one pixel outside the box. So the
+      nearest background pixel is inside the box grown by one pixel, and there ``D`` is computed exactly.
+      Other components may count as background there: a path from the pixel to one of them that moves
+      away at every step crosses background before it (the first pixel off the component), so they are
+      never the nearest.
+    * The same walk bounds ``D <= (min(w, h) + 1) / 2``. Components are taken widest bound first, and the
+      search stops once no remaining bound can beat the best ``D`` found: the thin specks and hairlines
+      that make up most components of a real mask are never transformed.
+    """
+    import cv2
+
+    bounds = (np.minimum(cc[:, 2], cc[:, 3]) + 1) / 2.0
+    best = 0.0
+    for index in np.argsort(-bounds, kind="stable"):
+        if bounds[index] <= best:
+            break
+        x, y, w, h = (int(v) for v in cc[index, :4])
+        crop = labels[y : y + h, x : x + w] == index + 1  # other components count as background here
+        padded = np.pad(crop.view(np.uint8), 1)  # the box grown by one pixel (and out of frame): background
+        dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        best = max(best, float(dist.max()))
+    return float(np.sqrt(np.round(best * best)))  # D^2 is an integer: drop OpenCV's size-dependent rounding
+
+
 def crack_stats(mask: np.ndarray, max_boxes: int = 16) -> CrackStats:
     """Measure a bool HxW crack mask.
+
+    Only the connected-component labelling reads the whole frame; the skeleton is thinned inside the
+    box holding every crack, and the width is measured inside the boxes of the widest components only
+    (:func:`_max_distance`), so the cost follows the cracks, not the frame. Both give exactly what the
+    same operations on the whole frame give.
 
     Args:
         mask: crack mask, True = crack.
@@ -142,25 +188,23 @@ def crack_stats(mask: np.ndarray, max_boxes: int = 16) -> CrackStats:
     _check_mask(mask)
     if max_boxes < 0:
         raise ValueError(f"max_boxes must be >= 0, got {max_boxes}")
-    crack_pixels = int(np.count_nonzero(mask))
-    if crack_pixels == 0:
-        return CrackStats()
     import cv2
 
     h, w = mask.shape
-    padded = np.zeros((h + 2, w + 2), np.uint8)  # out-of-frame is background for the distance transform
-    padded[1:-1, 1:-1] = mask
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    n, _, cc, _ = cv2.connectedComponentsWithStats(padded[1:-1, 1:-1], connectivity=8, ltype=cv2.CV_32S)
-    areas = cc[1:, cv2.CC_STAT_AREA]
-    largest = np.argsort(-areas, kind="stable")[:max_boxes] + 1
+    n, labels, cc, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    cc = cc[1:]  # drop the background
+    if n == 1:
+        return CrackStats()
+    areas = cc[:, cv2.CC_STAT_AREA]
+    crack_pixels = int(areas.sum())
+    largest = np.argsort(-areas, kind="stable")[:max_boxes]
     boxes = tuple(
         CrackBox(
             x=int(cc[i, cv2.CC_STAT_LEFT]),
             y=int(cc[i, cv2.CC_STAT_TOP]),
             w=int(cc[i, cv2.CC_STAT_WIDTH]),
             h=int(cc[i, cv2.CC_STAT_HEIGHT]),
-            pixels=int(cc[i, cv2.CC_STAT_AREA]),
+            pixels=int(areas[i]),
         )
         for i in largest
     )
@@ -168,7 +212,7 @@ def crack_stats(mask: np.ndarray, max_boxes: int = 16) -> CrackStats:
         crack_pixels=crack_pixels,
         coverage_pct=float(np.float32(100.0 * crack_pixels / (h * w))),
         components=n - 1,
-        skeleton_px=int(np.count_nonzero(skeletonize(mask))),
-        max_width_px=float(np.float32(2.0) * dist.max() - np.float32(1.0)),
+        skeleton_px=int(np.count_nonzero(skeletonize(mask[_crack_box(cc)]))),
+        max_width_px=float(np.float32(2.0) * np.float32(_max_distance(labels, cc)) - np.float32(1.0)),
         boxes=boxes,
     )

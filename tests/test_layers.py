@@ -24,7 +24,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("train", ("crackseg.train",)),
     ("export", ("crackseg.export",)),
     ("calib", ("crackseg.calib",)),
-    ("runtime", ("crackseg.edge",)),
+    # the replay runner is the runtime's measuring instrument: it replays maps per pipeline geometry
+    ("runtime", ("crackseg.edge", "crackseg.edge.backends.replay")),
     (
         "cli / bench",
         (

@@ -36,6 +36,11 @@ class Runner(ABC):
     def spec(self) -> ModelSpec:
         """The model spec carried by the loaded artifact."""
 
+    @property
+    def measurement_note(self) -> str | None:
+        """Set by a measuring instrument (the replay backend): every report and log line of its runs says it."""
+        return None
+
     def activate(self) -> Runner:
         if not self.is_active:
             self.activate_impl()

@@ -3,6 +3,7 @@
 What a case runs:
 
 * a file: that file (an FP32 ONNX file asked for at FP16 or INT8 is converted first, as below);
+* replay: the ONNX file, run by ONNX Runtime on the CPU to record the maps the replay backend returns;
 * a variant name: a random-initialized network (seed 0) exported to ONNX with dynamic shapes, traced at
   the case's input size (torch is needed here and only here); the PyTorch backends run it in memory.
   Speed does not depend on the weights, so a variant is measured before it is trained;
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from crackseg.edge.backends.base import Runner
-from crackseg.edge.bench.config import BenchError, Case
+from crackseg.edge.bench.config import REPLAY, BenchError, Case
 from crackseg.edge.wire import model_hash
 
 __all__ = ["Artifact", "ArtifactMaker", "running"]
@@ -83,6 +84,11 @@ class ArtifactMaker:
         if model.kind == "engine":
             assert model.path is not None
             return Artifact(model.path, "engine file", model_hash(model.path))
+        if case.backend.runtime == REPLAY:
+            assert model.path is not None
+            return Artifact(
+                model.path, "file, its maps recorded by ONNX Runtime (CPU) and replayed", model_hash(model.path)
+            )
         if model.path is None:
             onnx, origin = self._export(model.name, case.size), f"{model.name}, random init (seed {_SEED}), exported"
         else:
@@ -161,8 +167,15 @@ class ArtifactMaker:
         return path
 
 
-def _open(case: Case, artifact: Artifact, threads: int | None) -> Runner:
+def _open(case: Case, artifact: Artifact, threads: int | None, replay_ms: float) -> Runner:
     backend = case.backend
+    if backend.runtime == REPLAY:
+        from crackseg.edge.backends.onnxrt import OnnxRuntimeRunner
+        from crackseg.edge.backends.replay import ReplayRunner
+
+        assert artifact.path is not None
+        recorder = OnnxRuntimeRunner(artifact.path, providers=("CPUExecutionProvider",), threads=threads)
+        return ReplayRunner(recorder, replay_ms / 1e3)
     if backend.runtime == "onnxruntime":
         from crackseg.edge.backends.onnxrt import OnnxRuntimeRunner
 
@@ -192,9 +205,9 @@ def _open(case: Case, artifact: Artifact, threads: int | None) -> Runner:
 
 
 @contextmanager
-def running(case: Case, artifact: Artifact, threads: int | None = None) -> Iterator[Runner]:
+def running(case: Case, artifact: Artifact, threads: int | None = None, replay_ms: float = 5.0) -> Iterator[Runner]:
     """An active runner for the case; an ONNX Runtime session that fell back to another provider is refused."""
-    with _open(case, artifact, threads) as runner:
+    with _open(case, artifact, threads, replay_ms) as runner:
         provider = case.backend.provider
         used = getattr(runner, "providers", None)
         if provider is not None and (not used or used[0] != provider):

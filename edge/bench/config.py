@@ -31,6 +31,7 @@ from crackseg.edge.publish_zmq import ENCODINGS
 
 __all__ = [
     "BACKENDS",
+    "REPLAY",
     "Backend",
     "BenchConfig",
     "BenchError",
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 ModelKind = Literal["variant", "onnx", "engine", "checkpoint"]
+REPLAY = "replay"
+"""The replay runtime: a measuring instrument (``crackseg.edge.backends.replay``), not a way to run a model."""
 
 _SUFFIX_KINDS: dict[str, ModelKind] = {
     ".onnx": "onnx",
@@ -53,6 +56,7 @@ _LOADS: dict[str, frozenset[ModelKind]] = {
     "onnxruntime": frozenset({"onnx", "variant"}),
     "tensorrt": frozenset({"engine", "onnx", "variant"}),
     "pytorch": frozenset({"checkpoint", "variant"}),
+    REPLAY: frozenset({"onnx"}),
 }
 """Runtime -> model kinds it can run (ONNX for TensorRT is built into an engine first)."""
 _EXPORT_HINT = "pip install 'crackseg[export]'"
@@ -68,7 +72,7 @@ class Backend:
 
     Attributes:
         name: what the user types (``ort-cpu``).
-        runtime: ``onnxruntime``, ``tensorrt`` or ``pytorch``.
+        runtime: ``onnxruntime``, ``tensorrt``, ``pytorch`` or ``replay``.
         precisions: precisions this backend runs for real (not by silently upcasting).
         provider: the ONNX Runtime execution provider, the only one the session may use.
         device: the PyTorch device.
@@ -113,12 +117,15 @@ BACKENDS: dict[str, Backend] = {
             gpu=True,
             runner_options=(*_CHANNELS_LAST, ("compile_mode", "reduce-overhead")),
         ),
+        Backend(REPLAY, REPLAY, ("fp32",)),
     )
 }
 """Backend names -> what they run. INT8 on ONNX Runtime CUDA would run Q/DQ as float and FP16/INT8 through
 the ONNX Runtime TensorRT provider would need provider options: use ``tensorrt`` for those. The PyTorch CUDA
 backends add one speed-up each: channels-last layout (``-cl``), plus CUDA graph replay (``-graph``), or plus
-``torch.compile`` in its ``reduce-overhead`` mode (Inductor fusion and CUDA graphs; ``-compile``)."""
+``torch.compile`` in its ``reduce-overhead`` mode (Inductor fusion and CUDA graphs; ``-compile``). ``replay`` is a
+measuring instrument: the ONNX model's real maps (ONNX Runtime, CPU), recorded beforehand, each returned after
+``--replay-ms`` of sleep, so the runtime around inference is measured at any inference rate on any machine."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,8 @@ class MeasureConfig:
         encoding: mask encoding on the wire (a name of ``crackseg.edge.publish_zmq.ENCODINGS``).
         threads: ONNX Runtime intra-op threads (``None``: its default).
         calib_frames: synthetic frames used to calibrate an INT8 model made on the fly.
+        replay_ms: the replay backend's latency per inference call.
+        postprocess_workers: the pipeline's postprocessing threads (``None``: its default, one per usable core).
     """
 
     warmup_s: float = 1.0
@@ -177,6 +186,8 @@ class MeasureConfig:
     encoding: str = "packbits"
     threads: int | None = None
     calib_frames: int = 8
+    replay_ms: float = 5.0
+    postprocess_workers: int | None = None
 
     def __post_init__(self) -> None:
         problems = [
@@ -191,6 +202,13 @@ class MeasureConfig:
                 ("frame pool", self.frame_pool, self.frame_pool >= 1, ">= 1"),
                 ("threads", self.threads, self.threads is None or self.threads >= 1, ">= 1"),
                 ("calibration frames", self.calib_frames, self.calib_frames >= 1, ">= 1"),
+                ("replay latency", self.replay_ms, self.replay_ms >= 0, ">= 0 ms"),
+                (
+                    "postprocessing workers",
+                    self.postprocess_workers,
+                    self.postprocess_workers is None or self.postprocess_workers >= 1,
+                    ">= 1",
+                ),
             )
             if not ok
         ]
@@ -327,7 +345,7 @@ def _check_pairing(case: Case) -> None:
 def _check_packages(case: Case, measure: MeasureConfig) -> None:
     """Every optional package this case needs is installed."""
     backend, model = case.backend, case.model
-    if backend.runtime == "onnxruntime":
+    if backend.runtime in ("onnxruntime", REPLAY):
         require("onnxruntime", f"backend {backend.name}", "pip install 'crackseg[edge]'")
     if backend.runtime == "pytorch":
         require("torch", f"backend {backend.name}", "pip install 'crackseg[train]'")

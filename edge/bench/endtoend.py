@@ -36,7 +36,7 @@ from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.bench.config import BenchError
 from crackseg.edge.bench.listener import Heard, SubscriberProcess
-from crackseg.edge.bench.results import STAGES, EndToEndResult, LatencyStats, SubscriberResult
+from crackseg.edge.bench.results import STAGES, EndToEndResult, LatencyStats, SubscriberResult, stage_capacity
 from crackseg.edge.frame import Frame
 from crackseg.edge.geometry import Geometry, make_geometry
 from crackseg.edge.metrics import PipelineMetrics
@@ -45,7 +45,8 @@ from crackseg.edge.pipeline import Pipeline, PipelineConfig
 from crackseg.edge.postprocess import FrameResult, Postprocessor
 from crackseg.edge.publish_zmq import ENCODINGS, MessageBuilder, ZmqPublisher
 from crackseg.edge.sources import open_source
-from crackseg.edge.sources.base import BaseSource, PlaybackItem, PlaybackSource
+from crackseg.edge.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
+from crackseg.edge.sources.memory import read_frames
 from crackseg.edge.uri import Uri, parse_uri
 from crackseg.edge.wire import MaskEncoding, MaskMessage
 
@@ -100,13 +101,10 @@ class FramePool:
         """Up to ``count`` frames of ``source``; synthetic frames are rendered at ``size`` (height, width)."""
         uri = parse_uri(source)
         options = {"height": size[0], "width": size[1], "fps": 0.0} if uri.kind == "synthetic" else {}
-        frames: list[np.ndarray] = []
-        deadline = time.monotonic() + _LOAD_TIMEOUT_S
-        with open_source(uri, **options) as reader:
-            while len(frames) < count and reader.is_streaming and time.monotonic() < deadline:
-                frame = reader.read(0.5)
-                if frame is not None:
-                    frames.append(frame.image)
+        try:
+            frames = read_frames(open_source(uri, **options), count, _LOAD_TIMEOUT_S)
+        except SourceError as exc:
+            raise BenchError(str(exc)) from None
         return cls(uri, frames)
 
     def take(self, log: SampleLog) -> np.ndarray:
@@ -246,6 +244,11 @@ class Wiring:
     size: tuple[int, int]
     model_hash: bytes
     encoding: str
+    postprocess_workers: int | None = None
+
+    @property
+    def geometry(self) -> Geometry:
+        return self.pool.geometry(self.runner.spec, self.size)
 
 
 @contextmanager
@@ -265,8 +268,11 @@ def _result(
     published: int,
     log: SampleLog,
     heard: Heard,
+    workers: int = 1,
 ) -> EndToEndResult:
     dropped = max(0, offered - published)
+    stages = log.stats()
+    capacity, bottleneck = stage_capacity(stages, workers)
     subscriber = SubscriberResult(
         heard.received, max(0, published - heard.received), LatencyStats.of_seconds(heard.latencies_s)
     )
@@ -280,8 +286,11 @@ def _result(
         drop_rate=dropped / offered if offered else 0.0,
         throughput_fps=published / elapsed_s if elapsed_s > 0 else 0.0,
         capture_to_publish=LatencyStats.of_seconds(log.samples[_END_TO_END]),
-        stages=log.stats(),
+        stages=stages,
         subscriber=subscriber,
+        postprocess_workers=workers,
+        capacity_fps=capacity,
+        bottleneck=bottleneck,
     )
 
 
@@ -295,16 +304,16 @@ def run_pipeline(
     """
     log = SampleLog()
     source = ReplaySource(wiring.pool, log) if source_fps is None else ClockedSource(wiring.pool, log, source_fps)
-    spec = wiring.runner.spec
+    config = PipelineConfig(duration_s=duration_s, log_every_s=0.0, postprocess_workers=wiring.postprocess_workers)
     with _publishing(wiring, log) as (builder, sink, finish):
         pipeline = Pipeline(
             source,
             wiring.runner,
-            wiring.pool.geometry(spec, wiring.size),
-            Postprocessor(spec.threshold),
+            wiring.geometry,
+            Postprocessor(wiring.runner.spec.threshold),
             builder,
             [sink],
-            PipelineConfig(duration_s=duration_s, log_every_s=0.0),
+            config,
         )
         pipeline.metrics = _RecordingMetrics(log)
         report = pipeline.run()
@@ -312,7 +321,8 @@ def run_pipeline(
     stats = source.stats
     mode = "pipeline" if source_fps is None else "load"
     offered = stats.delivered + stats.dropped_stale
-    result = _result(mode, source_fps, report.metrics.elapsed_s, offered, report.metrics.published, log, heard)
+    published = report.metrics.published
+    result = _result(mode, source_fps, report.metrics.elapsed_s, offered, published, log, heard, config.workers)
     return result, log.samples[_END_TO_END]
 
 
@@ -321,7 +331,7 @@ def run_naive(wiring: Wiring, duration_s: float) -> tuple[EndToEndResult, list[f
     log = SampleLog()
     source = ReplaySource(wiring.pool, log)
     runner, spec = wiring.runner, wiring.runner.spec
-    geometry, postprocessor = wiring.pool.geometry(spec, wiring.size), Postprocessor(spec.threshold)
+    geometry, postprocessor = wiring.geometry, Postprocessor(spec.threshold)
     with _publishing(wiring, log) as (builder, sink, finish), source:
         published, start = 0, time.monotonic()
         while time.monotonic() - start < duration_s:

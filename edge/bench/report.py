@@ -1,7 +1,9 @@
 """The three outputs of ``crackseg bench``: the JSON document, a Markdown table and a PNG plot.
 
 The JSON follows ``edge/BENCH.md`` (``schema_version``); the Markdown is for people (it is also printed),
-and the plot shows each case's latency distribution and its throughput at the three levels. matplotlib
+and the plot shows each case's latency distribution, its throughput at the three levels and what each
+pipeline stage could sustain alone, with the bottleneck marked. A replay case is labelled with its
+latency (``replay 5 ms``) everywhere it appears. matplotlib
 is imported only for the plot, and through ``Figure`` directly, so no GUI backend or pyplot state is involved.
 """
 
@@ -9,8 +11,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from crackseg.edge.bench.results import STAGES, TARGETS, BenchReport, CaseResult, EndToEndResult, LatencyStats, Ratio
+from crackseg.edge.bench.results import (
+    PIPELINE_STAGES,
+    STAGES,
+    TARGETS,
+    BenchReport,
+    CaseResult,
+    EndToEndResult,
+    LatencyStats,
+    Ratio,
+)
 
 __all__ = ["markdown", "write_json", "write_markdown", "write_plot"]
 
@@ -62,7 +74,7 @@ def _case_cells(result: CaseResult) -> list[str]:
     config = result.config
     return [
         config.model,
-        config.backend,
+        config.backend_label,
         config.precision,
         f"{config.input_width}x{config.input_height}",
         str(config.batch),
@@ -123,7 +135,25 @@ def markdown(report: BenchReport) -> str:
         stage_header = ["model", "backend", "precision", "input", "batch", "run", *STAGES]
         lines += ["", "Per-stage p50 ms (c→p: capture to publish; c→r: capture to receipt by the subscriber):", ""]
         lines += _table([*stage_header, "c→p", "c→r", "lost at subscriber"], stage_rows)
-    notes = [f"- {result.config.model} {result.config.backend} {result.config.precision}: {note}"
+    capacity_rows = [
+        [
+            *_case_cells(result),
+            run.mode,
+            str(run.postprocess_workers),
+            *(_num(run.capacity_fps.get(stage)) for stage in PIPELINE_STAGES),
+            run.bottleneck or _NONE,
+            _fps(run),
+        ]
+        for result in report.results
+        for run in (result.pipeline, result.load)
+        if run is not None
+    ]
+    if capacity_rows:
+        capacity_header = ["model", "backend", "precision", "input", "batch", "run", "postprocess workers"]
+        lines += ["", "Capacity: frames per second each stage could sustain alone (postprocess: all its workers; "
+                  "publish: encode + hand-off), and the slowest stage:", ""]  # fmt: skip
+        lines += _table([*capacity_header, *PIPELINE_STAGES, "bottleneck", "measured fps"], capacity_rows)
+    notes = [f"- {result.config.model} {result.config.backend_label} {result.config.precision}: {note}"
              for result in report.results for note in result.notes]  # fmt: skip
     if notes:
         lines += ["", *notes]
@@ -141,8 +171,24 @@ def _offsets(count: int, slots: int) -> tuple[list[list[float]], float]:
     return [[row + (slot - (slots - 1) / 2) * height for row in range(count)] for slot in range(slots)], height
 
 
+def _plot_capacity(axes: Any, results: list[CaseResult]) -> None:
+    """Bars of the frames per second each stage could sustain alone in the pipeline run; the bottleneck hatched."""
+    positions, height = _offsets(len(results), len(PIPELINE_STAGES))
+    for slot, stage in enumerate(PIPELINE_STAGES):
+        values = [(r.pipeline.capacity_fps.get(stage) or 0.0) if r.pipeline else 0.0 for r in results]
+        bars = axes.barh(positions[slot], values, height=height, color=f"C{slot}")
+        for bar, result in zip(bars, results, strict=True):
+            if result.pipeline is not None and result.pipeline.bottleneck == stage:
+                bar.set_hatch("//")
+                bar.set_edgecolor("black")
+        axes.plot([], [], marker="s", linestyle="none", color=f"C{slot}", label=stage)  # a plain legend entry
+    axes.set_xscale("log")
+    axes.set_xlabel("stage capacity in the pipeline run, fps (hatched: the bottleneck)")
+
+
 def write_plot(report: BenchReport, path: Path) -> Path:
-    """Per case: latency distributions (raw calls, pipeline capture to publish) and throughput at each level."""
+    """Per case: latency distributions (raw calls, pipeline capture to publish), throughput at each level, and
+    each stage's capacity in the pipeline run (the bottleneck hatched)."""
     import matplotlib
     from matplotlib.figure import Figure
 
@@ -150,8 +196,8 @@ def write_plot(report: BenchReport, path: Path) -> Path:
     horizontal = {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}  # renamed in 3.10
     results = report.results
     labels = [
-        f"{r.config.model} {r.config.backend} {r.config.precision} {r.config.input_width}x{r.config.input_height} "
-        f"b{r.config.batch}"
+        f"{r.config.model} {r.config.backend_label} {r.config.precision} "
+        f"{r.config.input_width}x{r.config.input_height} b{r.config.batch}"
         for r in results
     ]
     series = [
@@ -172,8 +218,8 @@ def write_plot(report: BenchReport, path: Path) -> Path:
         )
         if any(values)
     ]
-    figure = Figure(figsize=(13, 1.5 + 0.9 * len(results)), layout="constrained")
-    latency_axes, fps_axes = figure.subplots(1, 2, sharey=True)
+    figure = Figure(figsize=(18, 1.5 + 0.9 * len(results)), layout="constrained")
+    latency_axes, fps_axes, capacity_axes = figure.subplots(1, 3, sharey=True)
     positions, height = _offsets(len(results), len(series))
     for slot, (key, name) in enumerate(series):
         boxes = latency_axes.boxplot(
@@ -192,9 +238,10 @@ def write_plot(report: BenchReport, path: Path) -> Path:
     for slot, (name, values) in enumerate(levels):
         fps_axes.barh(positions[slot], values, height=height, label=name, color=f"C{slot + 3}")
     fps_axes.set_xlabel("throughput, frames per second")
+    _plot_capacity(capacity_axes, results)
     latency_axes.set_yticks(range(len(results)), labels)
     latency_axes.invert_yaxis()
-    for axes in (latency_axes, fps_axes):
+    for axes in (latency_axes, fps_axes, capacity_axes):
         axes.grid(axis="x", alpha=0.3)
         axes.legend(loc="best", fontsize="small")
     figure.suptitle(f"crackseg bench, {report.created}")

@@ -18,6 +18,7 @@ import numpy as np
 from crackseg.edge.metrics import percentiles
 
 __all__ = [
+    "PIPELINE_STAGES",
     "SCHEMA_VERSION",
     "STAGES",
     "TARGETS",
@@ -30,6 +31,7 @@ __all__ = [
     "RawResult",
     "SubscriberResult",
     "ratios",
+    "stage_capacity",
 ]
 
 SCHEMA_VERSION = 1
@@ -37,6 +39,15 @@ SCHEMA_VERSION = 1
 
 STAGES = ("capture", "preprocess", "infer", "postprocess", "encode", "publish")
 """Per-frame stage times of the end-to-end runs, in processing order."""
+
+PIPELINE_STAGES: dict[str, tuple[str, ...]] = {
+    "capture": ("capture",),
+    "preprocess": ("preprocess",),
+    "infer": ("infer",),
+    "postprocess": ("postprocess",),
+    "publish": ("encode", "publish"),
+}
+"""The pipeline's stages (its threads, or pool of threads) -> the timed steps each one does per frame."""
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le, ">": operator.gt}
 TARGETS: dict[str, tuple[str, float]] = {
@@ -123,6 +134,10 @@ class EndToEndResult:
         capture_to_publish: per frame, from the capture stamp to the hand-off to ZeroMQ.
         stages: per-frame time of each of :data:`STAGES`.
         subscriber: what the subscriber received.
+        postprocess_workers: the pipeline's postprocessing threads (1 for the naive loop).
+        capacity_fps: per stage of :data:`PIPELINE_STAGES`, the frames per second it could sustain alone
+            (:func:`stage_capacity`); ``None`` where a step was not timed.
+        bottleneck: the stage with the lowest capacity (``None`` if none was measured).
     """
 
     mode: str
@@ -136,6 +151,28 @@ class EndToEndResult:
     capture_to_publish: LatencyStats | None
     stages: dict[str, LatencyStats | None]
     subscriber: SubscriberResult
+    postprocess_workers: int = 1
+    capacity_fps: dict[str, float | None] = field(default_factory=dict)
+    bottleneck: str | None = None
+
+
+def stage_capacity(
+    stages: dict[str, LatencyStats | None], postprocess_workers: int
+) -> tuple[dict[str, float | None], str | None]:
+    """Frames per second each pipeline stage could sustain alone, and the slowest stage.
+
+    A stage's capacity is its threads over the mean time it spends per frame (the sum of its steps'
+    means): ``1000 / mean_ms`` for one thread, ``postprocess_workers`` times that for the postprocessing
+    pool. The pool's figure assumes its workers run in parallel: on a machine with fewer free cores
+    than workers it is an upper bound.
+    """
+    capacity: dict[str, float | None] = {}
+    for stage, steps in PIPELINE_STAGES.items():
+        means = [stats.mean_ms for step in steps if (stats := stages.get(step)) is not None]
+        threads = postprocess_workers if stage == "postprocess" else 1
+        capacity[stage] = 1e3 * threads / sum(means) if len(means) == len(steps) and sum(means) > 0 else None
+    measured = {stage: fps for stage, fps in capacity.items() if fps is not None}
+    return capacity, min(measured, key=measured.__getitem__) if measured else None
 
 
 @dataclass(frozen=True)
@@ -184,6 +221,8 @@ class CaseInfo:
         precision: ``fp32``, ``fp16`` or ``int8``.
         input_height, input_width: network input size.
         batch: images per inference call.
+        replay_ms: the replay backend's latency per call; ``None`` for every other backend. A case with a
+            value is a replay measurement: it measures the runtime, not a model's speed.
     """
 
     model: str
@@ -197,6 +236,12 @@ class CaseInfo:
     input_height: int
     input_width: int
     batch: int
+    replay_ms: float | None = None
+
+    @property
+    def backend_label(self) -> str:
+        """The backend as tables and plots name it: a replay case shows its latency."""
+        return self.backend if self.replay_ms is None else f"{self.backend} {self.replay_ms:g} ms"
 
 
 @dataclass(frozen=True)

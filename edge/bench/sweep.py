@@ -3,7 +3,8 @@
 Every model is made (exported, converted, quantized, built) before the first measurement, so a failing
 build stops the run early. Then, per case and on the same warm runner: raw inference first (its
 throughput sets the load point), then the pipeline, the naive loop and the pipeline under load, one
-right after the other, so that the figures compared in the ratios were measured side by side.
+right after the other, so that the figures compared in the ratios were measured side by side. A replay
+case first records the maps it replays: of the raw level's input, then of every pooled frame.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from typing import Any
 
 from tqdm import tqdm
 
+from crackseg.edge.backends.replay import ReplayRunner
 from crackseg.edge.bench.artifacts import Artifact, ArtifactMaker, running
 from crackseg.edge.bench.config import BenchConfig, Case, MeasureConfig
 from crackseg.edge.bench.endtoend import FramePool, Wiring, run_naive, run_pipeline
 from crackseg.edge.bench.machine import machine_facts
-from crackseg.edge.bench.raw import measure_raw
+from crackseg.edge.bench.raw import measure_raw, random_batch
 from crackseg.edge.bench.results import (
     SCHEMA_VERSION,
     TARGETS,
@@ -86,15 +88,24 @@ def _measure(
 
     step("raw inference")
     runs: dict[str, EndToEndResult] = {}
-    with running(case, artifact, measure.threads) as runner:
-        raw, raw_s = measure_raw(runner, (case.batch, 3, *case.size), measure)
+    shape = (case.batch, 3, *case.size)
+    with running(case, artifact, measure.threads, measure.replay_ms) as runner:
+        if isinstance(runner, ReplayRunner):
+            step("recording maps for replay")
+            runner.record(random_batch(shape))
+        raw, raw_s = measure_raw(runner, shape, measure)
         done()
         samples = {"raw": [s * 1e3 for s in raw_s]}
         if _end_to_end(case, measure):
             step("loading frames")
             if case.size not in pools:
                 pools[case.size] = FramePool.load(measure.source, case.size, measure.frame_pool)
-            wiring = Wiring(runner, pools[case.size], case.size, artifact.model_hash, measure.encoding)
+            wiring = Wiring(
+                runner, pools[case.size], case.size, artifact.model_hash, measure.encoding, measure.postprocess_workers
+            )
+            if isinstance(runner, ReplayRunner):
+                step("recording maps for replay")
+                runner.record_frames(wiring.pool.frames, wiring.geometry)
             step("pipeline")
             runs["pipeline"], pipeline_s = run_pipeline(wiring, measure.e2e_duration_s)
             samples["pipeline"] = [s * 1e3 for s in pipeline_s]
@@ -108,6 +119,7 @@ def _measure(
             samples["load"] = [s * 1e3 for s in load_s]
             done()
         providers = list(getattr(runner, "providers", []))
+        note = runner.measurement_note
     info = CaseInfo(
         model=case.model.name,
         model_kind=case.model.kind,
@@ -120,9 +132,10 @@ def _measure(
         input_height=case.size[0],
         input_width=case.size[1],
         batch=case.batch,
+        replay_ms=measure.replay_ms if isinstance(runner, ReplayRunner) else None,
     )
     pipeline, load, naive = runs.get("pipeline"), runs.get("load"), runs.get("naive")
-    notes = _notes(case, measure, list(runs.values()))
+    notes = ([note] if note else []) + _notes(case, measure, list(runs.values()))
     return CaseResult(info, raw, pipeline, load, naive, ratios(raw, pipeline, load, naive), notes, samples)
 
 

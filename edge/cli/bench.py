@@ -15,7 +15,10 @@ p50 at the load point / raw p50 (<= 1.3) and pipeline / naive throughput (> 1).
 
 Backends: ort-cpu, ort-cuda, ort-trt (ONNX Runtime with that provider only), tensorrt, torch-cpu,
 torch-cuda (eager), torch-cuda-cl (channels-last), torch-cuda-graph (channels-last + CUDA graph) and
-torch-cuda-compile (channels-last + torch.compile "reduce-overhead"). A model is a file (.onnx,
+torch-cuda-compile (channels-last + torch.compile "reduce-overhead"). replay is a measuring instrument:
+the ONNX model's real maps of the frames, recorded beforehand on the CPU, each returned after
+--replay-ms of sleep, so the runtime's own capacity is measured at any inference rate on any machine;
+its results say "replay" wherever they appear. A model is a file (.onnx,
 .engine/.plan, .safetensors) or a variant name such as scnet-t: a random-init model exported on the fly,
 which needs torch (speed does not depend on the weights).
 FP16 and INT8 ONNX models are made on the fly from an FP32 one (INT8 calibrated on synthetic frames:
@@ -24,6 +27,10 @@ right for speed, not accuracy); TensorRT engines are built for each input shape.
   crackseg bench                              # bundled model, ort-cpu, fp32, 512x512, batch 1
   crackseg bench --model scnet-t --precision fp32 int8 --json bench.json --plot bench.png
   crackseg bench --model m.onnx --backend tensorrt ort-cuda --precision fp16 --size 512x512 1024x1024
+  crackseg bench --backend replay --replay-ms 5 --source /data/DeepCrack/images/test   # the runtime alone
+
+Every end-to-end run also reports the frames per second each pipeline stage could sustain alone and
+names the slowest one, the bottleneck.
 
 The Markdown table is printed (and written with --markdown); --json writes the schema of edge/BENCH.md.
 """
@@ -99,6 +106,14 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         help="distinct frames read from the source once and replayed (default: %(default)s)",
     )  # fmt: skip
     e2e.add_argument("--encoding", choices=sorted(ENCODINGS), default=_MEASURE.encoding, help="mask encoding")
+    e2e.add_argument(
+        "--postprocess-workers", type=int, metavar="N",
+        help="the pipeline's postprocessing threads (default: one per usable core)",
+    )  # fmt: skip
+    e2e.add_argument(
+        "--replay-ms", type=float, default=_MEASURE.replay_ms, metavar="MS",
+        help="latency of each call of the replay backend (default: %(default)s)",
+    )  # fmt: skip
 
     made = parser.add_argument_group("models made on the fly")
     made.add_argument(
@@ -127,6 +142,8 @@ def _config(args: argparse.Namespace) -> BenchConfig:
         encoding=args.encoding,
         threads=args.threads,
         calib_frames=args.calib_frames,
+        replay_ms=args.replay_ms,
+        postprocess_workers=args.postprocess_workers,
     )
     return BenchConfig(
         models=tuple(args.model),

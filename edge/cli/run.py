@@ -11,6 +11,13 @@ seconds.
   crackseg listen & crackseg run --source /dev/video0   # the same in two processes, from a camera
   crackseg run --source flight.mp4 --tile 512x512 --record flight.db --serial /dev/ttyUSB0
 
+Replay, a measuring instrument: with --backend replay the model's probability maps of the first
+--replay-frames frames of --source are computed once, then those frames loop through the runtime and
+each inference returns its recorded map after --replay-ms (sleeping, as a GPU backend waits): the
+runtime's own capacity at any inference rate, on any machine. Every log line of such a run says so.
+
+  crackseg run --backend replay --replay-ms 5 --duration 30
+
 Serial: a port that cannot be opened is an error at start; with --serial-optional the runtime starts
 anyway and keeps retrying (a USB adapter plugged in later). A port that vanishes mid-run is reopened
 with backoff either way.
@@ -34,10 +41,11 @@ from pathlib import Path
 from types import FrameType
 
 from crackseg.edge.artifact.size import parse_size
-from crackseg.edge.backends import open_runner
+from crackseg.edge.backends import Runner, open_runner
+from crackseg.edge.backends.replay import ReplayRunner
 from crackseg.edge.cli.listen import describe
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.geometry import BLENDS, make_geometry
+from crackseg.edge.geometry import BLENDS, Geometry, make_geometry
 from crackseg.edge.models import bundled_model
 from crackseg.edge.pipeline import Pipeline, PipelineConfig, Sink
 from crackseg.edge.postprocess import Postprocessor
@@ -51,7 +59,8 @@ from crackseg.edge.publish_zmq import (
 )
 from crackseg.edge.record import Recorder
 from crackseg.edge.serial_link import SerialLink
-from crackseg.edge.sources import open_source
+from crackseg.edge.sources import BaseSource, open_source
+from crackseg.edge.sources.memory import MemoryPlayback, read_frames
 from crackseg.edge.subscribe import Subscriber
 from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, model_hash
 
@@ -60,6 +69,7 @@ __all__ = ["add_args", "default_model", "run"]
 log = logging.getLogger(__name__)
 
 DEFAULT_SOURCE = "synthetic://"
+BACKEND_CHOICES = ("auto", "replay")
 _GATE_TIMEOUT_S = 10.0
 """``--listen``: start anyway (with a warning) if the local listener heard nothing for this long."""
 _DRAIN_QUIET_S = 0.5
@@ -68,6 +78,10 @@ _DRAIN_QUIET_S = 0.5
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="model file: .onnx, .engine or .safetensors (default: bundled)")
+    parser.add_argument(
+        "--backend", choices=BACKEND_CHOICES, default="auto",
+        help="auto: chosen by the model file's suffix; replay: the measuring instrument (see above)",
+    )  # fmt: skip
     parser.add_argument(
         "--source", default=DEFAULT_SOURCE, help="frame source URI: file, folder, /dev/videoN, rtsp://, csi://N, "
         "gst://, synthetic:// (default: %(default)s)",
@@ -84,6 +98,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     mask.add_argument("--tile-overlap", type=int, default=64, metavar="PX", help="tile overlap (default: 64)")
     mask.add_argument("--tile-blend", choices=BLENDS, default="feather", help="how overlaps are merged")
     mask.add_argument("--infer-batch", type=int, default=1, help="tiles per inference call (default: 1)")
+    mask.add_argument(
+        "--postprocess-workers", type=int, metavar="N", help="threads measuring masks (default: one per usable core)"
+    )
 
     zmq = parser.add_argument_group("ZeroMQ publisher")
     zmq.add_argument("--bind", default=DEFAULT_ENDPOINT, help="endpoint to publish on (default: %(default)s)")
@@ -94,6 +111,14 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "--curve-secret-key", type=Path, metavar="FILE", help="encrypt with CurveZMQ; this server's secret key file"
     )
     zmq.add_argument("--listen", action="store_true", help="also print, in this process, what a subscriber receives")
+
+    replay = parser.add_argument_group("replay backend (--backend replay)")
+    replay.add_argument(
+        "--replay-ms", type=float, default=5.0, metavar="MS", help="latency of each inference call (default: 5)"
+    )
+    replay.add_argument(
+        "--replay-frames", type=int, default=16, metavar="N", help="source frames recorded and looped (default: 16)"
+    )
 
     link = parser.add_argument_group("serial link")
     link.add_argument("--serial", metavar="PORT", help="send crack summaries to this port (or pyserial URL)")
@@ -161,12 +186,32 @@ def default_model() -> Path:
         raise CracksegError(f"{exc}; pass a model with --model") from None
 
 
+def _replaying(
+    stack: ExitStack, model: Runner, source: BaseSource, geometry: Geometry, args: argparse.Namespace
+) -> tuple[ReplayRunner, MemoryPlayback]:
+    """The replay runner with the maps of the source's first ``--replay-frames`` frames, and those frames looped."""
+    frames = read_frames(source, args.replay_frames)
+    replay = ReplayRunner(model, args.replay_ms / 1e3)
+    stack.enter_context(replay)
+    log.info("replay: recording %s's maps of %d frames of %s", model.name, len(frames), source.source_id)
+    replay.record_frames(frames, geometry, args.infer_batch)
+    return replay, MemoryPlayback(frames, source)
+
+
 def run(args: argparse.Namespace) -> int:
     source = open_source(args.source)  # an unknown scheme or option fails here, before the model loads
+    if args.replay_frames < 1 or args.replay_ms < 0:
+        raise CracksegError(
+            f"--replay-frames must be >= 1 and --replay-ms >= 0, got {args.replay_frames} and {args.replay_ms}"
+        )
     model = Path(args.model) if args.model is not None else default_model()
     try:
         config = PipelineConfig(
-            max_frames=args.frames, duration_s=args.duration, infer_batch=args.infer_batch, log_every_s=args.log_every
+            max_frames=args.frames,
+            duration_s=args.duration,
+            infer_batch=args.infer_batch,
+            log_every_s=args.log_every,
+            postprocess_workers=args.postprocess_workers,
         )
     except ValueError as exc:
         raise CracksegError(str(exc)) from None
@@ -181,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
             postprocessor = Postprocessor(threshold, args.hysteresis)
         except ValueError as exc:
             raise CracksegError(str(exc)) from None
+        if args.backend == "replay":
+            runner, source = _replaying(stack, runner, source, geometry, args)
         publisher = stack.enter_context(ZmqPublisher(args.bind, args.topic.encode(), args.sndhwm, curve_secret))
         sinks: list[Sink] = [publisher]
         if args.serial:
@@ -196,6 +243,8 @@ def run(args: argparse.Namespace) -> int:
             stack.callback(listener.join, _GATE_TIMEOUT_S)
             stack.callback(finished.set)  # runs first: the listener drains, then everything closes
         log.info("model %s (%s), threshold %.2f, source %s", model.name, spec.arch, threshold, source.source_id)
+        if runner.measurement_note:
+            log.info("%s", runner.measurement_note)
         builder = MessageBuilder(model_hash(model), ENCODINGS[args.encoding])
         pipeline = Pipeline(source, runner, geometry, postprocessor, builder, sinks, config)
         with _stop_on_signals(stop) as received:

@@ -13,17 +13,27 @@ import numpy as np
 import pytest
 
 from crackseg.edge.bench.config import BenchConfig, BenchError, ModelRef, plan
-from crackseg.edge.bench.results import STAGES, EndToEndResult, LatencyStats, RawResult, SubscriberResult, ratios
+from crackseg.edge.bench.results import (
+    PIPELINE_STAGES,
+    STAGES,
+    EndToEndResult,
+    LatencyStats,
+    RawResult,
+    SubscriberResult,
+    ratios,
+    stage_capacity,
+)
 from crackseg.edge.cli.main import main
 
 LATENCY_KEYS = {"count", "mean_ms", "min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"}
 CONFIG_KEYS = {"model", "model_kind", "artifact", "origin", "backend", "runtime", "providers", "precision",
-               "input_height", "input_width", "batch"}  # fmt: skip
+               "input_height", "input_width", "batch", "replay_ms"}  # fmt: skip
 RUN_KEYS = {"mode", "source_fps", "elapsed_s", "offered", "published", "dropped", "drop_rate", "throughput_fps",
-            "capture_to_publish", "stages", "subscriber"}  # fmt: skip
+            "capture_to_publish", "stages", "subscriber", "postprocess_workers", "capacity_fps",
+            "bottleneck"}  # fmt: skip
 SETTINGS_KEYS = {"models", "backends", "precisions", "sizes", "batches", "warmup_s", "iterations", "duration_s",
                  "min_iterations", "end_to_end", "e2e_duration_s", "load", "source", "frame_pool", "encoding",
-                 "threads", "calib_frames", "cache_dir"}  # fmt: skip
+                 "threads", "calib_frames", "cache_dir", "replay_ms", "postprocess_workers"}  # fmt: skip
 RATIOS = {"pipeline_over_raw", "load_p50_over_raw_p50", "pipeline_over_naive"}
 
 
@@ -71,6 +81,26 @@ def test_ratios_are_measured_against_their_targets() -> None:
     assert figures["pipeline_over_naive"].met is True
     unmeasured = ratios(raw, None, None, None)
     assert all(ratio.value is None and ratio.met is None for ratio in unmeasured.values())
+
+
+def test_stage_capacity_is_threads_over_mean_time_and_names_the_slowest_stage() -> None:
+    stages: dict[str, LatencyStats | None] = {
+        "capture": _stats_ms(0.5),
+        "preprocess": _stats_ms(2.0, 4.0),  # mean 3 ms
+        "infer": _stats_ms(10.0),
+        "postprocess": _stats_ms(20.0, 30.0),  # mean 25 ms, on 4 workers
+        "encode": _stats_ms(1.0),
+        "publish": _stats_ms(0.25),  # the publish thread: encode + hand-off, 1.25 ms
+    }
+    capacity, bottleneck = stage_capacity(stages, postprocess_workers=4)
+    assert capacity == pytest.approx(
+        {"capture": 2000.0, "preprocess": 1000 / 3, "infer": 100.0, "postprocess": 160.0, "publish": 800.0}
+    )
+    assert bottleneck == "infer"
+    capacity, bottleneck = stage_capacity(stages, postprocess_workers=1)
+    assert capacity["postprocess"] == pytest.approx(40.0) and bottleneck == "postprocess"
+    capacity, bottleneck = stage_capacity({**stages, "encode": None}, postprocess_workers=4)
+    assert capacity["publish"] is None and bottleneck == "infer"
 
 
 # --- the sources of the end-to-end level ---------------------------------------------------------------------
@@ -207,6 +237,10 @@ def _assert_run(run: Any, mode: str) -> None:
     assert list(run["stages"]) == list(STAGES)
     for stage in STAGES:
         _assert_latency(run["stages"][stage])
+    assert list(run["capacity_fps"]) == list(PIPELINE_STAGES)
+    postprocess = run["stages"]["postprocess"]["mean_ms"]
+    assert run["capacity_fps"]["postprocess"] == pytest.approx(1e3 * run["postprocess_workers"] / postprocess)
+    assert run["bottleneck"] == min(run["capacity_fps"], key=run["capacity_fps"].get)
     subscriber = run["subscriber"]
     assert set(subscriber) == {"received", "lost", "capture_to_receive"}
     assert subscriber["received"] + subscriber["lost"] == run["published"] and subscriber["received"] >= 1
@@ -222,8 +256,8 @@ def test_a_tiny_sweep_runs_end_to_end_without_torch_and_writes_json_markdown_and
     out = {name: tmp_path / f"bench.{name}" for name in ("json", "md", "png")}
     command = crackseg_command("bench", "--model", str(scnet_t_onnx), "--size", "64x64", "--batch", "1", "2",
                                "--warmup", "0", "--iterations", "5", "--e2e-duration", "1", "--frame-pool", "4",
-                               "--json", str(out["json"]), "--markdown", str(out["md"]), "--plot", str(out["png"]),
-                               "--no-progress")  # fmt: skip
+                               "--postprocess-workers", "2", "--json", str(out["json"]), "--markdown", str(out["md"]),
+                               "--plot", str(out["png"]), "--no-progress")  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
 
@@ -257,6 +291,8 @@ def test_a_tiny_sweep_runs_end_to_end_without_torch_and_writes_json_markdown_and
 
     for mode in ("pipeline", "naive", "load"):
         _assert_run(single[mode], mode)
+    assert single["pipeline"]["postprocess_workers"] == single["load"]["postprocess_workers"] == 2
+    assert single["naive"]["postprocess_workers"] == 1
     assert single["pipeline"]["dropped"] == 0 and single["naive"]["dropped"] == 0  # playback: nothing is lost
     assert single["load"]["source_fps"] == pytest.approx(0.8 * single["raw"]["throughput_fps"])
     assert single["ratios"]["pipeline_over_naive"]["value"] == pytest.approx(
@@ -272,4 +308,29 @@ def test_a_tiny_sweep_runs_end_to_end_without_torch_and_writes_json_markdown_and
         "| scnet-t.onnx | ort-cpu | fp32 | 64x64 | 1 |" in table
         and "| scnet-t.onnx | ort-cpu | fp32 | 64x64 | 2 |" in table
     )
+    assert "Capacity: frames per second each stage could sustain alone" in table
     assert out["png"].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_a_replay_sweep_measures_the_runtime_at_the_set_latency_and_says_so(
+    tmp_path: Path, crackseg_command: Callable[..., list[str]]
+) -> None:
+    pytest.importorskip("zmq")
+    pytest.importorskip("cv2")
+    out = tmp_path / "replay.json"
+    command = crackseg_command("bench", "--backend", "replay", "--replay-ms", "20", "--size", "64x64", "--warmup", "0",
+                               "--iterations", "5", "--e2e-duration", "1", "--frame-pool", "3", "--json", str(out),
+                               "--no-progress")  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    (result,) = json.loads(out.read_text())["results"]
+    assert (result["config"]["backend"], result["config"]["runtime"], result["config"]["replay_ms"]) == (
+        "replay",
+        "replay",
+        20.0,
+    )
+    assert result["raw"]["latency"]["min_ms"] >= 20.0 and result["raw"]["throughput_fps"] <= 50.0
+    assert result["pipeline"]["stages"]["infer"]["min_ms"] >= 20.0
+    assert result["notes"][0].startswith("replay measurement: onnxruntime probability maps recorded beforehand")
+    assert "| scnet-t-deepcrack.onnx | replay 20 ms | fp32 | 64x64 | 1 |" in done.stdout
+    assert "replay measurement" in done.stdout

@@ -19,11 +19,12 @@ from crackseg.edge.backends import open_runner
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.frame import Frame
 from crackseg.edge.geometry import Geometry, NativeGeometry, TileGeometry
-from crackseg.edge.pipeline import Pipeline, PipelineConfig, PipelineReport
+from crackseg.edge.pipeline import Pipeline, PipelineConfig, PipelineReport, default_postprocess_workers
 from crackseg.edge.postprocess import Postprocessor
 from crackseg.edge.publish_zmq import MessageBuilder, ZmqPublisher
 from crackseg.edge.sources import open_source
 from crackseg.edge.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
+from crackseg.edge.stats import CrackStats
 from crackseg.edge.uri import Uri
 from crackseg.edge.wire import MaskEncoding, MaskMessage
 
@@ -145,6 +146,7 @@ def _run(
     geometry: Geometry | None = None,
     stop: threading.Event | None = None,
     start_gate: threading.Event | None = None,
+    postprocessor: Postprocessor | None = None,
     **config: object,
 ) -> tuple[PipelineReport, CollectSink]:
     sink = CollectSink()
@@ -153,7 +155,7 @@ def _run(
         source,
         runner.activate(),
         geometry or NativeGeometry(SPEC),
-        Postprocessor(SPEC.threshold),
+        postprocessor or Postprocessor(SPEC.threshold),
         MessageBuilder(bytes(16), MaskEncoding.RAW),
         [sink],
         PipelineConfig(log_every_s=0, **config),  # type: ignore[arg-type]
@@ -182,6 +184,36 @@ def test_playback_publishes_every_frame_in_order() -> None:
     assert source.closed == 1
     assert report.metrics.latency["infer"].count == 12
     assert report.metrics.latency["capture_to_publish"].count == 12
+
+
+class JitteryPostprocessor(Postprocessor):
+    """The real postprocessor, taking a random 0-20 ms longer per frame, so parallel workers finish out of order."""
+
+    def __call__(self, prob: np.ndarray) -> tuple[np.ndarray, CrackStats]:
+        time.sleep(float(np.random.default_rng().uniform(0.0, 0.02)))
+        return super().__call__(prob)
+
+
+def test_parallel_postprocessing_publishes_in_order_what_one_worker_publishes() -> None:
+    images = [_image(i) for i in range(30)]
+    runs = {
+        workers: _run(ListPlayback(images), postprocessor=JitteryPostprocessor(0.5), postprocess_workers=workers)
+        for workers in (1, 4)
+    }
+    (one_report, one), (four_report, four) = runs[1], runs[4]
+    assert [m.frame_id for m in four.frames] == [m.frame_id for m in one.frames] == list(range(30))
+    assert [m.seq for m in four.messages] == list(range(len(four.messages)))
+    for serial, parallel in zip(one.frames, four.frames, strict=True):
+        assert np.array_equal(parallel.mask, serial.mask) and parallel.stats == serial.stats
+    assert four_report.metrics.latency["capture_to_publish"].count == 30
+    assert four_report.metrics.elapsed_s < one_report.metrics.elapsed_s  # the workers did overlap
+
+
+def test_postprocess_workers_default_to_the_usable_cores() -> None:
+    assert PipelineConfig().workers == default_postprocess_workers() >= 1
+    assert PipelineConfig(postprocess_workers=3).workers == 3
+    with pytest.raises(ValueError, match="at least one postprocessing worker"):
+        PipelineConfig(postprocess_workers=0)
 
 
 def test_capture_timestamps_come_from_the_source() -> None:

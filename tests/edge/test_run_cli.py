@@ -150,11 +150,22 @@ def test_run_exercises_tiles_serial_recording_and_png(
     args = ["run", "--model", str(scnet_t_onnx), "--source", "synthetic://?width=100&height=70&fps=0",
             "--frames", "3", "--bind", endpoint, "--tile", "64x32", "--tile-overlap", "8", "--infer-batch", "4",
             "--encoding", "png", "--threshold", "0.6", "--hysteresis", "0.55", "--serial", "loop://",
-            "--record", str(db), "--log-every", "0"]  # fmt: skip
+            "--record", str(db), "--log-every", "0", "--postprocess-workers", "3"]  # fmt: skip
     assert main(args) == 0, capsys.readouterr().err
     with sqlite3.connect(db) as con:
         rows = con.execute("SELECT width, height, threshold FROM frames").fetchall()
     assert rows == [(100, 70, pytest.approx(0.6))] * 3
+
+
+def test_run_with_the_replay_backend_says_it_is_a_measurement(
+    endpoint: str, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["run", "--backend", "replay", "--replay-ms", "2", "--replay-frames", "2", "--source", SMALL,
+            "--frames", "5", "--bind", endpoint, "--log-every", "0"]  # fmt: skip
+    with caplog.at_level("INFO"):
+        assert main(args) == 0, capsys.readouterr().err
+    replay_lines = [r.message for r in caplog.records if "replay measurement" in r.message]
+    assert any("frame limit" in line and "published=5" in line for line in replay_lines)
 
 
 @pytest.mark.parametrize(
@@ -169,6 +180,8 @@ def test_run_exercises_tiles_serial_recording_and_png(
         (["--tile", "50x64"], "multiples"),
         (["--frames", "0"], "frame limit must be at least 1"),
         (["--infer-batch", "0"], "inference batch must be at least 1"),
+        (["--postprocess-workers", "0"], "at least one postprocessing worker"),
+        (["--backend", "replay", "--replay-frames", "0"], "--replay-frames must be >= 1"),
     ],
 )
 def test_user_errors_exit_1_with_one_line(

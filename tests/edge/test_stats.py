@@ -1,11 +1,20 @@
-"""Crack statistics against hand-computed masks, and the fast skeleton against the textbook loop."""
+"""Crack statistics against hand-computed masks, the fast skeleton against the textbook loop, and the
+statistics measured inside the cracks' boxes against the same operations on the whole frame."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from crackseg.edge.sources.synthetic import CrackSynth
 from crackseg.edge.stats import CrackBox, CrackStats, crack_stats, skeletonize
+from crackseg.edge.wire import MaskMessage
+
+cv2 = pytest.importorskip("cv2")
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 def _canvas(height: int, width: int) -> np.ndarray:
@@ -127,3 +136,51 @@ def test_skeleton_matches_textbook_zhang_suen(seed: int) -> None:
 def test_rejects_non_bool_or_non_2d(bad: np.ndarray) -> None:
     with pytest.raises(ValueError, match="2-D bool"):
         crack_stats(bad)
+
+
+def _whole_frame_width_and_skeleton(mask: np.ndarray) -> tuple[float, int]:
+    """Max width and skeleton length as the previous ``crack_stats`` computed them, over the whole frame.
+
+    OpenCV's exact distance transform rounds ``sqrt(D^2)`` differently by image size (one float32 step),
+    so widths are compared within that.
+    """
+    padded = np.pad(mask.astype(np.uint8), 1)
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return float(np.float32(2.0) * dist.max() - np.float32(1.0)), int(np.count_nonzero(skeletonize(mask)))
+
+
+def _crack_masks() -> list[np.ndarray]:
+    """Synthetic crack masks (1-5.5 px wide walks, branching), some with speckle noise around them."""
+    synth = CrackSynth(width=160, height=128, seed=3)
+    rng = np.random.default_rng(0)
+    masks = []
+    for index in range(8):
+        mask = synth.render(index)[1]
+        if index % 2:
+            mask |= rng.random(mask.shape) < 0.01  # isolated specks: many tiny components
+        masks.append(mask)
+    return masks
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_width_and_skeleton_inside_crack_boxes_equal_the_whole_frame_computation(index: int) -> None:
+    mask = _crack_masks()[index]
+    stats = crack_stats(mask)
+    width, skeleton = _whole_frame_width_and_skeleton(mask)
+    assert stats.skeleton_px == skeleton
+    assert stats.max_width_px == pytest.approx(width, rel=1e-6)
+
+
+def test_the_widest_component_need_not_be_the_largest() -> None:
+    mask = _canvas(40, 60)
+    mask[2, 0:60] = True  # 60 px long, 1 px wide, touching the frame's left and right edges
+    mask[20:27, 30:37] = True  # 49 px, 7 px wide
+    mask[38:40, 0:2] = True  # in the corner: out of frame counts as background
+    assert crack_stats(mask).max_width_px == 7.0 == _whole_frame_width_and_skeleton(mask)[0]
+
+
+@pytest.mark.parametrize("name", ["mask_raw.bin", "mask_png.bin", "mask_packbits_zlib.bin"])
+def test_golden_messages_keep_the_statistics_they_were_made_with(name: str) -> None:
+    message = MaskMessage.from_bytes((GOLDEN / name).read_bytes())
+    assert message.mask is not None
+    assert crack_stats(message.mask) == message.stats
