@@ -64,8 +64,17 @@ class Postprocessor:
                 f"the hysteresis threshold must lie in [0, threshold = {self.threshold}), got {self.hysteresis_low}"
             )
 
+    @property
+    def thresholds_alone(self) -> bool:
+        """The mask is ``prob > threshold`` pixel by pixel (no hysteresis), so a GPU backend may make it."""
+        return self.hysteresis_low is None
+
     def __call__(self, prob: np.ndarray) -> tuple[np.ndarray, CrackStats]:
-        mask = binarize(prob, self.threshold, self.hysteresis_low)
+        return self.measure(binarize(prob, self.threshold, self.hysteresis_low))
+
+    def measure(self, mask: np.ndarray) -> tuple[np.ndarray, CrackStats]:
+        """The statistics of a mask already made (by :meth:`__call__`, or on the device where
+        :attr:`thresholds_alone`)."""
         return mask, crack_stats(mask, self.max_boxes)
 
 

@@ -108,7 +108,7 @@ class Recorder:
     def __init__(self, path: str | Path, queue_size: int = 256) -> None:
         self.path = Path(path).expanduser()
         self.masks_root = self.path.with_name(self.path.stem + "-masks")
-        self._queue: queue.Queue[MaskMessage | None] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[MaskMessage | threading.Event | None] = queue.Queue(maxsize=queue_size)
         self._db: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
         self.run_id = 0
@@ -151,6 +151,18 @@ class Recorder:
     def counters(self) -> dict[str, int]:
         return {"recorded": self.written, "record_dropped": self.dropped, "record_errors": self.errors}
 
+    def flush(self, timeout_s: float) -> None:
+        """Wait until every frame queued so far is committed (or ``timeout_s`` passed), so ``written`` counts it."""
+        if self._thread is None:
+            return
+        done = threading.Event()
+        try:
+            self._queue.put(done, timeout=timeout_s)
+        except queue.Full:
+            return
+        if not done.wait(timeout_s):
+            log.warning("recording to %s still writing after %.0f s", self.path, timeout_s)
+
     def close(self) -> None:
         """Write everything queued, then close the database; safe to call twice."""
         if self._thread is not None:
@@ -180,9 +192,11 @@ class Recorder:
                 except queue.Empty:
                     break
             done = batch[-1] is _END
-            messages = [m for m in batch if m is not None]
+            messages = [m for m in batch if isinstance(m, MaskMessage)]
             if messages:
                 self._write(messages)
+            for flushed in (m for m in batch if isinstance(m, threading.Event)):
+                flushed.set()
 
     def _write(self, messages: list[MaskMessage]) -> None:
         assert self._db is not None

@@ -48,9 +48,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def _subscriber(args: argparse.Namespace) -> Subscriber:
     """A (closed) subscriber with the endpoint, topic and CurveZMQ keys given on the command line."""
-    server = load_curve_key(args.curve_server_key) if args.curve_server_key else None
-    public = load_curve_key(args.curve_public_key) if args.curve_public_key else None
-    secret = load_curve_key(args.curve_secret_key) if args.curve_secret_key else None
+    server = load_curve_key(args.curve_server_key, "public") if args.curve_server_key else None
+    public = load_curve_key(args.curve_public_key, "public") if args.curve_public_key else None
+    secret = load_curve_key(args.curve_secret_key, "secret") if args.curve_secret_key else None
     return Subscriber(
         args.connect,
         args.topic.encode(),

@@ -25,7 +25,11 @@ with backoff either way.
 CurveZMQ, for links beyond the vehicle: create a keypair with
   python -c "import zmq.auth; zmq.auth.create_certificates('.', 'server')"
 then run with --bind tcp://*:5557 --curve-secret-key server.key_secret, and listen with
---curve-server-key server.key. Subscribers without the server's public key receive nothing.
+--curve-server-key server.key. Subscribers without the server's public key receive nothing. To let
+only known controllers in, give each one a keypair (create_certificates(DIR, 'controller1')), put
+their public .key files in a folder, pass it as --curve-clients, and listen with
+--curve-public-key controller1.key --curve-secret-key controller1.key_secret. Binding beyond loopback
+without CurveZMQ logs a warning: masks then travel in clear text.
 """
 
 from __future__ import annotations
@@ -59,9 +63,11 @@ from crackseg.edge.publish_zmq import (
 )
 from crackseg.edge.record import Recorder
 from crackseg.edge.serial_link import SerialLink
-from crackseg.edge.sources import BaseSource, open_source
+from crackseg.edge.sources import LIVE_KINDS, BaseSource, open_source
+from crackseg.edge.sources.capture import ReconnectPolicy
 from crackseg.edge.sources.memory import MemoryPlayback, read_frames
 from crackseg.edge.subscribe import Subscriber
+from crackseg.edge.uri import parse_uri
 from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, model_hash
 
 __all__ = ["add_args", "default_model", "run"]
@@ -88,6 +94,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--frames", type=int, help="stop after this many frames")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument(
+        "--reconnect-max", type=float, metavar="SECONDS",
+        help="live sources: longest wait between reconnect attempts (default: 1 for network streams, 8 for cameras)",
+    )  # fmt: skip
     parser.add_argument("--log-every", type=float, default=5.0, metavar="SECONDS", help="metrics log period (0: off)")
 
     mask = parser.add_argument_group("mask")
@@ -109,6 +119,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     zmq.add_argument("--sndhwm", type=int, default=2, help="send high-water mark per subscriber (default: 2)")
     zmq.add_argument(
         "--curve-secret-key", type=Path, metavar="FILE", help="encrypt with CurveZMQ; this server's secret key file"
+    )
+    zmq.add_argument(
+        "--curve-clients", type=Path, metavar="DIR", help="only clients whose public key (*.key) is in DIR may connect"
     )
     zmq.add_argument("--listen", action="store_true", help="also print, in this process, what a subscriber receives")
 
@@ -198,8 +211,18 @@ def _replaying(
     return replay, MemoryPlayback(frames, source)
 
 
+def _open_source(text: str, reconnect_max_s: float | None) -> BaseSource:
+    """The source ``text`` names, with the reconnect cap asked for (live sources only)."""
+    if reconnect_max_s is None:
+        return open_source(text)
+    uri = parse_uri(text)
+    if uri.kind not in LIVE_KINDS or reconnect_max_s <= 0:
+        raise CracksegError(f"--reconnect-max takes a positive number of seconds and a live source, not {text!r}")
+    return open_source(uri, reconnect=ReconnectPolicy(initial_s=min(0.25, reconnect_max_s), max_s=reconnect_max_s))
+
+
 def run(args: argparse.Namespace) -> int:
-    source = open_source(args.source)  # an unknown scheme or option fails here, before the model loads
+    source = _open_source(args.source, args.reconnect_max)  # a bad URI or option fails here, before the model
     if args.replay_frames < 1 or args.replay_ms < 0:
         raise CracksegError(
             f"--replay-frames must be >= 1 and --replay-ms >= 0, got {args.replay_frames} and {args.replay_ms}"
@@ -215,7 +238,12 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CracksegError(str(exc)) from None
-    curve_secret = load_curve_key(args.curve_secret_key) if args.curve_secret_key else None
+    curve_secret = load_curve_key(args.curve_secret_key, "secret") if args.curve_secret_key else None
+    if args.curve_clients and args.listen:
+        raise CracksegError(
+            "--listen's local subscriber has no authorized client key: with --curve-clients, run crackseg listen "
+            "with a client keypair instead"
+        )
     stop, gate, finished = threading.Event(), threading.Event(), threading.Event()
     with ExitStack() as stack:
         runner = stack.enter_context(open_runner(model))
@@ -228,7 +256,9 @@ def run(args: argparse.Namespace) -> int:
             raise CracksegError(str(exc)) from None
         if args.backend == "replay":
             runner, source = _replaying(stack, runner, source, geometry, args)
-        publisher = stack.enter_context(ZmqPublisher(args.bind, args.topic.encode(), args.sndhwm, curve_secret))
+        publisher = stack.enter_context(
+            ZmqPublisher(args.bind, args.topic.encode(), args.sndhwm, curve_secret, args.curve_clients)
+        )
         sinks: list[Sink] = [publisher]
         if args.serial:
             link = SerialLink(args.serial, args.serial_baud, args.serial_rate, optional=args.serial_optional)

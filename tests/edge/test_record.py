@@ -47,6 +47,16 @@ def test_every_frame_is_recorded_with_its_mask(tmp_path: Path) -> None:
     assert not list(db.parent.rglob("*.partial"))
 
 
+def test_flush_waits_until_every_queued_frame_is_committed(tmp_path: Path) -> None:
+    with Recorder(tmp_path / "flight.db") as recorder:
+        for frame_id in range(40):
+            recorder.send(_message(frame_id))
+        recorder.flush(timeout_s=30)
+        assert recorder.written == 40
+        with sqlite3.connect(tmp_path / "flight.db") as con:
+            assert con.execute("SELECT COUNT(*) FROM frames").fetchone()[0] == 40
+
+
 def test_a_second_run_appends_into_its_own_folder(tmp_path: Path) -> None:
     db = tmp_path / "flight.db"
     for _ in range(2):
