@@ -44,11 +44,11 @@ def _engine_spec(path: Path) -> ModelSpec:
     return read_manifest(path).spec
 
 
-_READERS: dict[str, Callable[[Path], ModelSpec]] = {
-    ".safetensors": _checkpoint_spec,
-    ".onnx": _onnx_spec,
-    ".engine": _engine_spec,
-    ".plan": _engine_spec,
+_READERS: dict[str, tuple[str, Callable[[Path], ModelSpec]]] = {
+    ".safetensors": ("checkpoint", _checkpoint_spec),
+    ".onnx": ("ONNX file", _onnx_spec),
+    ".engine": ("engine file", _engine_spec),
+    ".plan": ("engine file", _engine_spec),
 }
 MODEL_SUFFIXES = tuple(_READERS)
 """The model file suffixes crackseg reads: checkpoint, ONNX file, TensorRT engine (two spellings)."""
@@ -61,9 +61,9 @@ def read_spec(path: str | Path) -> ModelSpec:
         SpecError: the file is missing, of an unknown kind, unreadable, or carries no valid spec.
     """
     path = Path(path)
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
+    if path.suffix.lower() not in _READERS:
         raise SpecError(f"cannot tell what {path.name!r} is: expected one of {', '.join(MODEL_SUFFIXES)}")
+    kind, reader = _READERS[path.suffix.lower()]
     if not path.is_file():
-        raise SpecError(f"model file not found: {path}")
+        raise SpecError(f"{kind} not found: {path}")
     return reader(path)

@@ -73,7 +73,9 @@ def test_every_artifact_kind_gives_back_the_spec_it_carries(tmp_path: Path, suff
         ("model.onnx", b"not protobuf at all \xff\xff", "is not a readable ONNX file"),
         ("model.engine", b"engine", r"has no manifest \(model\.engine\.json is missing\)"),
         ("model.pt", b"", r"cannot tell what 'model\.pt' is: expected one of \.safetensors, \.onnx"),
-        ("missing.onnx", None, "model file not found"),
+        ("missing.safetensors", None, "checkpoint not found"),
+        ("missing.onnx", None, "ONNX file not found"),
+        ("missing.engine", None, "engine file not found"),
     ],
 )
 def test_every_bad_artifact_raises_the_one_spec_error(
