@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crackseg.edge.artifact.precision import PRECISIONS
+from crackseg.edge.cli.options import SizeOrOldHeightWidth
 from crackseg.edge.errors import CracksegError
 from crackseg.export.parity import FP16_TOLERANCE, FP32_TOLERANCE
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from crackseg.edge.artifact.manifest import Profile
+    from crackseg.edge.artifact.size import Size
     from crackseg.edge.artifact.spec import ModelSpec
     from crackseg.export.parity import ParityReport, Sample
 
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["add_args", "parse_shape", "run"]
 
-DEFAULT_SIZE = (512, 512)
 
 ONNX_DESCRIPTION = (
     "Export a checkpoint to ONNX with the model spec in its metadata, then compare ONNX Runtime with PyTorch "
@@ -58,10 +59,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     onnx.add_argument("--out", type=Path, help="ONNX file to write (default: the checkpoint's name with .onnx)")
     onnx.add_argument(
         "--size",
-        type=int,
-        nargs=2,
-        metavar=("H", "W"),
-        help="input size, or trace size with --dynamic (default 512 512)",
+        nargs="+",
+        action=SizeOrOldHeightWidth,
+        metavar="WxH",
+        help="input size, or trace size with --dynamic (default: the model's input size)",
     )
     onnx.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
     onnx.add_argument("--opset", type=int, help="ONNX opset (default: the pinned one)")
@@ -139,8 +140,8 @@ def run_onnx(args: argparse.Namespace) -> int:
     if args.parity_images < 1:
         raise CracksegError("--parity-images must be at least 1")
     out: Path = args.out or args.model.with_suffix(".onnx")
-    size: tuple[int, int] = (args.size[0], args.size[1]) if args.size else DEFAULT_SIZE
     model, spec = load_checkpoint(args.model)
+    size: Size = args.size or spec.input_size
     opset = args.opset or DEFAULT_OPSET
     partial = out.with_name(out.name + ".partial")
     export_onnx(model, spec, partial, size, args.dynamic, opset, simplify=not args.no_simplify)
@@ -176,16 +177,16 @@ class _ParityCheck:
     Synthetic images have the export size; real ones their native size (cropped or padded to a static input).
     """
 
-    def __init__(self, args: argparse.Namespace, reference: Checkpoint, size: tuple[int, int]) -> None:
+    def __init__(self, args: argparse.Namespace, reference: Checkpoint, size: Size) -> None:
         self.reference = reference
         self.static = None if args.dynamic else size
         self.data, self.split, self.count, self.size = args.parity_data, args.parity_split, args.parity_images, size
         if self.data:
             split = f"/{self.split}" if self.split else ""
-            fitted = f", fitted to the static {size[0]}x{size[1]} input" if self.static else ""
+            fitted = f", fitted to the static {size} input" if self.static else ""
             self.source = f"images of {self.data.name}{split} at native resolution{fitted}"
         else:
-            self.source = f"synthetic crack images ({size[0]}x{size[1]}; pass --parity-data for real ones)"
+            self.source = f"synthetic crack images ({size}; pass --parity-data for real ones)"
 
     def samples(self) -> Iterable[Sample]:
         from crackseg.export.parity import dataset_images

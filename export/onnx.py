@@ -20,6 +20,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from crackseg.edge.artifact.precision import Precision
+from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
 from crackseg.edge.artifact.spec import INPUT_NAME, OUTPUT_NAME, SPEC_KEY, ModelSpec, spec_from_metadata
 from crackseg.edge.errors import CracksegError
 
@@ -102,7 +103,7 @@ def export_onnx(
     model: nn.Module,
     spec: ModelSpec,
     path: str | Path,
-    input_size: tuple[int, int] = (512, 512),
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
     dynamic: bool = False,
     opset: int = DEFAULT_OPSET,
     simplify: bool = True,

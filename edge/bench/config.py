@@ -25,6 +25,7 @@ from typing import Literal, cast
 
 from crackseg.edge.artifact.manifest import Profile
 from crackseg.edge.artifact.precision import PRECISIONS, Precision
+from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.publish_zmq import ENCODINGS
@@ -235,7 +236,7 @@ class BenchConfig:
     models: tuple[str, ...] = ()
     backends: tuple[str, ...] = ("ort-cpu",)
     precisions: tuple[str, ...] = ("fp32",)
-    sizes: tuple[tuple[int, int], ...] = ((512, 512),)
+    sizes: tuple[tuple[int, int], ...] = (DEFAULT_INPUT_SIZE,)
     batches: tuple[int, ...] = (1,)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     cache_dir: Path | None = None

@@ -48,6 +48,7 @@ from crackseg.edge.artifact.size import parse_size
 from crackseg.edge.backends import Runner, open_runner
 from crackseg.edge.backends.replay import ReplayRunner
 from crackseg.edge.cli.listen import describe
+from crackseg.edge.cli.options import add_old_size_spelling
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.geometry import BLENDS, Geometry, make_geometry
 from crackseg.edge.models import bundled_model
@@ -103,7 +104,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     mask = parser.add_argument_group("mask")
     mask.add_argument("--threshold", type=float, help="probability threshold (default: the model spec's)")
     mask.add_argument("--hysteresis", type=float, metavar="LOW", help="also keep pixels above LOW touching a crack")
-    mask.add_argument("--input-size", type=parse_size, metavar="WxH", help="resize every frame to this network input")
+    mask.add_argument(
+        "--size", dest="input_size", type=parse_size, metavar="WxH", help="resize every frame to this network input"
+    )
+    add_old_size_spelling(mask, ["--input-size"], "input_size")
     mask.add_argument("--tile", type=parse_size, metavar="WxH", help="process large frames as overlapping tiles")
     mask.add_argument("--tile-overlap", type=int, default=64, metavar="PX", help="tile overlap (default: 64)")
     mask.add_argument("--tile-blend", choices=BLENDS, default="feather", help="how overlaps are merged")

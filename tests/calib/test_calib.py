@@ -423,7 +423,7 @@ def _args(env: Env, tmp_path: Path, *extra: str) -> argparse.Namespace:
     command.add_args(parser)
     paths = ["--model", str(env.model), "--data", str(env.root), "--cache-dir", str(tmp_path / "cache")]
     paths += ["--out", str(tmp_path / "out" / "m.int8.onnx")]
-    splits = ["--calib-split", "train", "--val-split", "val", "--samples", "4", "--crop", str(SIZE)]
+    splits = ["--calib-split", "train", "--val-split", "val", "--samples", "4", "--size", f"{SIZE}x{SIZE}"]
     return parser.parse_args([*paths, *splits, *extra])
 
 
