@@ -58,8 +58,9 @@ def test_an_old_spelling_gives_the_same_value_and_names_the_new_one(
     parser = _parser(module)
     assert getattr(parser.parse_args([*required, *old]), dest) == value
     spelling = "--size H W" if old[0] == "--size" else old[0]
-    expected = f"crackseg: warning: {spelling} is deprecated and goes in the next release: write --size {value}\n"
-    assert capsys.readouterr().err == expected
+    err = capsys.readouterr().err
+    assert err.startswith("crackseg")  # the (sub)command's prog, as argparse's own messages
+    assert err.endswith(f": warning: {spelling} is deprecated and goes in the next release: write --size {value}\n")
 
 
 def test_old_spellings_are_hidden_from_help() -> None:
