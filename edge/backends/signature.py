@@ -94,5 +94,5 @@ def check_fixed_size(signature: ModelSignature, network_input: tuple[int, int] |
     fed = "frames at native resolution" if network_input is None else f"{network_input[1]}x{network_input[0]}"
     raise BackendError(
         f"{signature.source}: the model's input is fixed at {model} (WxH), but it would be fed {fed}; "
-        f"pass --input-size {model} or --tile {model}"
+        f"pass --size {model} or --tile {model}"
     )
