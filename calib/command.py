@@ -161,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
         _print_report(report)
         check_gate(report, args.force, hint=f"report: {report_path}; --force writes it anyway")
         gate_record = {key: gate[key] for key in ("passed", "forced", "budget_points", "drop_points", "split")}
-        set_calibration_info(quantized, {**record, "gate": {**gate_record, "ods_f1": gate["int8"]["ods_f1"]}})
+        scores = {key: gate["int8"][key] for key in ("ods_f1", "f1_at_threshold")}
+        set_calibration_info(quantized, {**record, "gate": {**gate_record, **scores, "threshold": report.threshold}})
         onnx.save(quantized, str(out))
     finally:
         tmp.unlink(missing_ok=True)
@@ -212,12 +213,12 @@ def _write_report(
 
 
 def _print_report(report: GateReport) -> None:
-    print(f"  {'':6}{'ODS F1':>8}{'AP':>8}")
-    print(f"  {'FP32':6}{report.fp32.ods_f1:8.4f}{report.fp32.ap:8.4f}")
-    print(f"  {'INT8':6}{report.int8.ods_f1:8.4f}{report.int8.ap:8.4f}")
-    print(
-        f"  {'drop':6}{report.ods_drop_points:7.2f}p{report.ap_drop_points:7.2f}p  (budget {report.budget_points:.2f}p)"
-    )
+    at = f"F1@{report.threshold:.2f}"
+    print(f"  {'':6}{'ODS F1':>8}{at:>9}{'AP':>8}")
+    for name, scores in (("FP32", report.fp32), ("INT8", report.int8)):
+        print(f"  {name:6}{scores.ods_f1:8.4f}{scores.f1_at(report.threshold):9.4f}{scores.ap:8.4f}")
+    drops = f"{report.ods_drop_points:7.2f}p{report.operating_drop_points:8.2f}p{report.ap_drop_points:7.2f}p"
+    print(f"  {'drop':6}{drops}  (budget {report.budget_points:.2f}p on both F1)")
     if report.worst:
         print(f"  worst images at threshold {report.threshold:.2f} (F1 FP32 -> INT8, agreement):")
         for item in report.worst[:5]:

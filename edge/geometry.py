@@ -57,6 +57,11 @@ class Geometry(ABC):
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
 
+    @property
+    def network_input(self) -> tuple[int, int] | None:
+        """(height, width) of every batch item, or ``None`` when it follows the frame size."""
+        return None
+
     @abstractmethod
     def to_batch(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
         """Network input for one frame, normalized as the spec says."""
@@ -97,6 +102,10 @@ class ResizeGeometry(Geometry):
         super().__init__(spec)
         _check_size("input size", size, spec.size_multiple)
         self.size = size
+
+    @property
+    def network_input(self) -> tuple[int, int] | None:
+        return self.size
 
     def to_batch(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
         import cv2
@@ -165,6 +174,10 @@ class TileGeometry(Geometry):
         self.tile, self.overlap, self.blend = tile, overlap, blend
         self._weights = blend_weights(*tile, overlap, blend)
         self._norm_cache: tuple[tuple[int, int], NDArray[np.float64]] | None = None
+
+    @property
+    def network_input(self) -> tuple[int, int] | None:
+        return self.tile
 
     def positions(self, height: int, width: int) -> list[tuple[int, int]]:
         """(y, x) of every tile of a ``height x width`` frame, row-major: the batch order."""

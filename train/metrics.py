@@ -70,6 +70,15 @@ class MetricsReport:
     precision: tuple[float, ...]
     recall: tuple[float, ...]
 
+    def curve_index(self, threshold: float) -> int:
+        """Index of the curve point whose threshold is nearest to ``threshold``."""
+        return int(np.argmin(np.abs(np.asarray(self.thresholds) - threshold)))
+
+    def f1_at(self, threshold: float) -> float:
+        """Dataset F1 at the curve point nearest to ``threshold`` (a shipped model's operating threshold)."""
+        k = self.curve_index(threshold)
+        return float(_f1(np.asarray(self.precision[k]), np.asarray(self.recall[k])))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict in field order (headline scores first, curves as lists)."""
         return {

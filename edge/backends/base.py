@@ -6,11 +6,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from crackseg.edge.backends.signature import ModelSignature
 
 __all__ = ["INPUT_NAME", "OUTPUT_NAME", "BackendError", "Runner"]
 
@@ -28,7 +32,8 @@ class Runner(ABC):
     """Loads a model in :meth:`activate`, runs it in :meth:`infer`, frees it in :meth:`close`.
 
     Public methods check state and record :attr:`last_latency_s`; subclasses implement the ``*_impl``
-    methods. Outputs never alias buffers the runner reuses: callers may keep them.
+    methods. Outputs never alias buffers the runner reuses: callers may keep them. Runners that load a
+    model file set :attr:`signature` when active, after checking it against the spec.
     """
 
     name: str = "runner"
@@ -36,6 +41,7 @@ class Runner(ABC):
     def __init__(self) -> None:
         self.is_active = False
         self.last_latency_s = 0.0
+        self.signature: ModelSignature | None = None
 
     @property
     @abstractmethod

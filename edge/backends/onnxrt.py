@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from crackseg.edge.backends.base import INPUT_NAME, OUTPUT_NAME, BackendError, Runner
+from crackseg.edge.backends.signature import ModelSignature, check_signature
 from crackseg.edge.spec import SPEC_KEY, ModelSpec, SpecError
 
 __all__ = ["PREFERRED_PROVIDERS", "OnnxRuntimeRunner", "read_onnx_spec"]
@@ -34,6 +35,17 @@ def read_onnx_spec(session: Any, path: Path) -> ModelSpec:
         return ModelSpec.from_json(metadata[SPEC_KEY])
     except SpecError as exc:
         raise BackendError(f"{path}: {exc}") from exc
+
+
+def _shape(dims: list[int | str | None]) -> tuple[int | None, ...]:
+    """An ONNX Runtime shape with its symbolic axes (names or ``None``) as ``None``."""
+    return tuple(size if isinstance(size, int) else None for size in dims)
+
+
+def _dtype(onnx_type: str) -> str:
+    """``tensor(float)`` -> ``float32``, ``tensor(float16)`` -> ``float16``, others unchanged inside the brackets."""
+    name = onnx_type.removeprefix("tensor(").removesuffix(")")
+    return "float32" if name == "float" else name
 
 
 class OnnxRuntimeRunner(Runner):
@@ -86,9 +98,13 @@ class OnnxRuntimeRunner(Runner):
             raise BackendError(f"{self.path} cannot be loaded by ONNX Runtime: {exc}") from exc
         self._spec = read_onnx_spec(session, self.path)
         inputs = {i.name: i for i in session.get_inputs()}
-        if INPUT_NAME not in inputs or OUTPUT_NAME not in {o.name for o in session.get_outputs()}:
+        outputs = {o.name: o for o in session.get_outputs()}
+        if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
             raise BackendError(f"{self.path} does not have the '{INPUT_NAME}' -> '{OUTPUT_NAME}' signature")
-        self._input_dtype = np.float16 if inputs[INPUT_NAME].type == "tensor(float16)" else np.float32
+        image, prob = inputs[INPUT_NAME], outputs[OUTPUT_NAME]
+        self.signature = ModelSignature(str(self.path), _shape(image.shape), _dtype(image.type), _shape(prob.shape))
+        check_signature(self.signature, self._spec)
+        self._input_dtype = np.float16 if image.type == "tensor(float16)" else np.float32
         self._session = session
 
     def infer_impl(self, image: np.ndarray) -> np.ndarray:

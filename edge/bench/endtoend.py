@@ -256,7 +256,9 @@ def _publishing(wiring: Wiring, log: SampleLog) -> Iterator[tuple[_TimedBuilder,
     """A bound publisher and a connected subscriber process; yields the builder, the sink and ``finish``."""
     builder = _TimedBuilder(wiring.model_hash, ENCODINGS[wiring.encoding], log)
     with ZmqPublisher(_LOCAL_ENDPOINT) as publisher, SubscriberProcess(publisher.endpoint, publisher.topic) as heard:
-        heard.wait_connected(lambda: publisher.send(builder.heartbeat(wiring.pool.uri.display)))
+        heard.wait_connected(
+            lambda: publisher.send(builder.heartbeat(wiring.pool.uri.display, wiring.runner.spec.threshold))
+        )
         yield builder, _TimedSink(publisher, log), heard.finish
 
 

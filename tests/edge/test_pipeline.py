@@ -8,7 +8,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from crackseg.edge.geometry import Geometry, NativeGeometry, TileGeometry
 from crackseg.edge.pipeline import Pipeline, PipelineConfig, PipelineReport, default_postprocess_workers
 from crackseg.edge.postprocess import Postprocessor
 from crackseg.edge.publish_zmq import MessageBuilder, ZmqPublisher
+from crackseg.edge.record import Recorder
 from crackseg.edge.sources import open_source
 from crackseg.edge.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
 from crackseg.edge.spec import ModelSpec
@@ -303,6 +304,38 @@ def test_stop_shuts_down_promptly_and_releases_the_source() -> None:
     assert source.closed == 1 and not source.is_streaming and sink.frames
 
 
+def _unaccounted(counters: Mapping[str, int]) -> int:
+    """Captured frames neither published nor counted as dropped or discarded (must be 0)."""
+    lost = sum(v for k, v in counters.items() if k.startswith("dropped_before_") or k == "discarded_at_stop")
+    return int(counters["captured"] - counters["published"] - lost)
+
+
+@pytest.mark.parametrize("source", [LiveFake(period_s=0.001), ListPlayback([_image(i) for i in range(100)])])
+def test_frames_in_flight_at_a_stop_are_counted_as_discarded(source: BaseSource) -> None:
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    report, _ = _run(source, PixelRunner(delay_s=0.1), stop=stop)
+    counters = report.metrics.counters
+    assert report.ended_by == "stopped"
+    assert counters["discarded_at_stop"] >= 1 and _unaccounted(counters) == 0
+
+
+def test_the_summary_counts_what_the_recording_committed(tmp_path: Path) -> None:
+    images = [_image(i, 96, 128) for i in range(12)]
+    with Recorder(tmp_path / "rec.db") as recorder:
+        pipeline = Pipeline(
+            ListPlayback(images),
+            PixelRunner().activate(),
+            NativeGeometry(SPEC),
+            Postprocessor(SPEC.threshold),
+            MessageBuilder(bytes(16), MaskEncoding.RAW),
+            [recorder],
+            PipelineConfig(log_every_s=0),
+        )
+        report = pipeline.run()
+        assert report.metrics.counters["recorded"] == report.metrics.counters["published"] == 12
+
+
 def test_a_stage_error_stops_everything_and_is_raised() -> None:
     source = LiveFake(period_s=0.005)
     with pytest.raises(RuntimeError, match="inference failed"):
@@ -337,6 +370,7 @@ def test_heartbeats_flow_until_frames_do() -> None:
     assert kinds[-1] == "frame" and kinds[:-1] == ["heartbeat"] * (len(kinds) - 1)
     assert kinds.count("heartbeat") >= 3  # at 0, 0.1, 0.2, 0.3 s (more if the timer fires late)
     assert all(m.frame_id == 0 and m.capture_ns == 0 for m in sink.messages[:-1])
+    assert all(m.threshold == pytest.approx(SPEC.threshold) for m in sink.messages)  # not 0 before the first frame
 
 
 def test_tiled_frames_are_inferred_in_batches_and_stitched() -> None:

@@ -38,3 +38,22 @@ def test_cli_lists_training_commands_as_unavailable_without_torch() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "train" in result.stdout and "(unavailable: pip install 'crackseg[train]')" in result.stdout
+
+
+def test_training_command_with_its_options_names_the_missing_extra() -> None:
+    result = _run_without(
+        ["torch"],
+        """
+        from crackseg.edge.cli.main import main
+        main(["train", "--model", "scnet-t", "--epochs", "1"])
+        """,
+    )
+    assert result.returncode != 0
+    assert "pip install 'crackseg[train]'" in result.stderr, result.stderr
+    assert "unrecognized arguments" not in result.stderr
+
+
+def test_unknown_option_of_an_installed_command_is_still_an_error() -> None:
+    result = _run_without(["torch"], 'from crackseg.edge.cli.main import main\nmain(["run", "--no-such-flag"])')
+    assert result.returncode == 2
+    assert "unrecognized arguments: --no-such-flag" in result.stderr

@@ -151,6 +151,21 @@ def test_ap_of_a_known_curve() -> None:
     assert _score((prob, gt)).ap == pytest.approx(0.5 * 2 / 3 + 0.5 * 1.0)
 
 
+@pytest.mark.parametrize(
+    ("threshold", "f1"),
+    [
+        (0.5, 0.5),  # [0.4, 0.6): P 1/2, R 1/2
+        (0.7, 2 / 3),  # [0.6, 0.8): P 1, R 1/2
+        (0.3, 0.8),  # [0.2, 0.4): P 2/3, R 1
+        (0.594, 0.5),  # nearest curve point 0.59
+    ],
+)
+def test_f1_at_a_threshold_reads_the_pooled_curve(threshold: float, f1: float) -> None:
+    prob = np.array([[0.8, 0.4, 0.6, 0.2]])  # the same four pixels as above
+    gt = np.array([[True, True, False, False]])
+    assert _score((prob, gt)).f1_at(threshold) == pytest.approx(f1)
+
+
 def _patch(gt_rows: int, gt_cols: slice, pred_rows: int, pred_cols: slice) -> tuple[np.ndarray, np.ndarray]:
     gt = np.zeros((32, 32), dtype=bool)
     prob = np.zeros((32, 32))

@@ -37,11 +37,6 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlays", type=Path, help="write one overlay image per input into this folder")
 
 
-def _curve_index(report: MetricsReport, threshold: float) -> int:
-    """Index of the precision-recall curve point nearest to ``threshold``."""
-    return int(np.argmin(np.abs(np.asarray(report.thresholds) - threshold)))
-
-
 def _write_pr_plot(report: MetricsReport, path: Path, title: str) -> None:
     import matplotlib
 
@@ -50,7 +45,7 @@ def _write_pr_plot(report: MetricsReport, path: Path, title: str) -> None:
 
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot(report.recall, report.precision)
-    ods = _curve_index(report, report.ods_threshold)
+    ods = report.curve_index(report.ods_threshold)
     label = f"ODS F1 {report.ods_f1:.3f} @ {report.ods_threshold:.2f}"
     ax.scatter([report.recall[ods]], [report.precision[ods]], color="red", zorder=3, label=label)
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1), title=title)
@@ -85,9 +80,7 @@ def run(args: argparse.Namespace) -> int:
         on_image = _overlay_writer(args.overlays, runner.spec.threshold) if args.overlays else None
         report = evaluate(runner, dataset, tolerance_px=args.tolerance, on_image=on_image)
         spec_threshold = runner.spec.threshold
-    operating = _curve_index(report, spec_threshold)
-    precision, recall = report.precision[operating], report.recall[operating]
-    operating_f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    operating_f1 = report.f1_at(spec_threshold)
     result = {
         **report.to_dict(),
         "operating_threshold": spec_threshold,
