@@ -58,6 +58,7 @@ from crackseg.edge.wire import HEARTBEAT_PERIOD_S, MAX_DIM, MaskMessage
 __all__ = [
     "STAGES",
     "Flushable",
+    "FrameSink",
     "Pipeline",
     "PipelineConfig",
     "PipelineReport",
@@ -91,6 +92,14 @@ class Sink(Protocol):
     def counters(self) -> Mapping[str, int]:
         """Running totals of the sink's own events, merged into the pipeline's metrics."""
         ...
+
+
+@runtime_checkable
+class FrameSink(Sink, Protocol):
+    """A sink that also needs the captured image (the overlay): it gets ``send_frame`` instead of ``send`` for
+    mask frames, ``send`` for heartbeats. ``send_frame`` must not block and must not modify the image."""
+
+    def send_frame(self, frame: Frame, message: MaskMessage) -> None: ...
 
 
 @runtime_checkable
@@ -342,6 +351,7 @@ class Pipeline:
         self.postprocessor = postprocessor
         self.builder = builder
         self.sinks = tuple(sinks)
+        self._frame_sinks = tuple(sink if isinstance(sink, FrameSink) else None for sink in self.sinks)
         self.config = config or PipelineConfig()
         if runner.signature is not None:  # a fixed-size model fed another size fails here, not at the first frame
             check_fixed_size(runner.signature, geometry.network_input)
@@ -553,12 +563,15 @@ class Pipeline:
                 continue
             assert work.result is not None
             start = time.perf_counter()
-            self._send(self.builder.frame(work.result))
+            self._send(self.builder.frame(work.result), work.frame)
             last_sent = time.monotonic()
             self.metrics.observe("publish", time.perf_counter() - start)
             self.metrics.observe(PipelineMetrics.END_TO_END, (time.time_ns() - work.frame.capture_ns) / 1e9)
             self.metrics.count("published")
 
-    def _send(self, message: MaskMessage) -> None:
-        for sink in self.sinks:
-            sink.send(message)
+    def _send(self, message: MaskMessage, frame: Frame | None = None) -> None:
+        for sink, frame_sink in zip(self.sinks, self._frame_sinks, strict=True):
+            if frame_sink is not None and frame is not None:
+                frame_sink.send_frame(frame, message)
+            else:
+                sink.send(message)

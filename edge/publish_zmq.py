@@ -17,10 +17,12 @@ from __future__ import annotations
 import errno
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from crackseg.edge.errors import CracksegError
+from crackseg.edge.pose import Pose
 from crackseg.edge.postprocess import FrameResult
 from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, MAX_SOURCE_ID_BYTES, MaskEncoding, MaskMessage
 
@@ -146,11 +148,19 @@ class MessageBuilder:
     Args:
         model_hash: 16-byte hash of the model file (``crackseg.edge.wire.model_hash``).
         encoding: how masks travel.
+        pose_at: the vehicle's pose at a capture time (``PoseTrack.at``), when a pose source is configured;
+            without one, frames carry no pose.
     """
 
-    def __init__(self, model_hash: bytes, encoding: MaskEncoding = MaskEncoding.PACKBITS_ZLIB) -> None:
+    def __init__(
+        self,
+        model_hash: bytes,
+        encoding: MaskEncoding = MaskEncoding.PACKBITS_ZLIB,
+        pose_at: Callable[[int], Pose] | None = None,
+    ) -> None:
         self.model_hash = model_hash
         self.encoding = encoding
+        self.pose_at = pose_at
         self._seq = 0
         self._last_frame: tuple[int, int] = (0, 0)
 
@@ -166,6 +176,7 @@ class MessageBuilder:
             mask=result.mask,
             stats=result.stats,
             encoding=self.encoding,
+            pose=None if self.pose_at is None else self.pose_at(result.capture_ns),
         )
         self._last_frame = (result.frame_id, result.capture_ns)
         return message

@@ -26,7 +26,8 @@ from crackseg.edge.geometry import Geometry
 __all__ = ["ReplayRunner"]
 
 _FINGERPRINT_VALUES = 4096
-"""Values sampled to recognise an input: about 10 µs to gather, never the same for two different frames."""
+"""Values sampled to recognise an input: a few microseconds to gather; :meth:`ReplayRunner.record` checks that
+they tell every recorded input apart."""
 
 
 def _fingerprint(batch: np.ndarray) -> bytes:

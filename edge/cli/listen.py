@@ -87,12 +87,14 @@ def describe(message: MaskMessage, receive_ns: int, as_json: bool = False) -> st
                 "skeleton_px": stats.skeleton_px,
                 "max_width_px": stats.max_width_px,
                 "boxes": [[b.x, b.y, b.w, b.h, b.pixels] for b in stats.boxes],
+                **({} if message.pose is None else {"pose": message.pose.to_dict()}),
             }
         )
     return (
         f"seq {message.seq:6d}  frame {message.frame_id:6d}  latency {latency_ms:7.1f} ms  "
         f"coverage {stats.coverage_pct:6.2f} %  components {stats.components:4d}  "
         f"skeleton {stats.skeleton_px:6d} px  max width {stats.max_width_px:5.1f} px"
+        + ("" if message.pose is None else f"  {message.pose.describe()}")
     )
 
 

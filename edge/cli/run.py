@@ -2,7 +2,8 @@
 
 Frames from --source (default: synthetic cracks) go through the model (default: the bundled scnet-t)
 and every mask is published on ZeroMQ (edge/WIRE.md), optionally summarized on a serial port and
-recorded to SQLite. The run ends when the source ends, after --frames or --duration, or on
+recorded to SQLite; --overlay draws them on the frames for the operator (a video file or an
+RTP/UDP stream). The run ends when the source ends, after --frames or --duration, or on
 SIGINT/SIGTERM (sources released, sockets closed, recording flushed; exit status 130 after SIGINT, 0
 after SIGTERM). Live metrics (fps, per-stage latency p50/p95/p99, drops) are logged every --log-every
 seconds.
@@ -43,16 +44,22 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from crackseg.edge.artifact.size import parse_size
 from crackseg.edge.backends import Runner, open_runner
 from crackseg.edge.backends.replay import ReplayRunner
+from crackseg.edge.bench.machine import library_versions
 from crackseg.edge.cli.listen import describe
 from crackseg.edge.cli.options import add_old_size_spelling
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.geometry import BLENDS, Geometry, make_geometry
 from crackseg.edge.models import bundled_model
+from crackseg.edge.overlay_output import OverlayOutput
 from crackseg.edge.pipeline import Pipeline, PipelineConfig, Sink
+from crackseg.edge.pose.mavlink import MavlinkInput
+from crackseg.edge.pose.odometry import DEFAULT_ODOMETRY_TOPIC, OdometryInput
+from crackseg.edge.pose.track import PoseTrack
 from crackseg.edge.postprocess import Postprocessor
 from crackseg.edge.publish_zmq import (
     ENCODINGS,
@@ -67,6 +74,7 @@ from crackseg.edge.serial_link import SerialLink
 from crackseg.edge.sources import LIVE_KINDS, BaseSource, open_source
 from crackseg.edge.sources.capture import ReconnectPolicy
 from crackseg.edge.sources.memory import MemoryPlayback, read_frames
+from crackseg.edge.spec import ModelSpec
 from crackseg.edge.subscribe import Subscriber
 from crackseg.edge.uri import parse_uri
 from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, model_hash
@@ -145,6 +153,42 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--record", type=Path, metavar="DB", help="record every frame's statistics and mask here")
 
+    overlay = parser.add_argument_group("operator overlay")
+    overlay.add_argument(
+        "--overlay",
+        metavar="URI",
+        help="draw masks and statistics on the frames: a video file (out.mp4, .avi, .mkv) or, with an OpenCV "
+        "built with GStreamer, rtp://HOST:PORT, udp://HOST:PORT or gst://appsrc ! ...; frames are dropped "
+        "from it (and counted) rather than slow publishing",
+    )
+    overlay.add_argument(
+        "--overlay-fps", type=float, default=30.0, help="frame rate of the overlay video (default: 30)"
+    )
+
+    pose = parser.add_argument_group("pose tagging (each frame carries the vehicle's pose at capture time)")
+    pose.add_argument(
+        "--mavlink",
+        metavar="URL",
+        help="a drone's autopilot, pymavlink connection string: udpin:0.0.0.0:14550, tcp:HOST:PORT or a serial "
+        "device such as /dev/ttyACM0 (needs crackseg[pose])",
+    )
+    pose.add_argument("--mavlink-baud", type=int, default=57600, help="MAVLink serial baud rate (default: 57600)")
+    pose.add_argument(
+        "--odometry",
+        metavar="URI",
+        help="a crawler's odometry, JSON samples with chainage_m (and roll/pitch/yaw_deg): a ZeroMQ endpoint "
+        "to subscribe to (tcp://...) or a serial port, one sample per line",
+    )
+    pose.add_argument("--odometry-topic", default=DEFAULT_ODOMETRY_TOPIC.decode(), help="ZeroMQ odometry topic")
+    pose.add_argument("--odometry-baud", type=int, default=115200, help="odometry serial baud rate (default: 115200)")
+    pose.add_argument(
+        "--pose-max-age",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="flag a pose part stale when its nearest sample is further than this from the capture time (default: 0.5)",
+    )
+
 
 @contextmanager
 def _stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
@@ -201,6 +245,31 @@ def default_model() -> Path:
         return bundled_model(".onnx")
     except CracksegError as exc:
         raise CracksegError(f"{exc}; pass a model with --model") from None
+
+
+def _pose_track(args: argparse.Namespace, stack: ExitStack) -> PoseTrack | None:
+    """Open the configured pose inputs, feeding one track; ``None`` without any (frames then carry no pose)."""
+    if not (args.mavlink or args.odometry):
+        return None
+    try:
+        track = PoseTrack(args.pose_max_age)
+    except ValueError as exc:
+        raise CracksegError(str(exc)) from None
+    if args.mavlink:
+        stack.enter_context(MavlinkInput(args.mavlink, track, args.mavlink_baud))
+    if args.odometry:
+        stack.enter_context(OdometryInput(args.odometry, track, args.odometry_topic.encode(), args.odometry_baud))
+    return track
+
+
+def _run_info(
+    args: argparse.Namespace, model: Path, spec: ModelSpec, threshold: float, source_id: str
+) -> dict[str, Any]:
+    """What a recording keeps about its run, for ``crackseg report``."""
+    return {
+        "model": model.name, "arch": spec.arch, "threshold": threshold, "spec_threshold": spec.threshold,
+        "source": source_id, "mavlink": args.mavlink, "odometry": args.odometry, "versions": library_versions(),
+    }  # fmt: skip
 
 
 def _replaying(
@@ -268,7 +337,10 @@ def run(args: argparse.Namespace) -> int:
             link = SerialLink(args.serial, args.serial_baud, args.serial_rate, optional=args.serial_optional)
             sinks.append(stack.enter_context(link))
         if args.record:
-            sinks.append(stack.enter_context(Recorder(args.record)))
+            info = _run_info(args, model, spec, threshold, source.source_id)
+            sinks.append(stack.enter_context(Recorder(args.record, run_info=info)))
+        if args.overlay:
+            sinks.append(stack.enter_context(OverlayOutput(args.overlay, args.overlay_fps)))
         if args.listen:
             server_key = import_zmq().curve_public(curve_secret) if curve_secret else None
             subscriber = Subscriber(connect_endpoint(publisher.endpoint), publisher.topic, curve_server_key=server_key)
@@ -279,7 +351,8 @@ def run(args: argparse.Namespace) -> int:
         log.info("model %s (%s), threshold %.2f, source %s", model.name, spec.arch, threshold, source.source_id)
         if runner.measurement_note:
             log.info("%s", runner.measurement_note)
-        builder = MessageBuilder(model_hash(model), ENCODINGS[args.encoding])
+        track = _pose_track(args, stack)
+        builder = MessageBuilder(model_hash(model), ENCODINGS[args.encoding], None if track is None else track.at)
         pipeline = Pipeline(source, runner, geometry, postprocessor, builder, sinks, config)
         with _stop_on_signals(stop) as received:
             pipeline.run(stop, gate if args.listen else None)

@@ -485,6 +485,18 @@ def test_live_reconnects_with_backoff() -> None:
     assert waits[2] >= 0.045  # capped at max_s, not 0.08
 
 
+def test_the_backoff_restarts_once_frames_flow_again() -> None:
+    camera = FakeCamera(open_failures=3, frames_per_session=2)
+    policy = ReconnectPolicy(initial_s=0.02, max_s=0.2, factor=3.0)
+    with _live(camera, policy) as source:
+        deadline = time.monotonic() + 3.0
+        while camera.opens < 6 and time.monotonic() < deadline:
+            source.read(0.05)
+    waits = np.diff(camera.open_times[:6])
+    assert waits[2] >= 0.17  # 0.02, 0.06, 0.18 after three refusals
+    assert waits[3] < 0.1 and waits[4] < 0.1  # after a session with frames: 0.02 again, not 0.2
+
+
 def test_live_stream_drop_reconnects_and_ids_keep_increasing() -> None:
     camera = FakeCamera(frames_per_session=3)
     with _live(camera) as source:
