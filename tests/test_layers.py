@@ -92,6 +92,22 @@ def upward_imports(module: str, source: str, is_package: bool = False) -> list[s
     ]
 
 
+def _exists(module: str) -> bool:
+    """A crackseg module (file or package) of that name is in the source tree."""
+    path = ROOT.joinpath(*module.split(".")[1:])
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+@pytest.mark.parametrize(("module", "path"), _modules(), ids=lambda value: str(value).rsplit("/", 1)[-1])
+def test_every_crackseg_import_names_a_module_that_exists(module: str, path: Path) -> None:
+    """Catches imports of a moved module's old path (``from package import name`` may name an attribute)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    missing = [f"line {line}: {target}" for line, target in imported_modules(tree, package)
+               if not (_exists(target) or _exists(target.rsplit(".", 1)[0]))]  # fmt: skip
+    assert not missing, f"{module} imports modules that do not exist: {'; '.join(missing)}"
+
+
 @pytest.mark.parametrize(("module", "path"), _modules(), ids=lambda value: str(value).rsplit("/", 1)[-1])
 def test_no_module_imports_a_higher_layer(module: str, path: Path) -> None:
     upward = upward_imports(module, path.read_text(encoding="utf-8"), is_package=path.name == "__init__.py")

@@ -47,6 +47,7 @@ from types import FrameType
 from typing import Any
 
 from crackseg.edge.artifact.size import parse_size
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends import Runner, open_runner
 from crackseg.edge.backends.replay import ReplayRunner
 from crackseg.edge.bench.machine import library_versions
@@ -74,7 +75,6 @@ from crackseg.edge.serial_link import SerialLink
 from crackseg.edge.sources import LIVE_KINDS, BaseSource, open_source
 from crackseg.edge.sources.capture import ReconnectPolicy
 from crackseg.edge.sources.memory import MemoryPlayback, read_frames
-from crackseg.edge.spec import ModelSpec
 from crackseg.edge.subscribe import Subscriber
 from crackseg.edge.uri import parse_uri
 from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, model_hash
