@@ -1,6 +1,6 @@
 """Accuracy gate: an INT8 model ships only if it scores within an F1 budget of its float original.
 
-Both models are scored by the one evaluator (:func:`crackseg.train.evaluate.evaluate`) on held-out
+Both models are scored by the one evaluator (:func:`crackseg.edge.evaluation.evaluate.evaluate`) on held-out
 images (validation by default; never the calibration images), so the figures are the ones ``crackseg
 eval`` reports. The gate compares F1 in points (1 point = 0.01 F1) twice, and both must stay within the
 budget: ODS F1 (each model at its own best threshold) and F1 at the operating threshold that ships (the
@@ -24,11 +24,11 @@ import numpy.typing as npt
 
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.errors import CracksegError
-from crackseg.train.data.dataset import CrackDataset
-from crackseg.train.evaluate import evaluate
-from crackseg.train.metrics import MetricsReport
+from crackseg.edge.evaluation.dataset import CrackDataset
+from crackseg.edge.evaluation.evaluate import evaluate
+from crackseg.edge.evaluation.metrics import MetricsReport, binarize, mask_f1
 
-__all__ = ["DEFAULT_BUDGET_POINTS", "GateError", "GateReport", "ImageDrop", "check_gate", "compare", "mask_f1"]
+__all__ = ["DEFAULT_BUDGET_POINTS", "GateError", "GateReport", "ImageDrop", "check_gate", "compare"]
 
 DEFAULT_BUDGET_POINTS = 1.0
 """Largest F1 loss (ODS, and at the operating threshold), in points, that INT8 may have against FP32."""
@@ -36,16 +36,6 @@ DEFAULT_BUDGET_POINTS = 1.0
 
 class GateError(CracksegError):
     """The INT8 model loses more accuracy than the budget allows."""
-
-
-def mask_f1(predicted: npt.ArrayLike, truth: npt.ArrayLike) -> float:
-    """F1 of a boolean ``predicted`` mask against ``truth``: ``2tp / (2tp + fp + fn)``, 1 when both are empty."""
-    p, t = np.asarray(predicted, dtype=bool), np.asarray(truth, dtype=bool)
-    if p.shape != t.shape:
-        raise ValueError(f"mask shapes differ: {p.shape} vs {t.shape}")
-    tp = int(np.count_nonzero(p & t))
-    errors = int(np.count_nonzero(p ^ t))
-    return 1.0 if tp + errors == 0 else 2 * tp / (2 * tp + errors)
 
 
 @dataclass(frozen=True)
@@ -151,10 +141,10 @@ def compare(
     drops: list[ImageDrop] = []
 
     def keep_fp32(stem: str, image: np.ndarray, prob: np.ndarray, truth: np.ndarray) -> None:
-        fp32_masks[stem] = prob > threshold
+        fp32_masks[stem] = binarize(prob, threshold)
 
     def compare_int8(stem: str, image: np.ndarray, prob: np.ndarray, truth: np.ndarray) -> None:
-        reference, predicted = fp32_masks.pop(stem), prob > threshold
+        reference, predicted = fp32_masks.pop(stem), binarize(prob, threshold)
         drops.append(
             ImageDrop(stem, mask_f1(reference, truth), mask_f1(predicted, truth), mask_f1(predicted, reference))
         )

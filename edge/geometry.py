@@ -27,8 +27,8 @@ from typing import Literal, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.preprocess import crop_to, pad_to_multiple, to_network_input
-from crackseg.edge.spec import ModelSpec
 
 __all__ = [
     "BLENDS",

@@ -23,11 +23,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.pytorch import TorchRunner
-from crackseg.edge.spec import ModelSpec
+from crackseg.edge.evaluation.dataset import CrackDataset
+from crackseg.edge.evaluation.evaluate import evaluate
 from crackseg.train.checkpoint import save_checkpoint
-from crackseg.train.data.dataset import CrackDataset
-from crackseg.train.evaluate import evaluate
 
 __all__ = ["RECIPES", "TrainConfig", "TrainResult", "fit"]
 

@@ -10,18 +10,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.spec import ModelSpec
 
 if TYPE_CHECKING:
     from crackseg.edge.backends.signature import ModelSignature
 
-__all__ = ["INPUT_NAME", "OUTPUT_NAME", "BackendError", "Runner"]
-
-INPUT_NAME = "image"
-"""Name of the network input: ``Nx3xHxW`` float32 RGB normalized per the spec."""
-OUTPUT_NAME = "prob"
-"""Name of the network output: ``Nx1xHxW`` crack probability."""
+__all__ = ["BackendError", "Runner"]
 
 
 class BackendError(CracksegError, RuntimeError):

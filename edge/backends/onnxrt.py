@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from crackseg.edge.backends.base import INPUT_NAME, OUTPUT_NAME, BackendError, Runner
+from crackseg.edge.artifact.spec import INPUT_NAME, OUTPUT_NAME, ModelSpec, spec_from_metadata
+from crackseg.edge.backends.base import BackendError, Runner
 from crackseg.edge.backends.signature import ModelSignature, check_signature
-from crackseg.edge.spec import SPEC_KEY, ModelSpec, SpecError
 
-__all__ = ["PREFERRED_PROVIDERS", "OnnxRuntimeRunner", "read_onnx_spec"]
+__all__ = ["PREFERRED_PROVIDERS", "OnnxRuntimeRunner"]
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
@@ -24,17 +24,6 @@ def _session_options(threads: int | None) -> Any:
     if threads:
         options.intra_op_num_threads = threads
     return options
-
-
-def read_onnx_spec(session: Any, path: Path) -> ModelSpec:
-    """The model spec stored in an ONNX file's ``metadata_props``; raises ``BackendError`` if absent."""
-    metadata = session.get_modelmeta().custom_metadata_map
-    if SPEC_KEY not in metadata:
-        raise BackendError(f"{path} is not a crackseg model: its ONNX metadata has no '{SPEC_KEY}' entry")
-    try:
-        return ModelSpec.from_json(metadata[SPEC_KEY])
-    except SpecError as exc:
-        raise BackendError(f"{path}: {exc}") from exc
 
 
 def _shape(dims: list[int | str | None]) -> tuple[int | None, ...]:
@@ -96,7 +85,7 @@ class OnnxRuntimeRunner(Runner):
             session = ort.InferenceSession(str(self.path), _session_options(self.threads), providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
             raise BackendError(f"{self.path} cannot be loaded by ONNX Runtime: {exc}") from exc
-        self._spec = read_onnx_spec(session, self.path)
+        self._spec = spec_from_metadata(session.get_modelmeta().custom_metadata_map, self.path)
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = {o.name: o for o in session.get_outputs()}
         if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from crackseg.edge.artifact.loaders import network_loader
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.base import BackendError, Runner
-from crackseg.edge.spec import ModelSpec
 
 if TYPE_CHECKING:
     import torch
@@ -104,8 +105,6 @@ class TorchRunner(Runner):
             import torch
         except ImportError as exc:
             raise BackendError("PyTorch is not installed: pip install 'crackseg[train]'") from exc
-        from crackseg.train.checkpoint import load_checkpoint
-
         self._device = torch.device(self.device_name or ("cuda" if torch.cuda.is_available() else "cpu"))
         if (self.half or self.cuda_graph) and self._device.type != "cuda":
             raise BackendError(f"FP16 and CUDA graphs need a CUDA device, not {self._device}")
@@ -113,7 +112,7 @@ class TorchRunner(Runner):
             model = self.source[0]
             self._was_training = model.training
         else:
-            model, self._spec = load_checkpoint(self.source)
+            model, self._spec = network_loader(self.source)(Path(self.source))
         model = model.to(self._device).eval()
         if self.half:
             model = model.half()

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crackseg.edge.backends.base import INPUT_NAME, OUTPUT_NAME, BackendError
-from crackseg.edge.spec import ModelSpec
+from crackseg.edge.artifact.spec import INPUT_NAME, OUTPUT_NAME, ModelSpec
+from crackseg.edge.backends.base import BackendError
 
 __all__ = ["INPUT_DTYPES", "ModelSignature", "check_fixed_size", "check_signature"]
 
@@ -94,5 +94,5 @@ def check_fixed_size(signature: ModelSignature, network_input: tuple[int, int] |
     fed = "frames at native resolution" if network_input is None else f"{network_input[1]}x{network_input[0]}"
     raise BackendError(
         f"{signature.source}: the model's input is fixed at {model} (WxH), but it would be fed {fed}; "
-        f"pass --input-size {model} or --tile {model}"
+        f"pass --size {model} or --tile {model}"
     )

@@ -32,6 +32,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.bench.config import BenchError
 from crackseg.edge.bench.listener import Heard, SubscriberProcess
@@ -46,7 +47,6 @@ from crackseg.edge.publish_zmq import ENCODINGS, MessageBuilder, ZmqPublisher
 from crackseg.edge.sources import open_source
 from crackseg.edge.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
 from crackseg.edge.sources.memory import read_frames
-from crackseg.edge.spec import ModelSpec
 from crackseg.edge.uri import Uri, parse_uri
 from crackseg.edge.wire import MaskEncoding, MaskMessage
 

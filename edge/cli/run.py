@@ -46,10 +46,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from crackseg.edge.artifact.size import parse_size
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends import Runner, open_runner
 from crackseg.edge.backends.replay import ReplayRunner
 from crackseg.edge.bench.machine import library_versions
 from crackseg.edge.cli.listen import describe
+from crackseg.edge.cli.options import add_old_size_spelling
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.geometry import BLENDS, Geometry, make_geometry
 from crackseg.edge.models import bundled_model
@@ -72,12 +75,11 @@ from crackseg.edge.serial_link import SerialLink
 from crackseg.edge.sources import LIVE_KINDS, BaseSource, open_source
 from crackseg.edge.sources.capture import ReconnectPolicy
 from crackseg.edge.sources.memory import MemoryPlayback, read_frames
-from crackseg.edge.spec import ModelSpec
 from crackseg.edge.subscribe import Subscriber
 from crackseg.edge.uri import parse_uri
 from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, model_hash
 
-__all__ = ["add_args", "default_model", "parse_size", "run"]
+__all__ = ["add_args", "default_model", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -87,19 +89,6 @@ _GATE_TIMEOUT_S = 10.0
 """``--listen``: start anyway (with a warning) if the local listener heard nothing for this long."""
 _DRAIN_QUIET_S = 0.5
 """``--listen``: after the run, the local listener stops once nothing arrived for this long."""
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``WIDTHxHEIGHT`` (or one number for a square) -> ``(height, width)``."""
-    try:
-        parts = [int(p) for p in text.lower().split("x")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 512x512, got {text!r}") from None
-    if len(parts) == 1:
-        parts *= 2
-    if len(parts) != 2 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 512x512, got {text!r}")
-    return parts[1], parts[0]
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -123,7 +112,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     mask = parser.add_argument_group("mask")
     mask.add_argument("--threshold", type=float, help="probability threshold (default: the model spec's)")
     mask.add_argument("--hysteresis", type=float, metavar="LOW", help="also keep pixels above LOW touching a crack")
-    mask.add_argument("--input-size", type=parse_size, metavar="WxH", help="resize every frame to this network input")
+    mask.add_argument(
+        "--size", dest="input_size", type=parse_size, metavar="WxH", help="resize every frame to this network input"
+    )
+    add_old_size_spelling(mask, ["--input-size"], "input_size")
     mask.add_argument("--tile", type=parse_size, metavar="WxH", help="process large frames as overlapping tiles")
     mask.add_argument("--tile-overlap", type=int, default=64, metavar="PX", help="tile overlap (default: 64)")
     mask.add_argument("--tile-blend", choices=BLENDS, default="feather", help="how overlaps are merged")

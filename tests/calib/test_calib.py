@@ -26,7 +26,7 @@ from crackseg.calib.data import (
     find_images,
     load_or_build,
 )
-from crackseg.calib.gate import GateError, GateReport, ImageDrop, check_gate, compare, mask_f1
+from crackseg.calib.gate import GateError, GateReport, ImageDrop, check_gate, compare
 from crackseg.calib.qdq import (
     CALIBRATION_KEY,
     DEFAULT_KEEP_FP32,
@@ -37,12 +37,12 @@ from crackseg.calib.qdq import (
     split_convolutions,
 )
 from crackseg.calib.ranges import RangeObserver
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends import open_runner
-from crackseg.edge.spec import ModelSpec
+from crackseg.edge.evaluation.dataset import CrackDataset
+from crackseg.edge.evaluation.evaluate import predict_probability
+from crackseg.edge.evaluation.metrics import MetricsReport, mask_f1
 from crackseg.export.onnx import TENSORRT_OPS, export_onnx, op_counts, read_onnx
-from crackseg.train.data.dataset import CrackDataset
-from crackseg.train.evaluate import predict_probability
-from crackseg.train.metrics import MetricsReport
 
 SIZE = 64
 
@@ -423,7 +423,7 @@ def _args(env: Env, tmp_path: Path, *extra: str) -> argparse.Namespace:
     command.add_args(parser)
     paths = ["--model", str(env.model), "--data", str(env.root), "--cache-dir", str(tmp_path / "cache")]
     paths += ["--out", str(tmp_path / "out" / "m.int8.onnx")]
-    splits = ["--calib-split", "train", "--val-split", "val", "--samples", "4", "--crop", str(SIZE)]
+    splits = ["--calib-split", "train", "--val-split", "val", "--samples", "4", "--size", f"{SIZE}x{SIZE}"]
     return parser.parse_args([*paths, *splits, *extra])
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends import open_runner
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.frame import Frame
@@ -24,7 +25,6 @@ from crackseg.edge.publish_zmq import MessageBuilder, ZmqPublisher
 from crackseg.edge.record import Recorder
 from crackseg.edge.sources import open_source
 from crackseg.edge.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
-from crackseg.edge.spec import ModelSpec
 from crackseg.edge.stats import CrackStats
 from crackseg.edge.uri import Uri
 from crackseg.edge.wire import MaskEncoding, MaskMessage
@@ -400,7 +400,7 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _reference_masks(model: Path, frames: list[np.ndarray], threshold: float | None = None) -> list[np.ndarray]:
-    from crackseg.train.evaluate import predict_probability
+    from crackseg.edge.evaluation.evaluate import predict_probability
 
     with open_runner(model) as runner:
         t = runner.spec.threshold if threshold is None else threshold

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from crackseg.edge.artifact.spec import SPEC_KEY, ModelSpec
 from crackseg.edge.backends import BackendError, open_runner
 from crackseg.edge.cli.main import main
 from crackseg.edge.geometry import NativeGeometry, ResizeGeometry, TileGeometry
@@ -14,7 +15,6 @@ from crackseg.edge.pipeline import Pipeline
 from crackseg.edge.postprocess import Postprocessor
 from crackseg.edge.publish_zmq import MessageBuilder
 from crackseg.edge.sources import open_source
-from crackseg.edge.spec import SPEC_KEY, ModelSpec
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -80,7 +80,7 @@ def test_a_fixed_size_model_is_refused_unless_the_geometry_feeds_that_size(tmp_p
     path = _model(tmp_path / "fixed.onnx", 3, 1, size=64)
     with pytest.raises(BackendError, match=r"input is fixed at 64x64 \(WxH\), but it would be fed frames at native"):
         _pipeline(path, None)
-    with pytest.raises(BackendError, match="fed 128x64; pass --input-size 64x64 or --tile 64x64"):
+    with pytest.raises(BackendError, match="fed 128x64; pass --size 64x64 or --tile 64x64"):
         _pipeline(path, (64, 128))
     _pipeline(path, (64, 64))
     _pipeline(path, (64, 64), tile=True)

@@ -20,6 +20,8 @@ def test_edge_and_cli_import_without_torch_or_tensorrt() -> None:
         """
         import crackseg.edge, crackseg.edge.cli.main, crackseg.edge.backends, crackseg.edge.sources
         import crackseg.edge.wire, crackseg.edge.serial_frame, crackseg.edge.stats, crackseg.edge.preprocess
+        import crackseg.edge.artifact.read, crackseg.edge.artifact.loaders, crackseg.edge.backends.pytorch
+        import crackseg.edge.evaluation.evaluate, crackseg.edge.evaluation.dataset
         """,
     )
     assert result.returncode == 0, result.stderr

@@ -9,9 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from crackseg.edge.artifact.spec import ModelSpec  # noqa: E402
 from crackseg.edge.backends.base import BackendError  # noqa: E402
 from crackseg.edge.backends.pytorch import TorchRunner  # noqa: E402
-from crackseg.edge.spec import ModelSpec  # noqa: E402
 from crackseg.train.models import create_model  # noqa: E402
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs and FP16 need an NVIDIA GPU")

@@ -11,9 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
+from crackseg.edge.artifact.read import read_spec
+from crackseg.edge.artifact.spec import SpecError
 from crackseg.edge.backends import open_runner
 from crackseg.edge.cli.main import main
-from crackseg.train.checkpoint import CheckpointError, load_checkpoint, read_spec, save_checkpoint
+from crackseg.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 
 def _write_crack_set(root: Path, count: int, size: int = 64, seed: int = 0) -> Path:
@@ -51,8 +53,8 @@ def _train_args(data: Path, out: Path, *extra: str) -> list[str]:
         str(data / "train.txt"),
         "--val-split",
         str(data / "val.txt"),
-        "--crop-size",
-        "64",
+        "--size",
+        "64x64",
         "--batch-size",
         "4",
         "--workers",
@@ -112,7 +114,7 @@ def test_eval_scores_a_checkpoint_like_the_training_validation(crack_set: Path, 
 
 
 def test_checkpoint_round_trip_and_onnx_runner_agree(tmp_path: Path) -> None:
-    from crackseg.edge.spec import ModelSpec
+    from crackseg.edge.artifact.spec import ModelSpec
     from crackseg.export.onnx import export_onnx
     from crackseg.train.models import create_model
 
@@ -129,14 +131,14 @@ def test_checkpoint_round_trip_and_onnx_runner_agree(tmp_path: Path) -> None:
 
 
 def test_a_checkpoint_of_an_unknown_variant_is_refused(tmp_path: Path) -> None:
-    from crackseg.edge.spec import ModelSpec
+    from crackseg.edge.artifact.spec import ModelSpec
     from crackseg.train.models import create_model
 
     save_checkpoint(tmp_path / "m.safetensors", create_model("scnet-t"), ModelSpec(arch="nope"))
     with pytest.raises(CheckpointError, match="unknown model variant 'nope'"):
         load_checkpoint(tmp_path / "m.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
-    with pytest.raises(CheckpointError, match="not a safetensors checkpoint"):
+    with pytest.raises(SpecError, match="not a safetensors checkpoint"):
         read_spec(tmp_path / "junk.safetensors")
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from crackseg.edge.backends import open_runner
+from crackseg.edge.evaluation.dataset import CrackDataset, resolve_split
+from crackseg.edge.evaluation.evaluate import ImageCallback, evaluate
+from crackseg.edge.evaluation.metrics import MetricsReport, binarize
 from crackseg.edge.models import bundled_model
-from crackseg.train.data.dataset import CrackDataset, resolve_split
-from crackseg.train.evaluate import ImageCallback, evaluate
-from crackseg.train.metrics import MetricsReport
 
 __all__ = ["add_args", "run"]
 
@@ -63,7 +63,7 @@ def _overlay_writer(folder: Path, threshold: float) -> ImageCallback:
     folder.mkdir(parents=True, exist_ok=True)
 
     def write(stem: str, image: np.ndarray, prob: np.ndarray, truth: np.ndarray) -> None:
-        predicted = prob > threshold
+        predicted = binarize(prob, threshold)
         overlay = image.copy()
         overlay[predicted & truth] = (0, 255, 0)
         overlay[predicted & ~truth] = (255, 0, 0)

@@ -18,14 +18,14 @@ from typing import Literal
 import torch
 import torch.distributed as dist
 
+from crackseg.edge.cli.options import add_old_size_spelling, square_side
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.spec import ModelSpec
+from crackseg.edge.evaluation.dataset import CrackDataset, resolve_split
 from crackseg.train.data.augment import TrainAugment
-from crackseg.train.data.dataset import CrackDataset, resolve_split
 from crackseg.train.data.torch_dataset import AugmentedCrackDataset
 from crackseg.train.loop import RECIPES, TrainConfig, fit
 from crackseg.train.losses.factory import create_loss
-from crackseg.train.models import create_model, list_models
+from crackseg.train.models import create_model, create_spec, list_models
 from crackseg.train.models.backbones import load_backbone_weights
 
 __all__ = ["add_args", "run"]
@@ -53,7 +53,15 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, help="per-process batch size (default: from the recipe)")
     parser.add_argument("--lr", type=float, help="base learning rate (default: from the recipe)")
-    parser.add_argument("--crop-size", type=int, default=256, help="random crop side in pixels (default: 256)")
+    parser.add_argument(
+        "--size",
+        dest="crop_size",
+        type=square_side,
+        default=256,
+        metavar="WxH",
+        help="random square crop (default: 256x256)",
+    )
+    add_old_size_spelling(parser, ["--crop-size"], "crop_size", square_side)
     parser.add_argument("--workers", type=int, default=2, help="data loader worker processes (default: 2)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for weights, sampling and augmentation")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
@@ -118,10 +126,10 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         time_limit_min=args.time_limit,
     )
-    spec = ModelSpec(
-        arch=args.model,
+    spec = create_spec(
+        args.model,
+        model,
         model_args=model_args,
-        size_multiple=model.size_multiple,
         training={
             "dataset": args.data.name,
             "train_split": str(args.train_split),
