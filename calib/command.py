@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,6 @@ import onnx
 from crackseg.calib.data import (
     DEFAULT_SAMPLES,
     DEFAULT_SEED,
-    DEFAULT_SIZE,
     CalibrationDataError,
     calibration_feeds,
     default_cache_dir,
@@ -53,9 +51,12 @@ from crackseg.calib.qdq import (
     set_calibration_info,
 )
 from crackseg.calib.ranges import DEFAULT_PERCENTILE, METHODS
+from crackseg.edge.artifact.hashing import sha256_file
+from crackseg.edge.artifact.size import Size, parse_size
 from crackseg.edge.backends import open_runner
+from crackseg.edge.cli.options import add_old_size_spelling
+from crackseg.edge.evaluation.dataset import CrackDataset, resolve_split
 from crackseg.export.onnx import read_onnx
-from crackseg.train.data.dataset import CrackDataset, resolve_split
 
 __all__ = ["add_args", "run"]
 
@@ -82,8 +83,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="calibration crops (default: %(default)s)")
     parser.add_argument(
-        "--crop", type=int, help="crop side in pixels (default: the model's static input size, else 512)"
+        "--size", type=parse_size, metavar="WxH", help="calibration crop (default: the model's input size)"
     )
+    add_old_size_spelling(parser, ["--crop"], "size")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the crop draw (default: %(default)s)")
     parser.add_argument(
         "--keep-fp32",
@@ -114,11 +116,11 @@ def run(args: argparse.Namespace) -> int:
         raise CalibrationDataError(f"--out {out} would overwrite the FP32 model")
     model, spec = read_onnx(args.model)
     static = input_size(model)
-    size = (args.crop, args.crop) if args.crop else static or DEFAULT_SIZE
+    size = args.size or static or spec.input_size
     if static and size != static:
-        raise CalibrationDataError(f"the model's input is fixed at {static[0]}x{static[1]}: leave out --crop")
-    if size[0] % spec.size_multiple:
-        raise CalibrationDataError(f"--crop {size[0]} is not a multiple of the model's {spec.size_multiple}")
+        raise CalibrationDataError(f"the model's input is fixed at {static}: leave out --size")
+    if size.height % spec.size_multiple or size.width % spec.size_multiple:
+        raise CalibrationDataError(f"--size {size} is not a multiple of the model's {spec.size_multiple}")
     config = QuantConfig(
         method=args.method,
         percentile=args.percentile,
@@ -140,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         spec,
         calibration_feeds(calibration, spec),
         config,
-        calibration={**calibration.summary(), "source_onnx_sha256": _sha256(args.model)},
+        calibration={**calibration.summary(), "source_onnx_sha256": sha256_file(args.model)},
         total=len(calibration),
     )
     record = calibration_info(quantized) or {}
@@ -161,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
         _print_report(report)
         check_gate(report, args.force, hint=f"report: {report_path}; --force writes it anyway")
         gate_record = {key: gate[key] for key in ("passed", "forced", "budget_points", "drop_points", "split")}
-        set_calibration_info(quantized, {**record, "gate": {**gate_record, "ods_f1": gate["int8"]["ods_f1"]}})
+        scores = {key: gate["int8"][key] for key in ("ods_f1", "f1_at_threshold")}
+        set_calibration_info(quantized, {**record, "gate": {**gate_record, **scores, "threshold": report.threshold}})
         onnx.save(quantized, str(out))
     finally:
         tmp.unlink(missing_ok=True)
@@ -180,21 +183,17 @@ def _refuse_overlap(images: list[Path], held_out: CrackDataset) -> None:
         )
 
 
-def _check_static_fits(static: tuple[int, int], held_out: CrackDataset, multiple: int) -> None:
+def _check_static_fits(static: Size, held_out: CrackDataset, multiple: int) -> None:
     """The evaluator segments images at native resolution: a fixed-size model must fit every held-out image."""
     for index in range(len(held_out)):
         height, width = held_out.load(index)[0].shape[:2]
         padded = (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
         if padded != static:
             raise CalibrationDataError(
-                f"the model's input is fixed at {static[0]}x{static[1]} but {held_out.image_path(index)} is "
-                f"{height}x{width}: the gate scores images at native resolution, so export the model with "
+                f"the model's input is fixed at {static} but {held_out.image_path(index)} is "
+                f"{width}x{height}: the gate scores images at native resolution, so export the model with "
                 "dynamic shapes"
             )
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _write_report(
@@ -212,12 +211,12 @@ def _write_report(
 
 
 def _print_report(report: GateReport) -> None:
-    print(f"  {'':6}{'ODS F1':>8}{'AP':>8}")
-    print(f"  {'FP32':6}{report.fp32.ods_f1:8.4f}{report.fp32.ap:8.4f}")
-    print(f"  {'INT8':6}{report.int8.ods_f1:8.4f}{report.int8.ap:8.4f}")
-    print(
-        f"  {'drop':6}{report.ods_drop_points:7.2f}p{report.ap_drop_points:7.2f}p  (budget {report.budget_points:.2f}p)"
-    )
+    at = f"F1@{report.threshold:.2f}"
+    print(f"  {'':6}{'ODS F1':>8}{at:>9}{'AP':>8}")
+    for name, scores in (("FP32", report.fp32), ("INT8", report.int8)):
+        print(f"  {name:6}{scores.ods_f1:8.4f}{scores.f1_at(report.threshold):9.4f}{scores.ap:8.4f}")
+    drops = f"{report.ods_drop_points:7.2f}p{report.operating_drop_points:8.2f}p{report.ap_drop_points:7.2f}p"
+    print(f"  {'drop':6}{drops}  (budget {report.budget_points:.2f}p on both F1)")
     if report.worst:
         print(f"  worst images at threshold {report.threshold:.2f} (F1 FP32 -> INT8, agreement):")
         for item in report.worst[:5]:

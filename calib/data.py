@@ -27,15 +27,15 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.errors import CracksegError
+from crackseg.edge.evaluation.dataset import IMAGE_SUFFIXES, CrackDataset
 from crackseg.edge.preprocess import to_network_input
-from crackseg.edge.spec import ModelSpec
-from crackseg.train.data.dataset import IMAGE_SUFFIXES, CrackDataset
 
 __all__ = [
     "DEFAULT_SAMPLES",
     "DEFAULT_SEED",
-    "DEFAULT_SIZE",
     "RECIPE_VERSION",
     "CalibrationDataError",
     "CalibrationSet",
@@ -46,7 +46,6 @@ __all__ = [
     "load_or_build",
 ]
 
-DEFAULT_SIZE = (512, 512)
 DEFAULT_SAMPLES = 256
 DEFAULT_SEED = 0
 RECIPE_VERSION = 1
@@ -143,7 +142,7 @@ def find_images(root: str | Path, split: str | Path | None = None) -> list[Path]
 
 def build_calibration_set(
     images: Sequence[str | Path],
-    size: tuple[int, int] = DEFAULT_SIZE,
+    size: tuple[int, int] = DEFAULT_INPUT_SIZE,
     count: int = DEFAULT_SAMPLES,
     seed: int = DEFAULT_SEED,
     progress: bool = True,
@@ -180,7 +179,7 @@ def build_calibration_set(
 def load_or_build(
     images: Sequence[str | Path],
     cache_dir: str | Path,
-    size: tuple[int, int] = DEFAULT_SIZE,
+    size: tuple[int, int] = DEFAULT_INPUT_SIZE,
     count: int = DEFAULT_SAMPLES,
     seed: int = DEFAULT_SEED,
     progress: bool = True,

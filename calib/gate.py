@@ -1,10 +1,13 @@
 """Accuracy gate: an INT8 model ships only if it scores within an F1 budget of its float original.
 
-Both models are scored by the one evaluator (:func:`crackseg.train.evaluate.evaluate`) on held-out
+Both models are scored by the one evaluator (:func:`crackseg.edge.evaluation.evaluate.evaluate`) on held-out
 images (validation by default; never the calibration images), so the figures are the ones ``crackseg
-eval`` reports. The gate compares ODS F1, in points (1 point = 0.01 F1), and lists the images INT8 hurts
-most: per-image F1 against the ground truth at the model's operating threshold (``p > threshold``, the
-spec's ODS threshold), for each model, and the agreement (F1 of the INT8 mask against the float mask).
+eval`` reports. The gate compares F1 in points (1 point = 0.01 F1) twice, and both must stay within the
+budget: ODS F1 (each model at its own best threshold) and F1 at the operating threshold that ships (the
+FP32 spec's, which the INT8 model carries unchanged): an INT8 model whose best threshold moved would
+pass on ODS and still lose accuracy at the threshold it runs with. It also lists the images INT8 hurts
+most: per-image F1 against the ground truth at the operating threshold (``p > threshold``), for each
+model, and the agreement (F1 of the INT8 mask against the float mask).
 
 Per-image F1 zero-division policy: an image with no crack in either mask scores 1 (nothing to find,
 nothing wrongly found), as ``CrackMetrics`` treats empty-GT images; otherwise ``2tp / (2tp + fp + fn)``.
@@ -21,28 +24,18 @@ import numpy.typing as npt
 
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.errors import CracksegError
-from crackseg.train.data.dataset import CrackDataset
-from crackseg.train.evaluate import evaluate
-from crackseg.train.metrics import MetricsReport
+from crackseg.edge.evaluation.dataset import CrackDataset
+from crackseg.edge.evaluation.evaluate import evaluate
+from crackseg.edge.evaluation.metrics import MetricsReport, binarize, mask_f1
 
-__all__ = ["DEFAULT_BUDGET_POINTS", "GateError", "GateReport", "ImageDrop", "check_gate", "compare", "mask_f1"]
+__all__ = ["DEFAULT_BUDGET_POINTS", "GateError", "GateReport", "ImageDrop", "check_gate", "compare"]
 
 DEFAULT_BUDGET_POINTS = 1.0
-"""Largest ODS F1 loss, in points, that INT8 may have against FP32."""
+"""Largest F1 loss (ODS, and at the operating threshold), in points, that INT8 may have against FP32."""
 
 
 class GateError(CracksegError):
     """The INT8 model loses more accuracy than the budget allows."""
-
-
-def mask_f1(predicted: npt.ArrayLike, truth: npt.ArrayLike) -> float:
-    """F1 of a boolean ``predicted`` mask against ``truth``: ``2tp / (2tp + fp + fn)``, 1 when both are empty."""
-    p, t = np.asarray(predicted, dtype=bool), np.asarray(truth, dtype=bool)
-    if p.shape != t.shape:
-        raise ValueError(f"mask shapes differ: {p.shape} vs {t.shape}")
-    tp = int(np.count_nonzero(p & t))
-    errors = int(np.count_nonzero(p ^ t))
-    return 1.0 if tp + errors == 0 else 2 * tp / (2 * tp + errors)
 
 
 @dataclass(frozen=True)
@@ -73,8 +66,8 @@ class GateReport:
     Attributes:
         fp32: the float model's scores.
         int8: the quantized model's scores.
-        threshold: operating threshold of the per-image comparison (the FP32 spec's).
-        budget_points: largest allowed ODS F1 drop, in points.
+        threshold: the operating threshold that ships (the FP32 spec's), for F1 at it and the per-image comparison.
+        budget_points: largest allowed drop of ODS F1 and of F1 at ``threshold``, in points.
         worst: the images with the largest per-image F1 drop, largest first.
     """
 
@@ -89,18 +82,24 @@ class GateReport:
         return 100.0 * (self.fp32.ods_f1 - self.int8.ods_f1)
 
     @property
+    def operating_drop_points(self) -> float:
+        return 100.0 * (self.fp32.f1_at(self.threshold) - self.int8.f1_at(self.threshold))
+
+    @property
     def ap_drop_points(self) -> float:
         return 100.0 * (self.fp32.ap - self.int8.ap)
 
     @property
     def passed(self) -> bool:
-        return self.ods_drop_points <= self.budget_points
+        return max(self.ods_drop_points, self.operating_drop_points) <= self.budget_points
 
     def verdict(self) -> str:
-        """One line: the ODS F1 of both models, the drop and the budget."""
+        """One line: ODS F1 and F1 at the shipped threshold of both models, the drops and the budget."""
         return (
-            f"INT8 ODS F1 {self.int8.ods_f1:.4f} vs FP32 {self.fp32.ods_f1:.4f}: "
-            f"{self.ods_drop_points:+.2f} points lost, budget {self.budget_points:.2f}"
+            f"INT8 ODS F1 {self.int8.ods_f1:.4f} vs FP32 {self.fp32.ods_f1:.4f} ({self.ods_drop_points:+.2f} points "
+            f"lost), F1 at the shipped threshold {self.threshold:.2f} {self.int8.f1_at(self.threshold):.4f} vs "
+            f"{self.fp32.f1_at(self.threshold):.4f} ({self.operating_drop_points:+.2f} points lost), "
+            f"budget {self.budget_points:.2f}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,10 +108,20 @@ class GateReport:
         return {
             "passed": self.passed,
             "budget_points": self.budget_points,
-            "drop_points": {"ods_f1": self.ods_drop_points, "ap": self.ap_drop_points},
+            "drop_points": {
+                "ods_f1": self.ods_drop_points,
+                "f1_at_threshold": self.operating_drop_points,
+                "ap": self.ap_drop_points,
+            },
             "protocol": self.fp32.protocol,
-            "fp32": {key: getattr(self.fp32, key) for key in headline},
-            "int8": {key: getattr(self.int8, key) for key in headline},
+            "fp32": {
+                **{key: getattr(self.fp32, key) for key in headline},
+                "f1_at_threshold": self.fp32.f1_at(self.threshold),
+            },
+            "int8": {
+                **{key: getattr(self.int8, key) for key in headline},
+                "f1_at_threshold": self.int8.f1_at(self.threshold),
+            },
             "threshold": self.threshold,
             "worst_images": [{**dataclasses.asdict(item), "drop_points": item.drop_points} for item in self.worst],
         }
@@ -132,10 +141,10 @@ def compare(
     drops: list[ImageDrop] = []
 
     def keep_fp32(stem: str, image: np.ndarray, prob: np.ndarray, truth: np.ndarray) -> None:
-        fp32_masks[stem] = prob > threshold
+        fp32_masks[stem] = binarize(prob, threshold)
 
     def compare_int8(stem: str, image: np.ndarray, prob: np.ndarray, truth: np.ndarray) -> None:
-        reference, predicted = fp32_masks.pop(stem), prob > threshold
+        reference, predicted = fp32_masks.pop(stem), binarize(prob, threshold)
         drops.append(
             ImageDrop(stem, mask_f1(reference, truth), mask_f1(predicted, truth), mask_f1(predicted, reference))
         )

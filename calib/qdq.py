@@ -33,8 +33,9 @@ import onnx
 from tqdm import tqdm
 
 from crackseg.calib.ranges import DEFAULT_BINS, DEFAULT_PERCENTILE, METHODS, RangeObserver
+from crackseg.edge.artifact.size import Size
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.spec import ModelSpec
 from crackseg.export.onnx import TENSORRT_OPS, embed_spec, onnx_precision, op_counts
 
 __all__ = [
@@ -94,12 +95,12 @@ class QuantConfig:
             raise QuantizationError(f"percentile must lie in (0, 100], got {self.percentile}")
 
 
-def input_size(model: onnx.ModelProto) -> tuple[int, int] | None:
-    """The ``(height, width)`` of a static-shape model's input, ``None`` if either is dynamic."""
+def input_size(model: onnx.ModelProto) -> Size | None:
+    """The input size of a static-shape model, ``None`` if its height or width is dynamic."""
     dims = model.graph.input[0].type.tensor_type.shape.dim
     if len(dims) != 4 or not (dims[2].HasField("dim_value") and dims[3].HasField("dim_value")):
         return None
-    return int(dims[2].dim_value), int(dims[3].dim_value)
+    return Size(int(dims[2].dim_value), int(dims[3].dim_value))
 
 
 def calibration_info(model: onnx.ModelProto) -> dict[str, Any] | None:

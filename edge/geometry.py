@@ -27,8 +27,8 @@ from typing import Literal, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.preprocess import crop_to, pad_to_multiple, to_network_input
-from crackseg.edge.spec import ModelSpec
 
 __all__ = [
     "BLENDS",
@@ -57,6 +57,11 @@ class Geometry(ABC):
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
 
+    @property
+    def network_input(self) -> tuple[int, int] | None:
+        """(height, width) of every batch item, or ``None`` when it follows the frame size."""
+        return None
+
     @abstractmethod
     def to_batch(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
         """Network input for one frame, normalized as the spec says."""
@@ -65,9 +70,21 @@ class Geometry(ABC):
     def from_batch(self, prob: np.ndarray, height: int, width: int) -> NDArray[np.float32]:
         """The ``height x width`` probability map of the frame ``to_batch`` was given."""
 
+    thresholds_commute = False
+    """``from_batch`` only crops, so the batch output may be thresholded first (on a GPU): :meth:`mask_from_batch`."""
+
+    def mask_from_batch(self, mask: NDArray[np.bool_], height: int, width: int) -> NDArray[np.bool_]:
+        """The frame's mask from the ``Nx1xhxw`` mask of the batch output, where :attr:`thresholds_commute`."""
+        raise NotImplementedError(f"{type(self).__name__} resamples probabilities: threshold after from_batch")
+
 
 class NativeGeometry(Geometry):
     """Native resolution, reflect-padded to the spec's size multiple (the evaluator's protocol)."""
+
+    thresholds_commute = True
+
+    def mask_from_batch(self, mask: NDArray[np.bool_], height: int, width: int) -> NDArray[np.bool_]:
+        return np.ascontiguousarray(crop_to(mask[0, 0], height, width))
 
     def to_batch(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
         padded, _ = pad_to_multiple(to_network_input(image, self.spec), self.spec.size_multiple)
@@ -85,6 +102,10 @@ class ResizeGeometry(Geometry):
         super().__init__(spec)
         _check_size("input size", size, spec.size_multiple)
         self.size = size
+
+    @property
+    def network_input(self) -> tuple[int, int] | None:
+        return self.size
 
     def to_batch(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
         import cv2
@@ -153,6 +174,10 @@ class TileGeometry(Geometry):
         self.tile, self.overlap, self.blend = tile, overlap, blend
         self._weights = blend_weights(*tile, overlap, blend)
         self._norm_cache: tuple[tuple[int, int], NDArray[np.float64]] | None = None
+
+    @property
+    def network_input(self) -> tuple[int, int] | None:
+        return self.tile
 
     def positions(self, height: int, width: int) -> list[tuple[int, int]]:
         """(y, x) of every tile of a ``height x width`` frame, row-major: the batch order."""

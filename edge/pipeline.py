@@ -1,4 +1,4 @@
-"""The streaming runtime: capture -> preprocess -> infer -> postprocess -> publish, one thread per stage.
+"""The streaming runtime: capture -> preprocess -> infer -> postprocess -> publish, a thread (pool) per stage.
 
 Stages hand work over through queues of one frame, so each stage works on the next frame while the
 slowest one (inference) is busy, memory stays bounded and few frames wait. Postprocessing (thresholding
@@ -14,6 +14,8 @@ a ticket as it takes a frame and the publisher sends results in ticket order, so
 * Playback sources (files, folders, synthetic): nothing is lost, every frame's mask is published. A
   full queue makes the upstream stage wait, and capture reads the next frame only when there is room
   for it, so a frame's capture time is when it entered the pipeline, not when it began to wait.
+* On a GPU backend that thresholds on its device (PyTorch on CUDA), with native geometry and no
+  hysteresis, inference returns the mask: probabilities never cross to the host (no sink asks for them).
 * Every sink's ``send`` returns at once (ZeroMQ without blocking, serial and recording on their own
   threads), so no subscriber, serial device or disk can stall publishing, let alone capture or
   inference: a slow subscriber loses messages (gaps in ``seq``), it never slows the pipeline.
@@ -21,10 +23,13 @@ a ticket as it takes a frame and the publisher sends results in ticket order, so
 Latency is measured from ``Frame.capture_ns``, which the source stamps at capture, to the moment the
 message has been handed to ZeroMQ. Frames that are not ``HxWx3`` uint8 (or larger than the wire allows)
 are skipped and counted. The stages share one ``threading.Event``: setting it (SIGINT, SIGTERM, an error
-in any stage) stops every stage promptly; the end of the stream (or the frame / duration limit) instead
-drains what is in flight. The capture stage opens and closes the source. Runner and sinks belong to
-the caller, who opens them before :meth:`Pipeline.run` (a busy port or a missing serial device fails
-before the first frame) and closes them after it returns (which flushes the recording).
+in any stage) stops every stage promptly, and the frames then in flight are counted as
+``discarded_at_stop``; the end of the stream (or the frame / duration limit) instead drains what is in
+flight. Every captured frame is therefore published or counted: ``captured = published +
+dropped_before_* + discarded_at_stop``. The capture stage opens and closes the source. Runner and sinks
+belong to the caller, who opens them before :meth:`Pipeline.run` (a busy port or a missing serial device
+fails before the first frame) and closes them after it returns. Sinks that write behind (the recording)
+are flushed before the final counters are read, so the summary counts what they committed.
 """
 
 from __future__ import annotations
@@ -36,11 +41,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from crackseg.edge.backends.base import Runner
+from crackseg.edge.backends.signature import check_fixed_size
 from crackseg.edge.frame import Frame
 from crackseg.edge.geometry import Geometry
 from crackseg.edge.metrics import MetricsSnapshot, PipelineMetrics
@@ -49,7 +55,16 @@ from crackseg.edge.publish_zmq import MessageBuilder
 from crackseg.edge.sources.base import FrameSource, PlaybackSource
 from crackseg.edge.wire import HEARTBEAT_PERIOD_S, MAX_DIM, MaskMessage
 
-__all__ = ["STAGES", "Pipeline", "PipelineConfig", "PipelineReport", "Sink", "default_postprocess_workers"]
+__all__ = [
+    "STAGES",
+    "Flushable",
+    "FrameSink",
+    "Pipeline",
+    "PipelineConfig",
+    "PipelineReport",
+    "Sink",
+    "default_postprocess_workers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +91,23 @@ class Sink(Protocol):
 
     def counters(self) -> Mapping[str, int]:
         """Running totals of the sink's own events, merged into the pipeline's metrics."""
+        ...
+
+
+@runtime_checkable
+class FrameSink(Sink, Protocol):
+    """A sink that also needs the captured image (the overlay): it gets ``send_frame`` instead of ``send`` for
+    mask frames, ``send`` for heartbeats. ``send_frame`` must not block and must not modify the image."""
+
+    def send_frame(self, frame: Frame, message: MaskMessage) -> None: ...
+
+
+@runtime_checkable
+class Flushable(Protocol):
+    """A sink that works behind ``send`` (a writer thread): the run waits for it before its final counters."""
+
+    def flush(self, timeout_s: float) -> None:
+        """Return once everything sent so far is done (or after ``timeout_s``)."""
         ...
 
 
@@ -135,6 +167,7 @@ class _Work:
     frame: Frame
     batch: np.ndarray | None = None
     prob: np.ndarray | None = None
+    mask: np.ndarray | None = None
     result: FrameResult | None = None
 
 
@@ -151,6 +184,7 @@ class _Channel(Generic[T]):
         self._drop_oldest = drop_oldest
         self._on_drop = on_drop
         self._closed = False
+        self._abandoned = 0
         self._cond = threading.Condition()
 
     def put(self, item: T, stop: threading.Event) -> None:
@@ -161,10 +195,19 @@ class _Channel(Generic[T]):
                     self._on_drop()
                     break
                 if stop.is_set():
+                    self._abandoned += 1
                     return
                 self._cond.wait(_POLL_S)
             self._items.append(item)
             self._cond.notify_all()
+
+    def discard(self) -> int:
+        """Empty the channel after a stop; returns how many items it held or could not take."""
+        with self._cond:
+            discarded = len(self._items) + self._abandoned
+            self._items.clear()
+            self._abandoned = 0
+            return discarded
 
     def wait_for_room(self, stop: threading.Event) -> None:
         """Block until a ``put`` would not have to wait (or ``stop`` is set)."""
@@ -230,6 +273,13 @@ class _InOrder(Generic[T]):
                 self._cond.wait(_POLL_S)
             self._results[ticket] = item
             self._cond.notify_all()
+
+    def discard(self) -> int:
+        """Drop the results nobody took after a stop; returns how many there were."""
+        with self._cond:
+            discarded = len(self._results)
+            self._results.clear()
+            return discarded
 
     def worker_done(self) -> None:
         """A worker leaves; once all have, :meth:`get` ends after the last result."""
@@ -301,7 +351,10 @@ class Pipeline:
         self.postprocessor = postprocessor
         self.builder = builder
         self.sinks = tuple(sinks)
+        self._frame_sinks = tuple(sink if isinstance(sink, FrameSink) else None for sink in self.sinks)
         self.config = config or PipelineConfig()
+        if runner.signature is not None:  # a fixed-size model fed another size fails here, not at the first frame
+            check_fixed_size(runner.signature, geometry.network_input)
         self.live = not isinstance(source, PlaybackSource)
         self.metrics = PipelineMetrics(STAGES)
         self._stop = threading.Event()
@@ -310,6 +363,10 @@ class Pipeline:
         self._skipped = 0
         note = runner.measurement_note
         self._note = f"{note}: " if note else ""
+        self.device_masks = (
+            runner.thresholds_on_device and geometry.thresholds_commute and postprocessor.thresholds_alone
+        )
+        """The runner thresholds on its device and only masks cross to the host (probabilities never do)."""
 
     def run(self, stop: threading.Event | None = None, start_gate: threading.Event | None = None) -> PipelineReport:
         """Process frames until the source ends, a limit is reached or ``stop`` is set; re-raises a stage's error.
@@ -342,6 +399,11 @@ class Pipeline:
                 thread.join(self.join_timeout_s)
                 if thread.is_alive():
                     log.warning("stage %s did not stop within %.0f s", thread.name, self.join_timeout_s)
+        in_flight = (to_pre, to_infer, to_post, to_publish)
+        self.metrics.count("discarded_at_stop", sum(hand_over.discard() for hand_over in in_flight))
+        for sink in self.sinks:
+            if isinstance(sink, Flushable):
+                sink.flush(self.join_timeout_s)
         self._sync_counters()
         total = self.metrics.total()
         log.info("%s%s after %.1f s: %s", self._note, self._ended_by, total.elapsed_s, total.format())
@@ -465,20 +527,27 @@ class Pipeline:
 
     def _infer(self, work: _Work) -> None:
         assert work.batch is not None
-        step = self.config.infer_batch
-        outputs = [self.runner.infer(work.batch[i : i + step]) for i in range(0, len(work.batch), step)]
-        work.prob = np.concatenate(outputs)  # always a new array: a backend may reuse its output buffers
+        batch, step, threshold = work.batch, self.config.infer_batch, self.postprocessor.threshold
+        chunks = [batch[i : i + step] for i in range(0, len(batch), step)]
+        if self.device_masks:
+            work.mask = np.concatenate([self.runner.infer_mask(chunk, threshold) for chunk in chunks])
+        else:  # np.concatenate always makes a new array: a backend may reuse its output buffers
+            work.prob = np.concatenate([self.runner.infer(chunk) for chunk in chunks])
         work.batch = None
 
     def _postprocess(self, work: _Work) -> None:
-        assert work.prob is not None
         frame = work.frame
-        prob = self.geometry.from_batch(work.prob, frame.height, frame.width)
-        mask, stats = self.postprocessor(prob)
+        if work.mask is not None:
+            mask, stats = self.postprocessor.measure(
+                self.geometry.mask_from_batch(work.mask, frame.height, frame.width)
+            )
+        else:
+            assert work.prob is not None
+            mask, stats = self.postprocessor(self.geometry.from_batch(work.prob, frame.height, frame.width))
         work.result = FrameResult(
             frame.frame_id, frame.capture_ns, frame.source_id, mask, stats, self.postprocessor.threshold
         )
-        work.prob = None
+        work.prob = work.mask = None
 
     def _publish(self, inp: _InOrder[_Work]) -> None:
         heartbeat_s = self.config.heartbeat_s
@@ -489,17 +558,20 @@ class Pipeline:
             except _ClosedError:
                 return
             if work is None:
-                self._send(self.builder.heartbeat(self.source.source_id))
+                self._send(self.builder.heartbeat(self.source.source_id, self.postprocessor.threshold))
                 last_sent = time.monotonic()
                 continue
             assert work.result is not None
             start = time.perf_counter()
-            self._send(self.builder.frame(work.result))
+            self._send(self.builder.frame(work.result), work.frame)
             last_sent = time.monotonic()
             self.metrics.observe("publish", time.perf_counter() - start)
             self.metrics.observe(PipelineMetrics.END_TO_END, (time.time_ns() - work.frame.capture_ns) / 1e9)
             self.metrics.count("published")
 
-    def _send(self, message: MaskMessage) -> None:
-        for sink in self.sinks:
-            sink.send(message)
+    def _send(self, message: MaskMessage, frame: Frame | None = None) -> None:
+        for sink, frame_sink in zip(self.sinks, self._frame_sinks, strict=True):
+            if frame_sink is not None and frame is not None:
+                frame_sink.send_frame(frame, message)
+            else:
+                sink.send(message)

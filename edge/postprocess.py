@@ -1,7 +1,8 @@
 """From a crack-probability map to what the vehicle acts on: a binary mask and its statistics.
 
-A pixel is crack when ``p > threshold``, the rule the evaluator uses to choose the spec's operating
-threshold (``crackseg.train.metrics``), so the runtime reproduces the reported accuracy exactly.
+A pixel is crack when ``p > threshold``: the evaluation core's one binarization rule
+(``crackseg.edge.evaluation.metrics.binarize``), with which the spec's operating threshold was chosen, so the
+runtime reproduces the reported accuracy exactly.
 Optional hysteresis (as in Canny edge linking) also keeps the pixels above a lower threshold that are
 8-connected to a pixel above the main one: faint stretches of a crack survive, isolated faint noise does not.
 """
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crackseg.edge.evaluation import metrics
 from crackseg.edge.stats import CrackStats, crack_stats
 
 __all__ = ["FrameResult", "Postprocessor", "binarize"]
@@ -25,14 +27,15 @@ def binarize(prob: np.ndarray, threshold: float, low: float | None = None) -> np
         threshold: strong threshold; every pixel above it is crack.
         low: weak threshold (``low < threshold``); ``None`` disables hysteresis.
     """
-    strong = prob > threshold
+    strong = metrics.binarize(prob, threshold)
     if low is None:
         return strong
     if not low < threshold:
         raise ValueError(f"the hysteresis threshold {low} must be below the threshold {threshold}")
     import cv2
 
-    count, labels = cv2.connectedComponents((prob > low).view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    weak = metrics.binarize(prob, low).view(np.uint8)
+    count, labels = cv2.connectedComponents(weak, connectivity=8, ltype=cv2.CV_32S)
     keep = np.zeros(count, dtype=bool)
     keep[labels[strong]] = True
     keep[0] = False  # label 0 is the background of the weak mask
@@ -61,8 +64,17 @@ class Postprocessor:
                 f"the hysteresis threshold must lie in [0, threshold = {self.threshold}), got {self.hysteresis_low}"
             )
 
+    @property
+    def thresholds_alone(self) -> bool:
+        """The mask is ``prob > threshold`` pixel by pixel (no hysteresis), so a GPU backend may make it."""
+        return self.hysteresis_low is None
+
     def __call__(self, prob: np.ndarray) -> tuple[np.ndarray, CrackStats]:
-        mask = binarize(prob, self.threshold, self.hysteresis_low)
+        return self.measure(binarize(prob, self.threshold, self.hysteresis_low))
+
+    def measure(self, mask: np.ndarray) -> tuple[np.ndarray, CrackStats]:
+        """The statistics of a mask already made (by :meth:`__call__`, or on the device where
+        :attr:`thresholds_alone`)."""
         return mask, crack_stats(mask, self.max_boxes)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from crackseg.edge.spec import ModelSpec
+from crackseg.edge.artifact.spec import ModelSpec
 
 __all__ = ["crop_to", "normalize", "pad_to_multiple", "to_network_input"]
 

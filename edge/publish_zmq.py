@@ -5,6 +5,11 @@
 :class:`ZmqPublisher` sends them. The socket is a ``PUB`` with a small send high-water mark, and every
 send is non-blocking: a slow or absent subscriber loses old messages (it sees gaps in ``seq``), the
 pipeline never waits. ``zmq`` is imported only when a publisher opens.
+
+CurveZMQ: the publisher encrypts with its secret key; with a folder of authorized client public keys
+(``curve_clients``, key files as ``zmq.auth.create_certificates`` writes them) a ZAP authenticator lets
+only those clients connect. A publisher bound beyond loopback without CurveZMQ warns: its masks travel
+in clear text on every network the vehicle is on.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ from __future__ import annotations
 import errno
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from crackseg.edge.errors import CracksegError
+from crackseg.edge.pose import Pose
 from crackseg.edge.postprocess import FrameResult
 from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, MAX_SOURCE_ID_BYTES, MaskEncoding, MaskMessage
 
@@ -27,6 +34,8 @@ __all__ = [
     "ZmqPublisher",
     "connect_endpoint",
     "import_zmq",
+    "is_loopback",
+    "load_curve_clients",
     "load_curve_key",
     "wire_source_id",
 ]
@@ -82,28 +91,55 @@ def connect_endpoint(bind: str) -> str:
     return bind
 
 
-def load_curve_key(path: str | Path) -> bytes:
-    """A CurveZMQ key (40 Z85 characters) from a file holding just the key, or from a ZeroMQ certificate.
+def is_loopback(endpoint: str) -> bool:
+    """Whether ``endpoint`` is reachable from this machine only (loopback TCP, ``ipc://``, ``inproc://``)."""
+    scheme, _, address = endpoint.partition("://")
+    if scheme in ("ipc", "inproc"):
+        return True
+    host = address.rpartition(":")[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
 
-    From a certificate (``zmq.auth.create_certificates``) the secret key is taken when present, else the
-    public one. Keys live in files, never on the command line, where ``ps`` would show them.
+
+def load_curve_key(path: str | Path, kind: Literal["public", "secret"]) -> bytes:
+    """A CurveZMQ key (40 Z85 characters) of ``kind`` from a file holding just the key, or from a ZeroMQ certificate.
+
+    A certificate (``zmq.auth.create_certificates``: ``NAME.key`` holds the public key, ``NAME.key_secret``
+    both) must hold the kind asked for: a public certificate where a secret key belongs would start a
+    publisher nobody can decrypt. Keys live in files, never on the command line, where ``ps`` would show them.
     """
     path = Path(path).expanduser()
     try:
         content = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise PublishError(f"cannot read CurveZMQ key file {path}: {exc}") from exc
+    key: bytes | None = content.strip().encode()
     if "public-key" in content:
         import_zmq()
         from zmq.auth import load_certificate
 
         public, secret = load_certificate(str(path))
-        key: bytes | None = secret or public
-    else:
-        key = content.strip().encode()
+        key = public if kind == "public" else secret
+        if key is None:
+            raise PublishError(
+                f"{path} is a public key certificate (no secret-key), but a {kind} key is needed here: "
+                "pass the NAME.key_secret file that zmq.auth.create_certificates wrote beside it"
+            )
     if key is None or len(key) != 40 or not set(key.decode(errors="replace")) <= _Z85_ALPHABET:
-        raise PublishError(f"{path} does not hold a CurveZMQ key (40 Z85 characters)")
+        raise PublishError(f"{path} does not hold a CurveZMQ {kind} key (40 Z85 characters)")
     return key
+
+
+def load_curve_clients(folder: str | Path) -> int:
+    """Checks a folder of authorized client public keys (``*.key`` certificates); returns how many it holds."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise PublishError(f"CurveZMQ client folder {folder} is not a directory")
+    keys = sorted(folder.glob("*.key"))
+    if not keys:
+        raise PublishError(f"{folder} holds no client public key (*.key files from zmq.auth.create_certificates)")
+    for key in keys:
+        load_curve_key(key, "public")
+    return len(keys)
 
 
 class MessageBuilder:
@@ -112,14 +148,21 @@ class MessageBuilder:
     Args:
         model_hash: 16-byte hash of the model file (``crackseg.edge.wire.model_hash``).
         encoding: how masks travel.
+        pose_at: the vehicle's pose at a capture time (``PoseTrack.at``), when a pose source is configured;
+            without one, frames carry no pose.
     """
 
-    def __init__(self, model_hash: bytes, encoding: MaskEncoding = MaskEncoding.PACKBITS_ZLIB) -> None:
+    def __init__(
+        self,
+        model_hash: bytes,
+        encoding: MaskEncoding = MaskEncoding.PACKBITS_ZLIB,
+        pose_at: Callable[[int], Pose] | None = None,
+    ) -> None:
         self.model_hash = model_hash
         self.encoding = encoding
+        self.pose_at = pose_at
         self._seq = 0
         self._last_frame: tuple[int, int] = (0, 0)
-        self._last_threshold = 0.0
 
     def frame(self, result: FrameResult) -> MaskMessage:
         message = MaskMessage(
@@ -133,13 +176,16 @@ class MessageBuilder:
             mask=result.mask,
             stats=result.stats,
             encoding=self.encoding,
+            pose=None if self.pose_at is None else self.pose_at(result.capture_ns),
         )
         self._last_frame = (result.frame_id, result.capture_ns)
-        self._last_threshold = result.threshold
         return message
 
-    def heartbeat(self, source_id: str = "") -> MaskMessage:
-        """A heartbeat repeating the last published frame's id and capture time (0 before any)."""
+    def heartbeat(self, source_id: str, threshold: float) -> MaskMessage:
+        """A heartbeat repeating the last published frame's id and capture time (0 before any).
+
+        ``threshold`` is the run's operating threshold, which a controller may check before the first frame.
+        """
         frame_id, capture_ns = self._last_frame
         return MaskMessage(
             seq=self._next_seq(),
@@ -148,7 +194,7 @@ class MessageBuilder:
             capture_ns=capture_ns,
             publish_ns=time.time_ns(),
             model_hash=self.model_hash,
-            threshold=self._last_threshold,
+            threshold=threshold,
         )
 
     def _next_seq(self) -> int:
@@ -195,6 +241,8 @@ class ZmqPublisher(SocketOwner):
         topic: prefix of every message, in the same frame (see ``edge/WIRE.md``).
         sndhwm: send high-water mark per subscriber; small keeps only the freshest masks queued.
         curve_secret_key: this server's CurveZMQ secret key (Z85); subscribers then need its public key.
+        curve_clients: folder of the public keys (``*.key``) of the only clients allowed to connect
+            (needs ``curve_secret_key``); ``None`` lets any client that knows the server key in.
     """
 
     def __init__(
@@ -203,13 +251,18 @@ class ZmqPublisher(SocketOwner):
         topic: bytes = DEFAULT_TOPIC,
         sndhwm: int = 2,
         curve_secret_key: bytes | None = None,
+        curve_clients: str | Path | None = None,
     ) -> None:
         if sndhwm < 1:
             raise PublishError(f"the send high-water mark must be at least 1, got {sndhwm}")
+        if curve_clients is not None and curve_secret_key is None:
+            raise PublishError("a CurveZMQ client allow-list needs the server's secret key too")
         self.requested_endpoint = endpoint
         self.topic = topic
         self.sndhwm = sndhwm
         self.curve_secret_key = curve_secret_key
+        self.curve_clients = Path(curve_clients).expanduser() if curve_clients is not None else None
+        self._authenticator: Any = None
         self.sent = 0
         self.heartbeats = 0
         self.would_block = 0
@@ -218,7 +271,10 @@ class ZmqPublisher(SocketOwner):
     def open(self) -> None:
         """Bind; a busy port or a bad endpoint raises :class:`PublishError` naming it."""
         zmq = import_zmq()
+        clients = load_curve_clients(self.curve_clients) if self.curve_clients is not None else 0
         context = zmq.Context()
+        if self.curve_clients is not None:
+            self._authenticator = self._start_authenticator(context, self.curve_clients)
         socket = context.socket(zmq.PUB)
         try:
             socket.setsockopt(zmq.SNDHWM, self.sndhwm)
@@ -230,6 +286,7 @@ class ZmqPublisher(SocketOwner):
             socket.bind(self.requested_endpoint)
         except zmq.ZMQError as exc:
             socket.close(linger=0)
+            self._stop_authenticator()
             context.term()
             if exc.errno == errno.EADDRINUSE:
                 raise PublishError(
@@ -240,7 +297,37 @@ class ZmqPublisher(SocketOwner):
         self._context, self._socket = context, socket
         self.endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
         curve = " (CurveZMQ)" if self.curve_secret_key is not None else ""
+        curve += f", {clients} authorized client key(s) from {self.curve_clients}" if clients else ""
         log.info("publishing masks on %s, topic %r%s", self.endpoint, self.topic.decode(errors="replace"), curve)
+        if self.curve_secret_key is None and not is_loopback(self.requested_endpoint):
+            log.warning(
+                "publishing on %s without CurveZMQ: masks are sent in clear text to every network the vehicle is "
+                "on; pass --curve-secret-key (and --curve-clients) for links beyond the vehicle",
+                self.requested_endpoint,
+            )
+
+    @staticmethod
+    def _start_authenticator(context: Any, clients: Path) -> Any:
+        """A ZAP handler on ``context`` that admits CurveZMQ clients whose public key is in ``clients``."""
+        from zmq.auth.thread import ThreadAuthenticator
+
+        authenticator = ThreadAuthenticator(context, log=logging.getLogger(f"{__name__}.zap"))
+        authenticator.start()
+        authenticator.configure_curve(domain="*", location=str(clients))
+        return authenticator
+
+    def _stop_authenticator(self) -> None:
+        if self._authenticator is not None:
+            self._authenticator.stop()
+            self._authenticator = None
+
+    def close(self) -> None:
+        """Close the socket, stop the authenticator, then end the context."""
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        self._stop_authenticator()
+        super().close()
 
     def send(self, message: MaskMessage) -> None:
         """Encode and send without blocking; a full queue drops the message (subscribers see a ``seq`` gap)."""

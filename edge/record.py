@@ -7,13 +7,21 @@ Layout for ``--record flight.db``::
 
 Schema (one row per published frame; query it with any SQLite client)::
 
-    runs(id INTEGER PRIMARY KEY, started_ns INTEGER)
+    runs(id INTEGER PRIMARY KEY, started_ns INTEGER, info TEXT)
     frames(id INTEGER PRIMARY KEY, run_id INTEGER, seq INTEGER, frame_id INTEGER, source_id TEXT,
            capture_ns INTEGER, publish_ns INTEGER, model_hash TEXT, threshold REAL, width INTEGER,
            height INTEGER, crack_pixels INTEGER, coverage_pct REAL, components INTEGER,
-           skeleton_px INTEGER, max_width_px REAL, boxes TEXT, mask_path TEXT)
+           skeleton_px INTEGER, max_width_px REAL, boxes TEXT, mask_path TEXT,
+           pose_parts INTEGER, pose_stale INTEGER, pose_age_ms INTEGER, lat_deg REAL, lon_deg REAL,
+           alt_m REAL, rel_alt_m REAL, roll_deg REAL, pitch_deg REAL, yaw_deg REAL, gimbal_roll_deg REAL,
+           gimbal_pitch_deg REAL, gimbal_yaw_deg REAL, chainage_m REAL)
 
-``boxes`` is JSON ``[[x, y, w, h, pixels], ...]``; ``mask_path`` is relative to the database's folder.
+``info`` is JSON describing the run (model, threshold, versions, source, pose inputs). ``boxes`` is JSON
+``[[x, y, w, h, pixels], ...]``; ``mask_path`` is relative to the database's folder. The pose columns
+are NULL when the run had no pose source; otherwise ``pose_parts`` and ``pose_stale`` hold
+``crackseg.edge.pose.PoseParts`` flags (1 position, 2 attitude, 4 gimbal, 8 chainage) and a part's
+columns are NULL when it is absent. A database recorded before the pose columns existed gets them
+(NULL for its old rows) the next time it is opened for recording.
 
 Crash safety: a mask file is written to a temporary name and renamed into place *before* the
 transaction holding its row commits, and each commit covers what was queued at that moment (one frame,
@@ -31,11 +39,13 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from crackseg.edge.errors import CracksegError
+from crackseg.edge.pose import Pose
 from crackseg.edge.wire import MaskEncoding, MaskMessage, encode_mask
 
 __all__ = ["RecordError", "Recorder", "load_mask"]
@@ -66,17 +76,47 @@ CREATE TABLE IF NOT EXISTS frames (
 );
 CREATE INDEX IF NOT EXISTS frames_run_frame ON frames (run_id, frame_id);
 """
-_INSERT = (
-    "INSERT INTO frames (run_id, seq, frame_id, source_id, capture_ns, publish_ns, model_hash, threshold, width, "
-    "height, crack_pixels, coverage_pct, components, skeleton_px, max_width_px, boxes, mask_path) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_ADDED_COLUMNS = {
+    "runs": {"info": "TEXT"},
+    "frames": {
+        "pose_parts": "INTEGER", "pose_stale": "INTEGER", "pose_age_ms": "INTEGER", "lat_deg": "REAL",
+        "lon_deg": "REAL", "alt_m": "REAL", "rel_alt_m": "REAL", "roll_deg": "REAL", "pitch_deg": "REAL",
+        "yaw_deg": "REAL", "gimbal_roll_deg": "REAL", "gimbal_pitch_deg": "REAL", "gimbal_yaw_deg": "REAL",
+        "chainage_m": "REAL",
+    },
+}  # fmt: skip
+"""Columns added after the first schema; :func:`_add_missing_columns` brings older databases up to date."""
+_FRAME_COLUMNS = (
+    "run_id", "seq", "frame_id", "source_id", "capture_ns", "publish_ns", "model_hash", "threshold", "width",
+    "height", "crack_pixels", "coverage_pct", "components", "skeleton_px", "max_width_px", "boxes", "mask_path",
+    *_ADDED_COLUMNS["frames"],
+)  # fmt: skip
+_INSERT = f"INSERT INTO frames ({', '.join(_FRAME_COLUMNS)}) VALUES ({', '.join('?' * len(_FRAME_COLUMNS))})"
+_NO_POSE: tuple[None, ...] = (None,) * len(_ADDED_COLUMNS["frames"])
 _BATCH_MAX = 32
 _END = None
 
 
 class RecordError(CracksegError):
     """The recording database or its mask folder cannot be created or written."""
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        existing = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in existing:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def _pose_row(pose: Pose | None) -> tuple[object, ...]:
+    """The pose columns of a frame: all NULL without a pose source, NULL per absent part otherwise."""
+    if pose is None:
+        return _NO_POSE
+    position = pose.position or (None,) * 4
+    attitude = pose.attitude or (None,) * 3
+    gimbal = pose.gimbal or (None,) * 3
+    return (int(pose.present), int(pose.stale), pose.age_ms, *position, *attitude, *gimbal, pose.chainage_m)
 
 
 def load_mask(db_path: str | Path, mask_path: str) -> np.ndarray:
@@ -96,6 +136,7 @@ class Recorder:
     Args:
         path: the SQLite database; created with its parent folders if absent, appended to otherwise.
         queue_size: frames waiting for the disk before new ones are dropped from the recording.
+        run_info: what describes this run (model, threshold, versions, ...), stored as JSON in ``runs.info``.
 
     Attributes:
         written: frames committed.
@@ -105,10 +146,11 @@ class Recorder:
 
     join_timeout_s = 10.0
 
-    def __init__(self, path: str | Path, queue_size: int = 256) -> None:
+    def __init__(self, path: str | Path, queue_size: int = 256, run_info: Mapping[str, object] | None = None) -> None:
         self.path = Path(path).expanduser()
+        self.run_info = dict(run_info or {})
         self.masks_root = self.path.with_name(self.path.stem + "-masks")
-        self._queue: queue.Queue[MaskMessage | None] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[MaskMessage | threading.Event | None] = queue.Queue(maxsize=queue_size)
         self._db: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
         self.run_id = 0
@@ -124,7 +166,10 @@ class Recorder:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
-            self.run_id = int(db.execute("INSERT INTO runs (started_ns) VALUES (?)", (time.time_ns(),)).lastrowid or 0)
+            _add_missing_columns(db)
+            info = json.dumps(self.run_info, sort_keys=True)
+            cursor = db.execute("INSERT INTO runs (started_ns, info) VALUES (?, ?)", (time.time_ns(), info))
+            self.run_id = int(cursor.lastrowid or 0)
             (self.masks_root / self._run_dir).mkdir(parents=True, exist_ok=True)
         except (OSError, sqlite3.Error) as exc:
             raise RecordError(f"cannot record to {self.path}: {exc}") from exc
@@ -150,6 +195,18 @@ class Recorder:
 
     def counters(self) -> dict[str, int]:
         return {"recorded": self.written, "record_dropped": self.dropped, "record_errors": self.errors}
+
+    def flush(self, timeout_s: float) -> None:
+        """Wait until every frame queued so far is committed (or ``timeout_s`` passed), so ``written`` counts it."""
+        if self._thread is None:
+            return
+        done = threading.Event()
+        try:
+            self._queue.put(done, timeout=timeout_s)
+        except queue.Full:
+            return
+        if not done.wait(timeout_s):
+            log.warning("recording to %s still writing after %.0f s", self.path, timeout_s)
 
     def close(self) -> None:
         """Write everything queued, then close the database; safe to call twice."""
@@ -180,9 +237,11 @@ class Recorder:
                 except queue.Empty:
                     break
             done = batch[-1] is _END
-            messages = [m for m in batch if m is not None]
+            messages = [m for m in batch if isinstance(m, MaskMessage)]
             if messages:
                 self._write(messages)
+            for flushed in (m for m in batch if isinstance(m, threading.Event)):
+                flushed.set()
 
     def _write(self, messages: list[MaskMessage]) -> None:
         assert self._db is not None
@@ -217,4 +276,5 @@ class Recorder:
             self.run_id, message.seq, message.frame_id, message.source_id, message.capture_ns, message.publish_ns,
             message.model_hash.hex(), message.threshold, message.width, message.height, stats.crack_pixels,
             stats.coverage_pct, stats.components, stats.skeleton_px, stats.max_width_px, boxes, mask_path,
+            *_pose_row(message.pose),
         )  # fmt: skip

@@ -1,5 +1,8 @@
 """The ZeroMQ mask message, version 1: one binary frame per published mask or heartbeat.
 
+Within version 1, extension blocks after the boxes (which older decoders skip, as the specification
+always required) carry optional data; the first is the vehicle's pose at capture time.
+
 ``edge/WIRE.md`` is the specification (byte tables, limits, semantics, golden files); this module is its
 reference encoder and decoder. The layout is a fixed little-endian header read with ``struct``, explicit
 lengths and a trailing CRC-32, so that a C client decodes it without allocation or a JSON parser.
@@ -19,11 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from crackseg.edge.errors import CracksegError
+from crackseg.edge.pose import Attitude, GeoPosition, Pose, PoseParts
 from crackseg.edge.stats import CrackBox, CrackStats
 
 __all__ = [
     "DEFAULT_ENDPOINT",
     "DEFAULT_TOPIC",
+    "EXT_POSE",
     "HEARTBEAT_PERIOD_S",
     "MAGIC",
     "MAX_BOXES",
@@ -31,6 +36,7 @@ __all__ = [
     "MAX_HEADER_LEN",
     "MAX_SOURCE_ID_BYTES",
     "PAYLOAD_SLACK",
+    "POSE_VERSION",
     "VERSION",
     "MaskEncoding",
     "MaskMessage",
@@ -38,6 +44,7 @@ __all__ = [
     "WireError",
     "decode_mask",
     "encode_mask",
+    "encode_pose",
     "model_hash",
 ]
 
@@ -67,6 +74,12 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _FIXED = struct.Struct("<4sHHIQQqq16sfIIBBBxIfIIf")
 _BOX = struct.Struct("<5I")  # x, y, w, h, pixels
 _U32 = struct.Struct("<I")
+_EXT = struct.Struct("<HH")  # extension type, body length
+EXT_POSE = 1
+POSE_VERSION = 1
+# version, present, stale, reserved, age_ms, lat, lon, alt, rel_alt, roll, pitch, yaw, gimbal roll, pitch, yaw,
+# chainage; parts that are not present are NaN
+_POSE = struct.Struct("<BBBxIddffffffffd")
 _MIN_LEN = _FIXED.size + 2 * _U32.size  # a heartbeat with an empty source id: header, payload_len, crc
 
 
@@ -173,6 +186,58 @@ def _decode_png(payload: bytes | memoryview, width: int, height: int) -> np.ndar
     return img != 0
 
 
+_NAN = float("nan")
+
+
+def encode_pose(pose: Pose) -> bytes:
+    """The pose extension block (type ``EXT_POSE``): absent parts travel as NaN with their ``present`` bit clear."""
+    position = pose.position or GeoPosition(_NAN, _NAN, _NAN, _NAN)
+    attitude = pose.attitude or Attitude(_NAN, _NAN, _NAN)
+    gimbal = pose.gimbal or Attitude(_NAN, _NAN, _NAN)
+    chainage = _NAN if pose.chainage_m is None else pose.chainage_m
+    present = pose.present
+    body = _POSE.pack(
+        POSE_VERSION, present, pose.stale & present, min(pose.age_ms, 0xFFFFFFFF),
+        *position, *attitude, *gimbal, chainage,
+    )  # fmt: skip
+    return _EXT.pack(EXT_POSE, len(body)) + body
+
+
+def _decode_pose(body: bytes) -> Pose | None:
+    """A pose block's content; ``None`` for a pose version this decoder does not read (skipped like any block)."""
+    if len(body) < _POSE.size:
+        raise WireError(f"length field out of range: pose extension of {len(body)} bytes, expected {_POSE.size}")
+    version, present, stale, age_ms, *values = _POSE.unpack_from(body)
+    if version != POSE_VERSION:
+        return None
+    parts = PoseParts(present & 0x0F)  # bits 4-7 are reserved for parts appended later
+    return Pose(
+        position=GeoPosition(*values[0:4]) if PoseParts.POSITION in parts else None,
+        attitude=Attitude(*values[4:7]) if PoseParts.ATTITUDE in parts else None,
+        gimbal=Attitude(*values[7:10]) if PoseParts.GIMBAL in parts else None,
+        chainage_m=values[10] if PoseParts.CHAINAGE in parts else None,
+        stale=PoseParts(stale) & parts,
+        age_ms=age_ms,
+    )
+
+
+def _decode_extensions(data: bytes, start: int, end: int) -> Pose | None:
+    """Walk the extension blocks in ``data[start:end]``: the pose if one is there; unknown types are skipped."""
+    pose = None
+    offset = start
+    while offset < end:
+        if end - offset < _EXT.size:
+            raise WireError(f"length field out of range: {end - offset} stray bytes after the extension blocks")
+        ext_type, length = _EXT.unpack_from(data, offset)
+        body_start = offset + _EXT.size
+        offset = body_start + length
+        if offset > end:
+            raise WireError(f"length field out of range: extension block of {length} bytes overruns header_len")
+        if ext_type == EXT_POSE:
+            pose = _decode_pose(data[body_start:offset])
+    return pose
+
+
 @dataclass(frozen=True, eq=False)
 class MaskMessage:
     """One message: a mask frame, or a heartbeat when ``mask`` is None.
@@ -188,6 +253,8 @@ class MaskMessage:
         mask: bool (height, width) crack mask, not copied; None for a heartbeat.
         stats: statistics of ``mask``; required for a frame, None for a heartbeat.
         encoding: how the mask travels; ignored (sent as 0) for a heartbeat.
+        pose: the vehicle's pose at ``capture_ns`` when a pose source is configured, else None (sent as no
+            extension block at all, never as zeros).
     """
 
     seq: int
@@ -200,6 +267,7 @@ class MaskMessage:
     mask: np.ndarray | None = None
     stats: CrackStats | None = None
     encoding: MaskEncoding = MaskEncoding.PACKBITS_ZLIB
+    pose: Pose | None = None
 
     def __post_init__(self) -> None:
         if len(self.model_hash) != 16:
@@ -241,7 +309,8 @@ class MaskMessage:
         stats = self.stats or CrackStats()
         encoding = MaskEncoding.RAW if self.mask is None else self.encoding
         payload = b"" if self.mask is None else encode_mask(self.mask, encoding)
-        header_len = _FIXED.size + len(source) + _BOX.size * len(stats.boxes)
+        extensions = b"" if self.pose is None else encode_pose(self.pose)
+        header_len = _FIXED.size + len(source) + _BOX.size * len(stats.boxes) + len(extensions)
         try:
             fixed = _FIXED.pack(
                 MAGIC,
@@ -268,7 +337,7 @@ class MaskMessage:
             boxes = b"".join(_BOX.pack(b.x, b.y, b.w, b.h, b.pixels) for b in stats.boxes)
         except struct.error as exc:
             raise WireError(f"a field is out of range for its wire type: {exc}") from None
-        body = b"".join((fixed, source, boxes, _U32.pack(len(payload)), payload))
+        body = b"".join((fixed, source, boxes, extensions, _U32.pack(len(payload)), payload))
         return body + _U32.pack(zlib.crc32(body))
 
     @classmethod
@@ -335,6 +404,7 @@ class MaskMessage:
             raise WireError("source_id is not valid UTF-8") from None
         if encoding not in _ENCODINGS:
             raise WireError(f"unknown mask encoding {encoding}")
+        pose = _decode_extensions(data, fields_end, header_len)
         mask, stats = None, None
         if kind == MessageKind.HEARTBEAT:
             if any((width, height, encoding, n_boxes, *stat_fields)):
@@ -347,5 +417,6 @@ class MaskMessage:
             payload = memoryview(data)[header_len + _U32.size : total - _U32.size]
             mask = decode_mask(payload, MaskEncoding(encoding), width, height)
         return cls(
-            seq, frame_id, source_id, capture_ns, publish_ns, hash16, threshold, mask, stats, MaskEncoding(encoding)
-        )
+            seq, frame_id, source_id, capture_ns, publish_ns, hash16, threshold, mask, stats, MaskEncoding(encoding),
+            pose,
+        )  # fmt: skip

@@ -16,23 +16,25 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crackseg.edge.artifact.precision import PRECISIONS
+from crackseg.edge.cli.options import SizeOrOldHeightWidth
 from crackseg.edge.errors import CracksegError
 from crackseg.export.parity import FP16_TOLERANCE, FP32_TOLERANCE
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from torch import nn
 
-    from crackseg.edge.spec import ModelSpec
-    from crackseg.export.manifest import Profile
+    from crackseg.edge.artifact.manifest import Profile
+    from crackseg.edge.artifact.size import Size
+    from crackseg.edge.artifact.spec import ModelSpec
     from crackseg.export.parity import ParityReport, Sample
 
     Checkpoint = tuple[nn.Module, ModelSpec]
 
 __all__ = ["add_args", "parse_shape", "run"]
 
-DEFAULT_SIZE = (512, 512)
 
 ONNX_DESCRIPTION = (
     "Export a checkpoint to ONNX with the model spec in its metadata, then compare ONNX Runtime with PyTorch "
@@ -57,10 +59,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     onnx.add_argument("--out", type=Path, help="ONNX file to write (default: the checkpoint's name with .onnx)")
     onnx.add_argument(
         "--size",
-        type=int,
-        nargs=2,
-        metavar=("H", "W"),
-        help="input size, or trace size with --dynamic (default 512 512)",
+        nargs="+",
+        action=SizeOrOldHeightWidth,
+        metavar="WxH",
+        help="input size, or trace size with --dynamic (default: the model's input size)",
     )
     onnx.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
     onnx.add_argument("--opset", type=int, help="ONNX opset (default: the pinned one)")
@@ -81,7 +83,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "engine", help="ONNX -> TensorRT engine + manifest, built on this GPU", description=ENGINE_DESCRIPTION
     )
     engine.add_argument("--onnx", type=Path, required=True, help="crackseg ONNX file (FP32, FP16 or Q/DQ INT8)")
-    engine.add_argument("--precision", choices=["fp32", "fp16", "int8"], required=True, help="engine precision")
+    engine.add_argument("--precision", choices=PRECISIONS, required=True, help="engine precision")
     engine.add_argument("--out", type=Path, help="engine file (default: named after model, precision, TensorRT, GPU)")
     for label in ("min", "opt", "max"):
         engine.add_argument(
@@ -138,8 +140,8 @@ def run_onnx(args: argparse.Namespace) -> int:
     if args.parity_images < 1:
         raise CracksegError("--parity-images must be at least 1")
     out: Path = args.out or args.model.with_suffix(".onnx")
-    size: tuple[int, int] = (args.size[0], args.size[1]) if args.size else DEFAULT_SIZE
     model, spec = load_checkpoint(args.model)
+    size: Size = args.size or spec.input_size
     opset = args.opset or DEFAULT_OPSET
     partial = out.with_name(out.name + ".partial")
     export_onnx(model, spec, partial, size, args.dynamic, opset, simplify=not args.no_simplify)
@@ -158,6 +160,16 @@ def run_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def synthetic_images(count: int, size: tuple[int, int] = (384, 544), seed: int = 0) -> Iterator[Sample]:
+    """``count`` synthetic crack images of ``size`` (height, width); DeepCrack's image size by default."""
+    from crackseg.edge.sources.synthetic import CrackSynth
+
+    synth = CrackSynth(width=size[1], height=size[0], seed=seed)
+    for index in range(count):
+        image, _ = synth.render(index)
+        yield f"synthetic-{index}", image
+
+
 class _ParityCheck:
     """Compares exported files with the checkpoint on the images the options name, then publishes or deletes them.
 
@@ -165,19 +177,19 @@ class _ParityCheck:
     Synthetic images have the export size; real ones their native size (cropped or padded to a static input).
     """
 
-    def __init__(self, args: argparse.Namespace, reference: Checkpoint, size: tuple[int, int]) -> None:
+    def __init__(self, args: argparse.Namespace, reference: Checkpoint, size: Size) -> None:
         self.reference = reference
         self.static = None if args.dynamic else size
         self.data, self.split, self.count, self.size = args.parity_data, args.parity_split, args.parity_images, size
         if self.data:
             split = f"/{self.split}" if self.split else ""
-            fitted = f", fitted to the static {size[0]}x{size[1]} input" if self.static else ""
+            fitted = f", fitted to the static {size} input" if self.static else ""
             self.source = f"images of {self.data.name}{split} at native resolution{fitted}"
         else:
-            self.source = f"synthetic crack images ({size[0]}x{size[1]}; pass --parity-data for real ones)"
+            self.source = f"synthetic crack images ({size}; pass --parity-data for real ones)"
 
     def samples(self) -> Iterable[Sample]:
-        from crackseg.export.parity import dataset_images, synthetic_images
+        from crackseg.export.parity import dataset_images
 
         if self.data:
             return dataset_images(self.data, self.split, self.count)
@@ -225,8 +237,9 @@ def run_engine(args: argparse.Namespace) -> int:
         )
     except ImportError as exc:
         raise CracksegError(f"crackseg export engine needs the onnx package ({exc}): pip install onnx") from exc
+    from crackseg.edge.artifact.hashing import sha256_file
+    from crackseg.edge.artifact.manifest import ManifestMismatch, Profile, check_manifest, read_manifest
     from crackseg.edge.backends.trt import build_runtime, load_tensorrt
-    from crackseg.export.manifest import ManifestMismatch, Profile, check_manifest, read_manifest, sha256_file
     from crackseg.export.onnx import read_onnx
 
     read_onnx(args.onnx)  # a missing, corrupt or foreign file is reported as such, TensorRT or not

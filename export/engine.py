@@ -33,26 +33,24 @@ from typing import Any
 import onnx
 from tqdm import tqdm
 
-from crackseg.edge.backends.base import INPUT_NAME
-from crackseg.edge.backends.trt import build_runtime, trt
-from crackseg.edge.errors import CracksegError
-from crackseg.edge.spec import ModelSpec
-from crackseg.export.manifest import (
+from crackseg.edge.artifact.hashing import sha256_bytes, sha256_file
+from crackseg.edge.artifact.manifest import (
     CALIBRATION_KEY,
     BuilderOptions,
     EngineManifest,
     Profile,
     RuntimeInfo,
-    sha256_bytes,
-    sha256_file,
     write_manifest,
 )
-from crackseg.export.onnx import Precision, onnx_precision, read_onnx
+from crackseg.edge.artifact.precision import PRECISIONS, Precision
+from crackseg.edge.artifact.spec import INPUT_NAME, ModelSpec
+from crackseg.edge.backends.trt import build_runtime, trt
+from crackseg.edge.errors import CracksegError
+from crackseg.export.onnx import onnx_precision, read_onnx
 
 __all__ = [
     "DEFAULT_PROFILE",
     "DEFAULT_WORKSPACE_MIB",
-    "PRECISIONS",
     "EngineBuild",
     "EngineBuildError",
     "EngineFromOnnx",
@@ -65,7 +63,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PRECISIONS: tuple[Precision, ...] = ("fp32", "fp16", "int8")
 DEFAULT_WORKSPACE_MIB = 1024
 """Builder scratch memory cap: leaves room for the camera, the pipeline and the OS on 4-8 GB Jetsons."""
 DEFAULT_PROFILE = Profile(min=(1, 3, 64, 64), opt=(1, 3, 512, 512), max=(1, 3, 1024, 1024))

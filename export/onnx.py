@@ -13,15 +13,16 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from crackseg.edge.backends.base import INPUT_NAME, OUTPUT_NAME
+from crackseg.edge.artifact.precision import Precision
+from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
+from crackseg.edge.artifact.spec import INPUT_NAME, OUTPUT_NAME, SPEC_KEY, ModelSpec, spec_from_metadata
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.spec import SPEC_KEY, ModelSpec, SpecError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -31,7 +32,6 @@ __all__ = [
     "FP16_KEEP_FP32",
     "TENSORRT_OPS",
     "ExportError",
-    "Precision",
     "convert_to_fp16",
     "embed_spec",
     "export_onnx",
@@ -39,8 +39,6 @@ __all__ = [
     "op_counts",
     "read_onnx",
 ]
-
-Precision = Literal["fp32", "fp16", "int8"]
 
 DEFAULT_OPSET = 17
 
@@ -105,7 +103,7 @@ def export_onnx(
     model: nn.Module,
     spec: ModelSpec,
     path: str | Path,
-    input_size: tuple[int, int] = (512, 512),
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
     dynamic: bool = False,
     opset: int = DEFAULT_OPSET,
     simplify: bool = True,
@@ -153,7 +151,12 @@ def export_onnx(
 
 
 def read_onnx(path: str | Path) -> tuple[onnx.ModelProto, ModelSpec]:
-    """Loads a crackseg ONNX file and its spec; a missing, corrupt or foreign file raises ``ExportError``."""
+    """Loads a crackseg ONNX file and its spec.
+
+    Raises:
+        ExportError: the file is missing, corrupt, or lacks the ``image`` -> ``prob`` signature.
+        SpecError: it carries no valid crackseg spec.
+    """
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"ONNX file not found: {path}")
@@ -161,13 +164,7 @@ def read_onnx(path: str | Path) -> tuple[onnx.ModelProto, ModelSpec]:
         model = onnx.load(str(path))
     except Exception as exc:  # protobuf raises DecodeError and friends for corrupt files
         raise ExportError(f"{path} is not a readable ONNX file: {exc}") from exc
-    metadata = {prop.key: prop.value for prop in model.metadata_props}
-    if SPEC_KEY not in metadata:
-        raise ExportError(f"{path} is not a crackseg model: its ONNX metadata has no '{SPEC_KEY}' entry")
-    try:
-        spec = ModelSpec.from_json(metadata[SPEC_KEY])
-    except SpecError as exc:
-        raise ExportError(f"{path}: {exc}") from exc
+    spec = spec_from_metadata({prop.key: prop.value for prop in model.metadata_props}, path)
     inputs = [value.name for value in model.graph.input]
     outputs = [value.name for value in model.graph.output]
     if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:

@@ -1,7 +1,7 @@
 """Numerical parity of an exported model with its checkpoint, measured on real crack images.
 
 Both models segment each image exactly as the evaluator does (native resolution, padded to the size
-multiple, cropped back: ``crackseg.train.evaluate.predict_probability``), and the crack probability
+multiple, cropped back: ``crackseg.edge.evaluation.evaluate.predict_probability``), and the crack probability
 maps are compared pixel by pixel. Without a dataset, synthetic crack images stand in (and the report
 says so): real photographs exercise the value ranges a deployed model sees, noise does not.
 
@@ -37,7 +37,6 @@ __all__ = [
     "compare_runners",
     "dataset_images",
     "fit_to",
-    "synthetic_images",
 ]
 
 FP32_TOLERANCE = 1e-4
@@ -90,22 +89,12 @@ def fit_to(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 
 def dataset_images(root: str | Path, split: str | None, count: int) -> Iterator[Sample]:
     """The first ``count`` images of a dataset split (stems in the split's order)."""
-    from crackseg.train.data.dataset import CrackDataset, resolve_split
+    from crackseg.edge.evaluation.dataset import CrackDataset, resolve_split
 
     dataset = CrackDataset(root, resolve_split(split) if split else None)
     for index in range(min(count, len(dataset))):
         image, _ = dataset.load(index)
         yield dataset.stems[index], image
-
-
-def synthetic_images(count: int, size: tuple[int, int] = (384, 544), seed: int = 0) -> Iterator[Sample]:
-    """``count`` synthetic crack images of ``size`` (height, width); DeepCrack's image size by default."""
-    from crackseg.edge.sources.synthetic import CrackSynth
-
-    synth = CrackSynth(width=size[1], height=size[0], seed=seed)
-    for index in range(count):
-        image, _ = synth.render(index)
-        yield f"synthetic-{index}", image
 
 
 def compare_runners(
@@ -121,7 +110,8 @@ def compare_runners(
     Args:
         size: (height, width) for a static-shape model; images are cropped or padded to it.
     """
-    from crackseg.train.evaluate import predict_probability
+    from crackseg.edge.evaluation.evaluate import predict_probability
+    from crackseg.edge.evaluation.metrics import binarize
 
     threshold = reference.spec.threshold
     worst, worst_name, total, pixels, flipped, count = -1.0, "", 0.0, 0, 0, 0
@@ -133,7 +123,7 @@ def compare_runners(
             worst, worst_name = float(error.max()), name
         total += float(error.sum(dtype=np.float64))
         pixels += error.size
-        flipped += int(np.count_nonzero((actual > threshold) != (expected > threshold)))
+        flipped += int(np.count_nonzero(binarize(actual, threshold) != binarize(expected, threshold)))
         count += 1
     if not count:
         raise ParityError(f"no images to compare in {source}")

@@ -11,11 +11,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from crackseg.edge.artifact.read import read_spec
+from crackseg.edge.artifact.spec import SPEC_KEY, ModelSpec
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.spec import SPEC_KEY, ModelSpec, SpecError
 from crackseg.train.models import create_model, is_model
 
-__all__ = ["CheckpointError", "build_model", "load_checkpoint", "read_spec", "save_checkpoint"]
+__all__ = ["CheckpointError", "build_model", "load_checkpoint", "save_checkpoint"]
 
 
 class CheckpointError(CracksegError, ValueError):
@@ -44,28 +45,11 @@ def save_checkpoint(path: str | Path, model: nn.Module, spec: ModelSpec) -> Path
     return path
 
 
-def read_spec(path: str | Path) -> ModelSpec:
-    """The spec of a checkpoint, without loading its weights."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except Exception as exc:  # safetensors raises its own error types for corrupt headers
-        raise CheckpointError(f"{path} is not a safetensors checkpoint: {exc}") from exc
-    if SPEC_KEY not in metadata:
-        raise CheckpointError(f"{path} has no crackseg model spec in its metadata")
-    try:
-        return ModelSpec.from_json(metadata[SPEC_KEY])
-    except SpecError as exc:
-        raise CheckpointError(f"{path}: {exc}") from exc
-
-
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelSpec]:
-    """Rebuilds the network named by the checkpoint's spec and loads its weights (strictly)."""
+    """Rebuilds the network named by the checkpoint's spec and loads its weights (strictly).
+
+    Registered in :data:`crackseg.edge.artifact.loaders.NETWORK_LOADERS`: the torch runner loads checkpoints with it.
+    """
     from safetensors.torch import load_file
 
     spec = read_spec(path)

@@ -26,8 +26,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.pytorch import TorchRunner
-from crackseg.edge.spec import ModelSpec
 from crackseg.train.checkpoint import save_checkpoint
 from crackseg.train.data.torch_dataset import SourceMix, WeightedSourceSampler
 from crackseg.train.validation import ValidationResult, ValidationSet, validate

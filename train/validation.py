@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from crackseg.edge.backends.base import Runner
-from crackseg.train.data.dataset import CrackDataset
-from crackseg.train.evaluate import evaluate
-from crackseg.train.metrics import MetricsReport
+from crackseg.edge.evaluation.dataset import CrackDataset
+from crackseg.edge.evaluation.evaluate import evaluate
+from crackseg.edge.evaluation.metrics import MetricsReport, f1_score
 
-__all__ = ["ValidationResult", "ValidationSet", "f1_curve", "validate", "with_shared_threshold"]
+__all__ = ["ValidationResult", "ValidationSet", "validate", "with_shared_threshold"]
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,6 @@ class ValidationResult:
     per_dataset: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def f1_curve(report: MetricsReport) -> np.ndarray:
-    """F1 at each of the report's thresholds (0 where precision and recall are both 0)."""
-    precision, recall = np.asarray(report.precision, dtype=np.float64), np.asarray(report.recall, dtype=np.float64)
-    total = precision + recall
-    return np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
-
-
 def with_shared_threshold(reports: dict[str, MetricsReport]) -> ValidationResult:
     """Chooses the shared threshold from per-dataset reports scored on the same thresholds."""
     if not reports:
@@ -63,7 +56,7 @@ def with_shared_threshold(reports: dict[str, MetricsReport]) -> ValidationResult
     thresholds = {report.thresholds for report in reports.values()}
     if len(thresholds) != 1:
         raise ValueError("validation reports were scored on different thresholds")
-    curves = {name: f1_curve(report) for name, report in reports.items()}
+    curves = {name: f1_score(report.precision, report.recall) for name, report in reports.items()}
     mean_curve = np.mean(list(curves.values()), axis=0)
     best = int(np.argmax(mean_curve))
     return ValidationResult(

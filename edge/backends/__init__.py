@@ -6,9 +6,9 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from crackseg.edge.backends.base import INPUT_NAME, OUTPUT_NAME, BackendError, Runner
+from crackseg.edge.backends.base import BackendError, Runner
 
-__all__ = ["BACKENDS", "INPUT_NAME", "OUTPUT_NAME", "BackendError", "Runner", "open_runner"]
+__all__ = ["BACKENDS", "BackendError", "Runner", "open_runner"]
 
 BACKENDS: dict[str, str] = {
     ".onnx": "crackseg.edge.backends.onnxrt:OnnxRuntimeRunner",

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.spec import ModelSpec
 
-__all__ = ["INPUT_NAME", "OUTPUT_NAME", "BackendError", "Runner"]
+if TYPE_CHECKING:
+    from crackseg.edge.backends.signature import ModelSignature
 
-INPUT_NAME = "image"
-"""Name of the network input: ``Nx3xHxW`` float32 RGB normalized per the spec."""
-OUTPUT_NAME = "prob"
-"""Name of the network output: ``Nx1xHxW`` crack probability."""
+__all__ = ["BackendError", "Runner"]
 
 
 class BackendError(CracksegError, RuntimeError):
@@ -27,7 +27,8 @@ class Runner(ABC):
     """Loads a model in :meth:`activate`, runs it in :meth:`infer`, frees it in :meth:`close`.
 
     Public methods check state and record :attr:`last_latency_s`; subclasses implement the ``*_impl``
-    methods. Outputs never alias buffers the runner reuses: callers may keep them.
+    methods. Outputs never alias buffers the runner reuses: callers may keep them. Runners that load a
+    model file set :attr:`signature` when active, after checking it against the spec.
     """
 
     name: str = "runner"
@@ -35,6 +36,7 @@ class Runner(ABC):
     def __init__(self) -> None:
         self.is_active = False
         self.last_latency_s = 0.0
+        self.signature: ModelSignature | None = None
 
     @property
     @abstractmethod
@@ -52,16 +54,29 @@ class Runner(ABC):
             self.is_active = True
         return self
 
+    @property
+    def thresholds_on_device(self) -> bool:
+        """:meth:`infer_mask` thresholds where the output is made (a GPU), so only the mask crosses to the host."""
+        return False
+
     def infer(self, image: np.ndarray) -> np.ndarray:
         """Runs the network on a normalized ``Nx3xHxW`` float32 batch; returns ``Nx1xHxW`` probabilities."""
+        return self._call(self.infer_impl, image)
+
+    def infer_mask(self, image: np.ndarray, threshold: float) -> np.ndarray:
+        """The ``Nx1xHxW`` bool mask ``probability > threshold`` of a batch (``threshold`` compared as float32,
+        as numpy compares a float32 map with it); made on the device where :attr:`thresholds_on_device`."""
+        return self._call(lambda batch: self.infer_mask_impl(batch, threshold), image)
+
+    def _call(self, run: Callable[[np.ndarray], np.ndarray], image: np.ndarray) -> np.ndarray:
         if not self.is_active:
             raise BackendError(f"{self.name} runner used before activate()")
         if image.ndim != 4 or image.dtype != np.float32:
             raise ValueError(f"expected an Nx3xHxW float32 batch, got {image.dtype} {image.shape}")
         start = time.perf_counter()
-        prob = self.infer_impl(image)
+        output = run(image)
         self.last_latency_s = time.perf_counter() - start
-        return prob
+        return output
 
     def close(self) -> None:
         if self.is_active:
@@ -81,6 +96,11 @@ class Runner(ABC):
 
     @abstractmethod
     def infer_impl(self, image: np.ndarray) -> np.ndarray: ...
+
+    def infer_mask_impl(self, image: np.ndarray, threshold: float) -> np.ndarray:
+        """Thresholds on the host; a runner with :attr:`thresholds_on_device` overrides it."""
+        mask: np.ndarray = self.infer_impl(image) > threshold
+        return mask
 
     @abstractmethod
     def close_impl(self) -> None: ...

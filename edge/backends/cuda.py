@@ -6,6 +6,15 @@ that touches memory, while the edge pipeline runs inference in a worker thread. 
 comes with every JetPack and every TensorRT install, and the runtime API uses the device's
 primary context on any thread, the context TensorRT itself uses. About a dozen calls suffice:
 device queries, a stream, device memory, page-locked host memory and asynchronous copies.
+
+Why not NVIDIA's maintained ``cuda-python`` (``cuda-bindings``, which TensorRT 10's samples use), checked
+for issue 16: it does not yet serve Jetson and desktop alike for this project. Its CUDA 12 releases need
+Python 3.11 or newer (cuda-bindings 12.9 installation notes), while JetPack 6 ships Ubuntu 22.04's
+Python 3.10 and this project supports 3.10; its notes promise "the same platforms as CUDA" (Linux
+x86-64 and arm64) with no word on L4T, whose CUDA differs from the server-ARM toolkit that arm64 wheels
+are usually built against (not verified on a Jetson here); and it would be one more package on the
+vehicle for the dozen calls above, where ``libcudart`` is already there. Revisit when JetPack moves to
+Python 3.11+ and a Jetson confirms cuda-bindings works there.
 """
 
 from __future__ import annotations

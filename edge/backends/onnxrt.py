@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from crackseg.edge.backends.base import INPUT_NAME, OUTPUT_NAME, BackendError, Runner
-from crackseg.edge.spec import SPEC_KEY, ModelSpec, SpecError
+from crackseg.edge.artifact.spec import INPUT_NAME, OUTPUT_NAME, ModelSpec, spec_from_metadata
+from crackseg.edge.backends.base import BackendError, Runner
+from crackseg.edge.backends.signature import ModelSignature, check_signature
 
-__all__ = ["PREFERRED_PROVIDERS", "OnnxRuntimeRunner", "read_onnx_spec"]
+__all__ = ["PREFERRED_PROVIDERS", "OnnxRuntimeRunner"]
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
@@ -25,15 +26,15 @@ def _session_options(threads: int | None) -> Any:
     return options
 
 
-def read_onnx_spec(session: Any, path: Path) -> ModelSpec:
-    """The model spec stored in an ONNX file's ``metadata_props``; raises ``BackendError`` if absent."""
-    metadata = session.get_modelmeta().custom_metadata_map
-    if SPEC_KEY not in metadata:
-        raise BackendError(f"{path} is not a crackseg model: its ONNX metadata has no '{SPEC_KEY}' entry")
-    try:
-        return ModelSpec.from_json(metadata[SPEC_KEY])
-    except SpecError as exc:
-        raise BackendError(f"{path}: {exc}") from exc
+def _shape(dims: list[int | str | None]) -> tuple[int | None, ...]:
+    """An ONNX Runtime shape with its symbolic axes (names or ``None``) as ``None``."""
+    return tuple(size if isinstance(size, int) else None for size in dims)
+
+
+def _dtype(onnx_type: str) -> str:
+    """``tensor(float)`` -> ``float32``, ``tensor(float16)`` -> ``float16``, others unchanged inside the brackets."""
+    name = onnx_type.removeprefix("tensor(").removesuffix(")")
+    return "float32" if name == "float" else name
 
 
 class OnnxRuntimeRunner(Runner):
@@ -84,11 +85,15 @@ class OnnxRuntimeRunner(Runner):
             session = ort.InferenceSession(str(self.path), _session_options(self.threads), providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
             raise BackendError(f"{self.path} cannot be loaded by ONNX Runtime: {exc}") from exc
-        self._spec = read_onnx_spec(session, self.path)
+        self._spec = spec_from_metadata(session.get_modelmeta().custom_metadata_map, self.path)
         inputs = {i.name: i for i in session.get_inputs()}
-        if INPUT_NAME not in inputs or OUTPUT_NAME not in {o.name for o in session.get_outputs()}:
+        outputs = {o.name: o for o in session.get_outputs()}
+        if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
             raise BackendError(f"{self.path} does not have the '{INPUT_NAME}' -> '{OUTPUT_NAME}' signature")
-        self._input_dtype = np.float16 if inputs[INPUT_NAME].type == "tensor(float16)" else np.float32
+        image, prob = inputs[INPUT_NAME], outputs[OUTPUT_NAME]
+        self.signature = ModelSignature(str(self.path), _shape(image.shape), _dtype(image.type), _shape(prob.shape))
+        check_signature(self.signature, self._spec)
+        self._input_dtype = np.float16 if image.type == "tensor(float16)" else np.float32
         self._session = session
 
     def infer_impl(self, image: np.ndarray) -> np.ndarray:

@@ -19,14 +19,15 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.base import BackendError, Runner
 from crackseg.edge.geometry import Geometry
-from crackseg.edge.spec import ModelSpec
 
 __all__ = ["ReplayRunner"]
 
 _FINGERPRINT_VALUES = 4096
-"""Values sampled to recognise an input: about 10 µs to gather, never the same for two different frames."""
+"""Values sampled to recognise an input: a few microseconds to gather; :meth:`ReplayRunner.record` checks that
+they tell every recorded input apart."""
 
 
 def _fingerprint(batch: np.ndarray) -> bytes:

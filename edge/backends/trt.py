@@ -1,6 +1,6 @@
 """TensorRT engine backend: manifest check, then page-locked buffers, an async stream and ``execute_async_v3``.
 
-An engine is only trusted with its manifest (``<engine>.json``, see ``crackseg.export.manifest``): the
+An engine is only trusted with its manifest (``<engine>.json``, see ``crackseg.edge.artifact.manifest``): the
 TensorRT version, GPU and engine hash are checked *before* the bytes reach TensorRT, and the model
 spec comes from the manifest. Works with ``tensorrt`` (TensorRT 10+, JetPack or x86 wheels) and with
 ``tensorrt_rtx`` (TensorRT for RTX), whichever is installed, in that order; the runtime API used here
@@ -17,10 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crackseg.edge.backends.base import INPUT_NAME, OUTPUT_NAME, BackendError, Runner
-from crackseg.edge.backends.cuda import CudaError, DeviceBuffer, HostBuffer, Stream, cuda_runtime
-from crackseg.edge.spec import ModelSpec
-from crackseg.export.manifest import (
+from crackseg.edge.artifact.hashing import sha256_bytes
+from crackseg.edge.artifact.manifest import (
     NO_GPU,
     EngineManifest,
     ManifestMismatch,
@@ -29,8 +27,10 @@ from crackseg.export.manifest import (
     check_manifest,
     read_manifest,
     rebuild_command,
-    sha256_bytes,
 )
+from crackseg.edge.artifact.spec import INPUT_NAME, OUTPUT_NAME, ModelSpec
+from crackseg.edge.backends.base import BackendError, Runner
+from crackseg.edge.backends.cuda import CudaError, DeviceBuffer, HostBuffer, Stream, cuda_runtime
 
 if TYPE_CHECKING:
     import tensorrt as trt

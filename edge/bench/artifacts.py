@@ -28,7 +28,6 @@ from typing import Any
 
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.bench.config import REPLAY, BenchError, Case
-from crackseg.edge.spec import ModelSpec
 from crackseg.edge.wire import model_hash
 
 __all__ = ["Artifact", "ArtifactMaker", "running"]
@@ -54,7 +53,7 @@ class Artifact:
 
 
 def _short_hash(path: Path) -> str:
-    from crackseg.export.manifest import sha256_file
+    from crackseg.edge.artifact.hashing import sha256_file
 
     return sha256_file(path)[:12]
 
@@ -114,10 +113,11 @@ class ArtifactMaker:
             import torch
 
             from crackseg.export.onnx import export_onnx
-            from crackseg.train.models import create_model
+            from crackseg.train.models import create_model, create_spec
 
             torch.manual_seed(_SEED)
-            export_onnx(create_model(variant), ModelSpec(arch=variant), path, input_size=size, dynamic=True)
+            network = create_model(variant)
+            export_onnx(network, create_spec(variant, network), path, input_size=size, dynamic=True)
         return path
 
     def _fp16(self, source: Path) -> Path:
@@ -149,8 +149,8 @@ class ArtifactMaker:
         return path
 
     def _engine(self, onnx: Path, case: Case) -> Path:
+        from crackseg.edge.artifact.manifest import Profile
         from crackseg.export.engine import EngineFromOnnx, SaveEngine
-        from crackseg.export.manifest import Profile
 
         height, width = case.size
         path = self.work_dir / f"{onnx.stem}-{_short_hash(onnx)}.b{case.batch}-{width}x{height}.{case.precision}.engine"
@@ -197,11 +197,11 @@ def _open(case: Case, artifact: Artifact, threads: int | None, replay_ms: float)
         return TorchRunner(artifact.path, **options)
     import torch
 
-    from crackseg.train.models import create_model
+    from crackseg.train.models import create_model, create_spec
 
     torch.manual_seed(_SEED)
     network = create_model(case.model.name)
-    return TorchRunner((network, ModelSpec(arch=case.model.name)), **options)
+    return TorchRunner((network, create_spec(case.model.name, network)), **options)
 
 
 @contextmanager

@@ -23,14 +23,15 @@ from itertools import product
 from pathlib import Path
 from typing import Literal, cast
 
+from crackseg.edge.artifact.manifest import Profile
+from crackseg.edge.artifact.precision import PRECISIONS, Precision
+from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.publish_zmq import ENCODINGS
-from crackseg.edge.spec import ModelSpec
-from crackseg.export.manifest import Profile
 
 __all__ = [
     "BACKENDS",
-    "PRECISIONS",
     "REPLAY",
     "Backend",
     "BenchConfig",
@@ -38,13 +39,10 @@ __all__ = [
     "Case",
     "MeasureConfig",
     "ModelRef",
-    "Precision",
     "plan",
     "require",
 ]
 
-Precision = Literal["fp32", "fp16", "int8"]
-PRECISIONS: tuple[Precision, ...] = ("fp32", "fp16", "int8")
 ModelKind = Literal["variant", "onnx", "engine", "checkpoint"]
 REPLAY = "replay"
 """The replay runtime: a measuring instrument (``crackseg.edge.backends.replay``), not a way to run a model."""
@@ -238,7 +236,7 @@ class BenchConfig:
     models: tuple[str, ...] = ()
     backends: tuple[str, ...] = ("ort-cpu",)
     precisions: tuple[str, ...] = ("fp32",)
-    sizes: tuple[tuple[int, int], ...] = ((512, 512),)
+    sizes: tuple[tuple[int, int], ...] = (DEFAULT_INPUT_SIZE,)
     batches: tuple[int, ...] = (1,)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     cache_dir: Path | None = None
@@ -310,10 +308,14 @@ class _ModelFacts:
 def _model_facts(model: ModelRef) -> _ModelFacts:
     """Spec and precision of a variant, an ONNX file (when ``onnx`` is installed) or an engine (its manifest)."""
     if model.kind == "variant":
-        return _ModelFacts(ModelSpec(arch=model.name), "fp32")
+        require("torch", f"model variant {model.name}", "pip install 'crackseg[train]'")
+        _check_variant(model.name)
+        from crackseg.train.models import create_model, create_spec
+
+        return _ModelFacts(create_spec(model.name, create_model(model.name)), "fp32")
     assert model.path is not None  # every other kind is a file
     if model.kind == "engine":
-        from crackseg.export.manifest import read_manifest
+        from crackseg.edge.artifact.manifest import read_manifest
 
         manifest = read_manifest(model.path)
         return _ModelFacts(manifest.spec, manifest.precision, manifest.profile)
@@ -450,9 +452,6 @@ def plan(config: BenchConfig, default_model: Path | None = None) -> list[Case]:
     cases = [Case(*combo, source_precision=facts[combo[0]].precision) for combo in combos]
     for case in cases:
         _check_packages(case, config.measure)
-    for model in models:
-        if model.kind == "variant":
-            _check_variant(model.name)
     for backend in dict.fromkeys(backends):
         _check_device(backend)
     for case in cases:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.bench.config import BenchError
 from crackseg.edge.bench.listener import Heard, SubscriberProcess
@@ -46,7 +47,6 @@ from crackseg.edge.publish_zmq import ENCODINGS, MessageBuilder, ZmqPublisher
 from crackseg.edge.sources import open_source
 from crackseg.edge.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
 from crackseg.edge.sources.memory import read_frames
-from crackseg.edge.spec import ModelSpec
 from crackseg.edge.uri import Uri, parse_uri
 from crackseg.edge.wire import MaskEncoding, MaskMessage
 
@@ -256,7 +256,9 @@ def _publishing(wiring: Wiring, log: SampleLog) -> Iterator[tuple[_TimedBuilder,
     """A bound publisher and a connected subscriber process; yields the builder, the sink and ``finish``."""
     builder = _TimedBuilder(wiring.model_hash, ENCODINGS[wiring.encoding], log)
     with ZmqPublisher(_LOCAL_ENDPOINT) as publisher, SubscriberProcess(publisher.endpoint, publisher.topic) as heard:
-        heard.wait_connected(lambda: publisher.send(builder.heartbeat(wiring.pool.uri.display)))
+        heard.wait_connected(
+            lambda: publisher.send(builder.heartbeat(wiring.pool.uri.display, wiring.runner.spec.threshold))
+        )
         yield builder, _TimedSink(publisher, log), heard.finish
 
 

@@ -43,10 +43,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from crackseg.edge.bench.config import BACKENDS, PRECISIONS, BenchConfig, BenchError, MeasureConfig, plan, require
+from crackseg.edge.artifact.precision import PRECISIONS
+from crackseg.edge.artifact.size import parse_size
+from crackseg.edge.bench.config import BACKENDS, BenchConfig, BenchError, MeasureConfig, plan, require
 from crackseg.edge.bench.report import markdown, write_json, write_markdown, write_plot
 from crackseg.edge.bench.sweep import run_bench
-from crackseg.edge.cli.run import default_model, parse_size
+from crackseg.edge.cli.run import default_model
 from crackseg.edge.publish_zmq import ENCODINGS
 from crackseg.edge.sources import open_source
 

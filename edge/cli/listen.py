@@ -48,9 +48,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def _subscriber(args: argparse.Namespace) -> Subscriber:
     """A (closed) subscriber with the endpoint, topic and CurveZMQ keys given on the command line."""
-    server = load_curve_key(args.curve_server_key) if args.curve_server_key else None
-    public = load_curve_key(args.curve_public_key) if args.curve_public_key else None
-    secret = load_curve_key(args.curve_secret_key) if args.curve_secret_key else None
+    server = load_curve_key(args.curve_server_key, "public") if args.curve_server_key else None
+    public = load_curve_key(args.curve_public_key, "public") if args.curve_public_key else None
+    secret = load_curve_key(args.curve_secret_key, "secret") if args.curve_secret_key else None
     return Subscriber(
         args.connect,
         args.topic.encode(),
@@ -87,12 +87,14 @@ def describe(message: MaskMessage, receive_ns: int, as_json: bool = False) -> st
                 "skeleton_px": stats.skeleton_px,
                 "max_width_px": stats.max_width_px,
                 "boxes": [[b.x, b.y, b.w, b.h, b.pixels] for b in stats.boxes],
+                **({} if message.pose is None else {"pose": message.pose.to_dict()}),
             }
         )
     return (
         f"seq {message.seq:6d}  frame {message.frame_id:6d}  latency {latency_ms:7.1f} ms  "
         f"coverage {stats.coverage_pct:6.2f} %  components {stats.components:4d}  "
         f"skeleton {stats.skeleton_px:6d} px  max width {stats.max_width_px:5.1f} px"
+        + ("" if message.pose is None else f"  {message.pose.describe()}")
     )
 
 

@@ -41,7 +41,7 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
             loaded = load_command(command)
             sub.description = loaded.description
             loaded.add_args(sub)
-            sub.set_defaults(handler=loaded.run)
+            sub.set_defaults(handler=loaded.run, missing_extra=loaded.module is None)
     return parser
 
 
@@ -52,7 +52,10 @@ def _chosen_command(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """Runs one subcommand; expected errors print one line and return 1, bugs keep their traceback."""
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(_chosen_command(argv)).parse_args(argv)
+    parser = build_parser(_chosen_command(argv))
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "missing_extra", False):  # a missing extra is the error to report
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -57,6 +57,13 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("bench", "measure raw, end-to-end and naive-loop speed", "crackseg.edge.cli.bench", "edge", ("zmq",)),
     Command(
+        "report",
+        "turn a recording into an HTML inspection report and GeoJSON",
+        "crackseg.edge.cli.report",
+        "edge",
+        ("cv2",),
+    ),
+    Command(
         "models",
         "list the model variants with parameters and GFLOPs",
         "crackseg.train.commands.models",

@@ -2,7 +2,8 @@
 
 Frames from --source (default: synthetic cracks) go through the model (default: the bundled scnet-t)
 and every mask is published on ZeroMQ (edge/WIRE.md), optionally summarized on a serial port and
-recorded to SQLite. The run ends when the source ends, after --frames or --duration, or on
+recorded to SQLite; --overlay draws them on the frames for the operator (a video file or an
+RTP/UDP stream). The run ends when the source ends, after --frames or --duration, or on
 SIGINT/SIGTERM (sources released, sockets closed, recording flushed; exit status 130 after SIGINT, 0
 after SIGTERM). Live metrics (fps, per-stage latency p50/p95/p99, drops) are logged every --log-every
 seconds.
@@ -25,7 +26,11 @@ with backoff either way.
 CurveZMQ, for links beyond the vehicle: create a keypair with
   python -c "import zmq.auth; zmq.auth.create_certificates('.', 'server')"
 then run with --bind tcp://*:5557 --curve-secret-key server.key_secret, and listen with
---curve-server-key server.key. Subscribers without the server's public key receive nothing.
+--curve-server-key server.key. Subscribers without the server's public key receive nothing. To let
+only known controllers in, give each one a keypair (create_certificates(DIR, 'controller1')), put
+their public .key files in a folder, pass it as --curve-clients, and listen with
+--curve-public-key controller1.key --curve-secret-key controller1.key_secret. Binding beyond loopback
+without CurveZMQ logs a warning: masks then travel in clear text.
 """
 
 from __future__ import annotations
@@ -39,14 +44,23 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+from crackseg.edge.artifact.size import parse_size
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends import Runner, open_runner
 from crackseg.edge.backends.replay import ReplayRunner
+from crackseg.edge.bench.machine import library_versions
 from crackseg.edge.cli.listen import describe
+from crackseg.edge.cli.options import add_old_size_spelling
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.geometry import BLENDS, Geometry, make_geometry
 from crackseg.edge.models import BUNDLED_MODELS, DEFAULT_MODEL_NAME, bundled_model, model_path
+from crackseg.edge.overlay_output import OverlayOutput
 from crackseg.edge.pipeline import Pipeline, PipelineConfig, Sink
+from crackseg.edge.pose.mavlink import MavlinkInput
+from crackseg.edge.pose.odometry import DEFAULT_ODOMETRY_TOPIC, OdometryInput
+from crackseg.edge.pose.track import PoseTrack
 from crackseg.edge.postprocess import Postprocessor
 from crackseg.edge.publish_zmq import (
     ENCODINGS,
@@ -58,12 +72,14 @@ from crackseg.edge.publish_zmq import (
 )
 from crackseg.edge.record import Recorder
 from crackseg.edge.serial_link import SerialLink
-from crackseg.edge.sources import BaseSource, open_source
+from crackseg.edge.sources import LIVE_KINDS, BaseSource, open_source
+from crackseg.edge.sources.capture import ReconnectPolicy
 from crackseg.edge.sources.memory import MemoryPlayback, read_frames
 from crackseg.edge.subscribe import Subscriber
+from crackseg.edge.uri import parse_uri
 from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, model_hash
 
-__all__ = ["add_args", "default_model", "parse_size", "run"]
+__all__ = ["add_args", "default_model", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +89,6 @@ _GATE_TIMEOUT_S = 10.0
 """``--listen``: start anyway (with a warning) if the local listener heard nothing for this long."""
 _DRAIN_QUIET_S = 0.5
 """``--listen``: after the run, the local listener stops once nothing arrived for this long."""
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``WIDTHxHEIGHT`` (or one number for a square) -> ``(height, width)``."""
-    try:
-        parts = [int(p) for p in text.lower().split("x")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 512x512, got {text!r}") from None
-    if len(parts) == 1:
-        parts *= 2
-    if len(parts) != 2 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 512x512, got {text!r}")
-    return parts[1], parts[0]
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -105,12 +108,19 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--frames", type=int, help="stop after this many frames")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument(
+        "--reconnect-max", type=float, metavar="SECONDS",
+        help="live sources: longest wait between reconnect attempts (default: 1 for network streams, 8 for cameras)",
+    )  # fmt: skip
     parser.add_argument("--log-every", type=float, default=5.0, metavar="SECONDS", help="metrics log period (0: off)")
 
     mask = parser.add_argument_group("mask")
     mask.add_argument("--threshold", type=float, help="probability threshold (default: the model spec's)")
     mask.add_argument("--hysteresis", type=float, metavar="LOW", help="also keep pixels above LOW touching a crack")
-    mask.add_argument("--input-size", type=parse_size, metavar="WxH", help="resize every frame to this network input")
+    mask.add_argument(
+        "--size", dest="input_size", type=parse_size, metavar="WxH", help="resize every frame to this network input"
+    )
+    add_old_size_spelling(mask, ["--input-size"], "input_size")
     mask.add_argument("--tile", type=parse_size, metavar="WxH", help="process large frames as overlapping tiles")
     mask.add_argument("--tile-overlap", type=int, default=64, metavar="PX", help="tile overlap (default: 64)")
     mask.add_argument("--tile-blend", choices=BLENDS, default="feather", help="how overlaps are merged")
@@ -126,6 +136,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     zmq.add_argument("--sndhwm", type=int, default=2, help="send high-water mark per subscriber (default: 2)")
     zmq.add_argument(
         "--curve-secret-key", type=Path, metavar="FILE", help="encrypt with CurveZMQ; this server's secret key file"
+    )
+    zmq.add_argument(
+        "--curve-clients", type=Path, metavar="DIR", help="only clients whose public key (*.key) is in DIR may connect"
     )
     zmq.add_argument("--listen", action="store_true", help="also print, in this process, what a subscriber receives")
 
@@ -144,6 +157,42 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     link.add_argument("--serial-optional", action="store_true", help="start even if the port is absent, retry")
 
     parser.add_argument("--record", type=Path, metavar="DB", help="record every frame's statistics and mask here")
+
+    overlay = parser.add_argument_group("operator overlay")
+    overlay.add_argument(
+        "--overlay",
+        metavar="URI",
+        help="draw masks and statistics on the frames: a video file (out.mp4, .avi, .mkv) or, with an OpenCV "
+        "built with GStreamer, rtp://HOST:PORT, udp://HOST:PORT or gst://appsrc ! ...; frames are dropped "
+        "from it (and counted) rather than slow publishing",
+    )
+    overlay.add_argument(
+        "--overlay-fps", type=float, default=30.0, help="frame rate of the overlay video (default: 30)"
+    )
+
+    pose = parser.add_argument_group("pose tagging (each frame carries the vehicle's pose at capture time)")
+    pose.add_argument(
+        "--mavlink",
+        metavar="URL",
+        help="a drone's autopilot, pymavlink connection string: udpin:0.0.0.0:14550, tcp:HOST:PORT or a serial "
+        "device such as /dev/ttyACM0 (needs crackseg[pose])",
+    )
+    pose.add_argument("--mavlink-baud", type=int, default=57600, help="MAVLink serial baud rate (default: 57600)")
+    pose.add_argument(
+        "--odometry",
+        metavar="URI",
+        help="a crawler's odometry, JSON samples with chainage_m (and roll/pitch/yaw_deg): a ZeroMQ endpoint "
+        "to subscribe to (tcp://...) or a serial port, one sample per line",
+    )
+    pose.add_argument("--odometry-topic", default=DEFAULT_ODOMETRY_TOPIC.decode(), help="ZeroMQ odometry topic")
+    pose.add_argument("--odometry-baud", type=int, default=115200, help="odometry serial baud rate (default: 115200)")
+    pose.add_argument(
+        "--pose-max-age",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="flag a pose part stale when its nearest sample is further than this from the capture time (default: 0.5)",
+    )
 
 
 @contextmanager
@@ -203,6 +252,31 @@ def default_model() -> Path:
         raise CracksegError(f"{exc}; pass a model with --model") from None
 
 
+def _pose_track(args: argparse.Namespace, stack: ExitStack) -> PoseTrack | None:
+    """Open the configured pose inputs, feeding one track; ``None`` without any (frames then carry no pose)."""
+    if not (args.mavlink or args.odometry):
+        return None
+    try:
+        track = PoseTrack(args.pose_max_age)
+    except ValueError as exc:
+        raise CracksegError(str(exc)) from None
+    if args.mavlink:
+        stack.enter_context(MavlinkInput(args.mavlink, track, args.mavlink_baud))
+    if args.odometry:
+        stack.enter_context(OdometryInput(args.odometry, track, args.odometry_topic.encode(), args.odometry_baud))
+    return track
+
+
+def _run_info(
+    args: argparse.Namespace, model: Path, spec: ModelSpec, threshold: float, source_id: str
+) -> dict[str, Any]:
+    """What a recording keeps about its run, for ``crackseg report``."""
+    return {
+        "model": model.name, "arch": spec.arch, "threshold": threshold, "spec_threshold": spec.threshold,
+        "source": source_id, "mavlink": args.mavlink, "odometry": args.odometry, "versions": library_versions(),
+    }  # fmt: skip
+
+
 def _replaying(
     stack: ExitStack, model: Runner, source: BaseSource, geometry: Geometry, args: argparse.Namespace
 ) -> tuple[ReplayRunner, MemoryPlayback]:
@@ -215,8 +289,18 @@ def _replaying(
     return replay, MemoryPlayback(frames, source)
 
 
+def _open_source(text: str, reconnect_max_s: float | None) -> BaseSource:
+    """The source ``text`` names, with the reconnect cap asked for (live sources only)."""
+    if reconnect_max_s is None:
+        return open_source(text)
+    uri = parse_uri(text)
+    if uri.kind not in LIVE_KINDS or reconnect_max_s <= 0:
+        raise CracksegError(f"--reconnect-max takes a positive number of seconds and a live source, not {text!r}")
+    return open_source(uri, reconnect=ReconnectPolicy(initial_s=min(0.25, reconnect_max_s), max_s=reconnect_max_s))
+
+
 def run(args: argparse.Namespace) -> int:
-    source = open_source(args.source)  # an unknown scheme or option fails here, before the model loads
+    source = _open_source(args.source, args.reconnect_max)  # a bad URI or option fails here, before the model
     if args.replay_frames < 1 or args.replay_ms < 0:
         raise CracksegError(
             f"--replay-frames must be >= 1 and --replay-ms >= 0, got {args.replay_frames} and {args.replay_ms}"
@@ -232,7 +316,12 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CracksegError(str(exc)) from None
-    curve_secret = load_curve_key(args.curve_secret_key) if args.curve_secret_key else None
+    curve_secret = load_curve_key(args.curve_secret_key, "secret") if args.curve_secret_key else None
+    if args.curve_clients and args.listen:
+        raise CracksegError(
+            "--listen's local subscriber has no authorized client key: with --curve-clients, run crackseg listen "
+            "with a client keypair instead"
+        )
     stop, gate, finished = threading.Event(), threading.Event(), threading.Event()
     with ExitStack() as stack:
         runner = stack.enter_context(open_runner(model))
@@ -245,13 +334,18 @@ def run(args: argparse.Namespace) -> int:
             raise CracksegError(str(exc)) from None
         if args.backend == "replay":
             runner, source = _replaying(stack, runner, source, geometry, args)
-        publisher = stack.enter_context(ZmqPublisher(args.bind, args.topic.encode(), args.sndhwm, curve_secret))
+        publisher = stack.enter_context(
+            ZmqPublisher(args.bind, args.topic.encode(), args.sndhwm, curve_secret, args.curve_clients)
+        )
         sinks: list[Sink] = [publisher]
         if args.serial:
             link = SerialLink(args.serial, args.serial_baud, args.serial_rate, optional=args.serial_optional)
             sinks.append(stack.enter_context(link))
         if args.record:
-            sinks.append(stack.enter_context(Recorder(args.record)))
+            info = _run_info(args, model, spec, threshold, source.source_id)
+            sinks.append(stack.enter_context(Recorder(args.record, run_info=info)))
+        if args.overlay:
+            sinks.append(stack.enter_context(OverlayOutput(args.overlay, args.overlay_fps)))
         if args.listen:
             server_key = import_zmq().curve_public(curve_secret) if curve_secret else None
             subscriber = Subscriber(connect_endpoint(publisher.endpoint), publisher.topic, curve_server_key=server_key)
@@ -262,7 +356,8 @@ def run(args: argparse.Namespace) -> int:
         log.info("model %s (%s), threshold %.2f, source %s", model.name, spec.arch, threshold, source.source_id)
         if runner.measurement_note:
             log.info("%s", runner.measurement_note)
-        builder = MessageBuilder(model_hash(model), ENCODINGS[args.encoding])
+        track = _pose_track(args, stack)
+        builder = MessageBuilder(model_hash(model), ENCODINGS[args.encoding], None if track is None else track.at)
         pipeline = Pipeline(source, runner, geometry, postprocessor, builder, sinks, config)
         with _stop_on_signals(stop) as received:
             pipeline.run(stop, gate if args.listen else None)

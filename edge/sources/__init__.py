@@ -12,7 +12,7 @@ from crackseg.edge.frame import Frame
 from crackseg.edge.sources.base import BaseSource, FrameSource, SourceError, SourceStats
 from crackseg.edge.uri import Uri, parse_uri
 
-__all__ = ["SOURCES", "BaseSource", "Frame", "FrameSource", "SourceError", "SourceStats", "open_source"]
+__all__ = ["LIVE_KINDS", "SOURCES", "BaseSource", "Frame", "FrameSource", "SourceError", "SourceStats", "open_source"]
 
 SOURCES: dict[str, str] = {
     "video": "file:VideoFileSource",
@@ -24,6 +24,9 @@ SOURCES: dict[str, str] = {
     "synthetic": "synthetic:SyntheticSource",
 }
 """``Uri.kind`` -> ``"module:Class"`` inside this package."""
+
+LIVE_KINDS = frozenset(kind for kind, target in SOURCES.items() if target.startswith("capture:"))
+"""Kinds served by a live capture (newest frame wins, reconnect with backoff)."""
 
 
 def open_source(uri: str | Uri, **options: Any) -> BaseSource:

@@ -8,9 +8,13 @@ All live kinds share one behaviour, implemented once in ``CaptureSource``:
   never a backlog.
 * ``capture_ns`` is stamped right after ``grab()`` returns, before decoding/colour conversion.
 * When the stream fails to open or drops, the grabber reconnects with exponential backoff
-  (``ReconnectPolicy``: 0.5 s doubling to 8 s by default, reset after a frame arrives). Live sources
-  never reach end of stream on their own; with ``max_retries`` set, running out of attempts makes the
-  next ``read`` raise ``SourceError``.
+  (``ReconnectPolicy``: 0.5 s doubling to 8 s by default, capped at 1 s for network streams so that
+  frames resume within about a second of the server coming back; reset as soon as a frame arrives).
+  An outage is logged as one warning when it starts and one line when frames are back (how long, how
+  many attempts); the attempts in between are debug lines. FFmpeg's and OpenCV's own messages about
+  the outage ("Connection refused", "Stream ends prematurely") are silenced unless debug logging is on
+  (``-v``), since these lines say the same once. Live sources never reach end of stream on their own;
+  with ``max_retries`` set, running out of attempts makes the next ``read`` raise ``SourceError``.
 
 Kinds differ only in how they open the capture:
 
@@ -49,6 +53,7 @@ from crackseg.edge.sources.base import BaseSource, QueryOptions, SourceError, im
 from crackseg.edge.uri import Uri
 
 __all__ = [
+    "STREAM_RECONNECT",
     "CaptureLike",
     "CaptureSource",
     "CsiSource",
@@ -66,6 +71,9 @@ RTSP_FFMPEG_OPTIONS = "rtsp_transport;tcp|fflags;nobuffer|flags;low_delay|max_de
 """TCP survives lossy radio links without smeared frames; nobuffer/low_delay/max_delay keep FFmpeg's
 own buffering (and so latency) to about 0.1 s."""
 STREAM_FFMPEG_OPTIONS = "fflags;nobuffer|flags;low_delay"
+FFMPEG_LOGLEVEL_ENV = "OPENCV_FFMPEG_LOGLEVEL"
+FFMPEG_QUIET = "-8"
+"""``AV_LOG_QUIET``: OpenCV reads the variable once, when FFmpeg is first used in the process."""
 _ENV_LOCK = threading.Lock()
 """Serialises opens that set the process-wide FFmpeg options variable, which OpenCV reads at open."""
 
@@ -109,6 +117,10 @@ class ReconnectPolicy:
             delay *= self.factor
 
 
+STREAM_RECONNECT = ReconnectPolicy(initial_s=0.25, max_s=1.0)
+"""Network streams: a server that comes back is found within a second (an attempt costs one connect)."""
+
+
 @dataclass(frozen=True)
 class _Grabbed:
     bgr: np.ndarray
@@ -150,6 +162,9 @@ class CaptureSource(BaseSource):
         self._slot: _Grabbed | None = None
         self._fatal: str | None = None
         self._thread: threading.Thread | None = None
+        self._failures = 0  # consecutive failed attempts of the current outage
+        self._delays = self.reconnect.delays()
+        self._outage_since: float | None = None
 
     @abstractmethod
     def _create_capture(self) -> CaptureLike:
@@ -202,9 +217,8 @@ class CaptureSource(BaseSource):
             self._set_fatal(f"grabber failed: {exc}")
 
     def _grab_loop(self, stop: threading.Event) -> None:
-        failures = 0
+        self._failures, self._delays, self._outage_since = 0, self.reconnect.delays(), None
         attempts = 0
-        delays = self.reconnect.delays()
         while not stop.is_set():
             if attempts:
                 self._stats.reconnects += 1
@@ -212,24 +226,34 @@ class CaptureSource(BaseSource):
             capture = self._connect()
             if capture is not None:
                 try:
-                    delivered = self._pump(capture, stop)
+                    self._pump(capture, stop)
                 finally:
                     capture.release()
                 if stop.is_set():
                     return
-                if delivered:
-                    failures, delays = 0, self.reconnect.delays()
                 reason = "stream dropped"
             else:
                 reason = "cannot open"
-            failures += 1
+            self._failures += 1
             limit = self.reconnect.max_retries
-            if limit is not None and failures > limit:
-                self._set_fatal(f"{reason}; gave up after {failures} consecutive failed attempts")
+            if limit is not None and self._failures > limit:
+                self._set_fatal(f"{reason}; gave up after {self._failures} consecutive failed attempts")
                 return
-            delay = next(delays)
-            log.warning("%s: %s; reconnecting in %.2f s", self.source_id, reason, delay)
+            delay = next(self._delays)
+            if self._outage_since is None:
+                self._outage_since = time.monotonic()
+                log.warning("%s: %s; reconnecting (every %.2f s at most)", self.source_id, reason, self.reconnect.max_s)
+            log.debug("%s: %s; reconnecting in %.2f s", self.source_id, reason, delay)
             stop.wait(delay)
+
+    def _on_frames_back(self) -> None:
+        """The first frame of a session: reset the backoff, and end the outage's log with one line."""
+        if self._outage_since is not None:
+            log.info(
+                "%s: frames back after a %.1f s outage (%d attempt(s))",
+                self.source_id, time.monotonic() - self._outage_since, self._failures,
+            )  # fmt: skip
+        self._failures, self._delays, self._outage_since = 0, self.reconnect.delays(), None
 
     def _connect(self) -> CaptureLike | None:
         capture = self._factory() if self._factory is not None else self._create_capture()
@@ -238,25 +262,26 @@ class CaptureSource(BaseSource):
         capture.release()
         return None
 
-    def _pump(self, capture: CaptureLike, stop: threading.Event) -> bool:
-        """Grab until the stream fails or ``close()``; return whether any frame arrived."""
+    def _pump(self, capture: CaptureLike, stop: threading.Event) -> None:
+        """Grab until the stream fails or ``close()``."""
         delivered = False
         while not stop.is_set():
             if not capture.grab():
-                return delivered
+                return
             capture_ns = time.time_ns()
             ok, bgr = capture.retrieve()
             if not ok or bgr is None:
                 self._stats.corrupt_skipped += 1
                 continue
-            delivered = True
+            if not delivered:
+                delivered = True
+                self._on_frames_back()
             with self._cond:
                 if self._slot is not None:
                     self._stats.dropped_stale += 1
                 self._last_frame_id += 1
                 self._slot = _Grabbed(bgr, self._last_frame_id, capture_ns)
                 self._cond.notify_all()
-        return delivered
 
     def _set_fatal(self, message: str) -> None:
         with self._cond:
@@ -317,7 +342,8 @@ class StreamSource(CaptureSource):
         read_timeout_s: a stream silent this long counts as dropped.
         ffmpeg_options: ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` for this stream (``key;value|key;value``);
             default: the variable if already set in the environment, else low-delay options (+TCP for RTSP).
-        **kwargs: ``CaptureSource`` arguments (``reconnect``, ``capture_factory``, ``source_id``).
+        **kwargs: ``CaptureSource`` arguments (``reconnect``: default :data:`STREAM_RECONNECT`,
+            ``capture_factory``, ``source_id``).
     """
 
     def __init__(
@@ -329,7 +355,7 @@ class StreamSource(CaptureSource):
         ffmpeg_options: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(uri, **kwargs)
+        super().__init__(uri, **{"reconnect": STREAM_RECONNECT, **kwargs})
         self.open_timeout_s, self.read_timeout_s = open_timeout_s, read_timeout_s
         self.ffmpeg_options = ffmpeg_options
         self.join_timeout_s = max(open_timeout_s, read_timeout_s) + 1.0
@@ -355,13 +381,20 @@ class StreamSource(CaptureSource):
             int(self.read_timeout_s * 1000),
         ]
         options = self._ffmpeg_options() if use_ffmpeg else None
+        quiet = not log.isEnabledFor(logging.DEBUG)
         with _ENV_LOCK:
             previous = os.environ.get(FFMPEG_OPTIONS_ENV)
             if options is not None:
                 os.environ[FFMPEG_OPTIONS_ENV] = options
+            if quiet:
+                os.environ.setdefault(FFMPEG_LOGLEVEL_ENV, FFMPEG_QUIET)  # kept: FFmpeg reads it once
+            opencv_level = cv2.utils.logging.getLogLevel()
+            if quiet:
+                cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # "can't be used to capture"
             try:
                 capture = cv2.VideoCapture(self.uri.url, cv2.CAP_FFMPEG if use_ffmpeg else cv2.CAP_ANY, timeouts)
             finally:
+                cv2.utils.logging.setLogLevel(opencv_level)
                 if options is not None:
                     if previous is None:
                         del os.environ[FFMPEG_OPTIONS_ENV]

@@ -2,6 +2,9 @@
 
 Query options: ``realtime`` (bool, default true: pace at the file's frame rate), ``fps`` (float, pace
 at this rate instead; only with ``realtime``), ``loop`` (bool, default false).
+
+A file that ends before the frame count its header announces (a copy cut short, a recording whose
+writer died) says so in a warning naming the file and both counts, not just "source ended".
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class VideoFileSource(PlaybackSource):
         self._fps_override = fps
         self._capture: Any = None
         self._index = 0
+        self.announced_frames = 0
 
     def _open_impl(self) -> None:
         path = Path(self.uri.path)
@@ -63,6 +67,8 @@ class VideoFileSource(PlaybackSource):
         cv2 = import_cv2()
         self._capture = self._open_capture(path)
         self._index = 0
+        announced = float(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.announced_frames = int(announced) if math.isfinite(announced) and announced > 0 else 0
         native = float(self._capture.get(cv2.CAP_PROP_FPS))
         self.native_fps = native if math.isfinite(native) and native > 0 else 0.0
         if self.realtime:
@@ -81,6 +87,11 @@ class VideoFileSource(PlaybackSource):
     def _next_item(self) -> PlaybackItem | None:
         ok, bgr = self._capture.read()
         if not ok or bgr is None:
+            if self._index < self.announced_frames:
+                log.warning(
+                    "%s ended after %d of the %d frames its header announces: the file is truncated or corrupt",
+                    self.uri.path, self._index, self.announced_frames,
+                )  # fmt: skip
             return None
         self._index += 1
         return PlaybackItem(to_rgb(bgr), name=f"{Path(self.uri.path).stem}#{self._index - 1}")

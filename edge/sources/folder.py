@@ -3,7 +3,9 @@
 Used for end-to-end accuracy runs on dataset test splits: ``masks_dir`` attaches each image's mask
 (same stem, any image extension) as ``Frame.mask_gt``. Files play in natural order (``img2`` before
 ``img10``). An unreadable image is logged with its name, counted in ``stats.corrupt_skipped`` and
-skipped; a run never stops on one bad file.
+skipped; a run never stops on one bad file. A truncated JPEG or PNG (a copy cut short, a card pulled
+mid-write) counts as unreadable: decoders would fill the missing rows with grey and publish it as a
+real frame, so files whose end-of-image marker is missing are refused before decoding.
 
 Query options: ``fps`` (float, default 0 = as fast as read), ``loop`` (bool), ``masks_dir`` (path).
 """
@@ -32,6 +34,21 @@ from crackseg.edge.uri import IMAGE_EXTENSIONS, Uri
 __all__ = ["ImageFolderSource", "list_images", "read_mask"]
 
 log = logging.getLogger(__name__)
+
+
+_END_MARKERS = {".jpg": b"\xff\xd9", ".jpeg": b"\xff\xd9", ".png": b"IEND\xaeB`\x82"}
+"""What the last bytes of a complete file are: JPEG's end-of-image marker, PNG's IEND chunk with its CRC."""
+
+
+def truncation(path: Path, data: bytes) -> str | None:
+    """Why ``data`` (the bytes of ``path``) is a cut-short image, or ``None`` if it ends as its format requires.
+
+    Trailing NUL and whitespace padding, which some writers add after the end marker, is allowed.
+    """
+    marker = _END_MARKERS.get(path.suffix.lower())
+    if marker is None or data.rstrip(b"\x00 \r\n").endswith(marker):
+        return None
+    return f"truncated {path.suffix.lstrip('.').upper()} (no end-of-image marker after {len(data)} bytes)"
 
 
 def _natural_key(path: Path) -> list[int | str]:
@@ -120,13 +137,12 @@ class ImageFolderSource(PlaybackSource):
         return masks
 
     def _next_item(self) -> PlaybackItem | None:
-        cv2 = import_cv2()
         while self._index < len(self.files):
             path = self.files[self._index]
             self._index += 1
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            bgr, problem = self._decode(path)
             if bgr is None:
-                self._skip_corrupt(path)
+                self._skip_corrupt(path, problem)
                 continue
             mask = None
             if self._masks:
@@ -143,9 +159,23 @@ class ImageFolderSource(PlaybackSource):
             return PlaybackItem(to_rgb(bgr), mask, path.stem)
         return None
 
-    def _skip_corrupt(self, path: Path) -> None:
+    @staticmethod
+    def _decode(path: Path) -> tuple[np.ndarray | None, str]:
+        """The BGR image, or ``None`` and why not (unreadable, truncated, not decodable)."""
+        cv2 = import_cv2()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return None, exc.strerror or "cannot be read"
+        problem = truncation(path, data)
+        if problem is not None:
+            return None, problem
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        return bgr, "" if bgr is not None else "not a decodable image"
+
+    def _skip_corrupt(self, path: Path, problem: str = "") -> None:
         self._stats.corrupt_skipped += 1
-        log.warning("%s: skipping unreadable image %s", self.source_id, path)
+        log.warning("%s: skipping unreadable image %s%s", self.source_id, path, f" ({problem})" if problem else "")
 
     def _rewind(self) -> None:
         self._index = 0

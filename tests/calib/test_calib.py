@@ -26,7 +26,7 @@ from crackseg.calib.data import (
     find_images,
     load_or_build,
 )
-from crackseg.calib.gate import GateError, ImageDrop, check_gate, compare, mask_f1
+from crackseg.calib.gate import GateError, GateReport, ImageDrop, check_gate, compare
 from crackseg.calib.qdq import (
     CALIBRATION_KEY,
     DEFAULT_KEEP_FP32,
@@ -37,11 +37,12 @@ from crackseg.calib.qdq import (
     split_convolutions,
 )
 from crackseg.calib.ranges import RangeObserver
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends import open_runner
-from crackseg.edge.spec import ModelSpec
+from crackseg.edge.evaluation.dataset import CrackDataset
+from crackseg.edge.evaluation.evaluate import predict_probability
+from crackseg.edge.evaluation.metrics import MetricsReport, mask_f1
 from crackseg.export.onnx import TENSORRT_OPS, export_onnx, op_counts, read_onnx
-from crackseg.train.data.dataset import CrackDataset
-from crackseg.train.evaluate import predict_probability
 
 SIZE = 64
 
@@ -361,6 +362,24 @@ def test_image_drop_is_in_points() -> None:
     assert ImageDrop("a", 0.9, 0.85, 0.97).drop_points == pytest.approx(5.0)
 
 
+def _report(ods_f1: float, f1_at_050: float) -> MetricsReport:
+    """Scores whose best F1 is ``ods_f1`` and whose F1 at threshold 0.5 is ``f1_at_050`` (P = R = F1 there)."""
+    return MetricsReport(
+        "test", ods_f1, 0.3, ods_f1, 0.9, 0.5, 0.5, 0.5, 1, 0, (0.3, 0.5), (ods_f1, f1_at_050), (ods_f1, f1_at_050)
+    )
+
+
+def test_gate_refuses_int8_whose_f1_at_the_shipped_threshold_drops_even_if_ods_holds() -> None:
+    report = GateReport(_report(0.86, 0.86), _report(0.86, 0.80), threshold=0.5, budget_points=1.0, worst=())
+    assert report.ods_drop_points == 0.0 and report.operating_drop_points == pytest.approx(6.0)
+    assert not report.passed
+    with pytest.raises(GateError, match=r"F1 at the shipped threshold 0.50 0.8000 vs 0.8600 \(\+6.00 points lost\)"):
+        check_gate(report)
+    summary = report.to_dict()
+    assert summary["int8"]["f1_at_threshold"] == pytest.approx(0.80)
+    assert summary["drop_points"]["f1_at_threshold"] == pytest.approx(6.0)
+
+
 def _break_scales(model: onnx.ModelProto, factor: float = 100.0) -> onnx.ModelProto:
     """Every activation scale times ``factor``: most activations quantize to 0."""
     broken = onnx.ModelProto()
@@ -388,7 +407,7 @@ def test_gate_passes_identical_models_and_refuses_broken_quantization(
             report = compare(fp32, broken, held_out, worst=2, progress=False)
     assert report.ods_drop_points > 10.0 and not report.passed
     assert len(report.worst) == 2 and report.worst[0].drop_points >= report.worst[1].drop_points > 0
-    with pytest.raises(GateError, match=r"refused: INT8 ODS F1 .* points lost, budget 1.00; see it"):
+    with pytest.raises(GateError, match=r"refused: INT8 ODS F1 .* points lost\), budget 1.00; see it"):
         check_gate(report, hint="see it")
     check_gate(report, force=True)
     summary = json.loads(json.dumps(report.to_dict()))
@@ -404,7 +423,7 @@ def _args(env: Env, tmp_path: Path, *extra: str) -> argparse.Namespace:
     command.add_args(parser)
     paths = ["--model", str(env.model), "--data", str(env.root), "--cache-dir", str(tmp_path / "cache")]
     paths += ["--out", str(tmp_path / "out" / "m.int8.onnx")]
-    splits = ["--calib-split", "train", "--val-split", "val", "--samples", "4", "--crop", str(SIZE)]
+    splits = ["--calib-split", "train", "--val-split", "val", "--samples", "4", "--size", f"{SIZE}x{SIZE}"]
     return parser.parse_args([*paths, *splits, *extra])
 
 

@@ -17,7 +17,7 @@ def scnet_t_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-init scnet-t exported to ONNX with dynamic batch and size (the runtime's real path)."""
     torch = pytest.importorskip("torch", reason="exporting the test model needs torch")
     pytest.importorskip("onnxruntime")
-    from crackseg.edge.spec import ModelSpec
+    from crackseg.edge.artifact.spec import ModelSpec
     from crackseg.export.onnx import export_onnx
     from crackseg.train.models import create_model
 

@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.geometry import (
     NativeGeometry,
     ResizeGeometry,
@@ -15,7 +16,6 @@ from crackseg.edge.geometry import (
     make_geometry,
     tile_starts,
 )
-from crackseg.edge.spec import ModelSpec
 
 pytest.importorskip("cv2")
 

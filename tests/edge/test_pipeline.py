@@ -8,12 +8,13 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends import open_runner
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.frame import Frame
@@ -21,9 +22,9 @@ from crackseg.edge.geometry import Geometry, NativeGeometry, TileGeometry
 from crackseg.edge.pipeline import Pipeline, PipelineConfig, PipelineReport, default_postprocess_workers
 from crackseg.edge.postprocess import Postprocessor
 from crackseg.edge.publish_zmq import MessageBuilder, ZmqPublisher
+from crackseg.edge.record import Recorder
 from crackseg.edge.sources import open_source
 from crackseg.edge.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
-from crackseg.edge.spec import ModelSpec
 from crackseg.edge.stats import CrackStats
 from crackseg.edge.uri import Uri
 from crackseg.edge.wire import MaskEncoding, MaskMessage
@@ -216,6 +217,45 @@ def test_postprocess_workers_default_to_the_usable_cores() -> None:
         PipelineConfig(postprocess_workers=0)
 
 
+class DeviceMaskRunner(PixelRunner):
+    """The pixel network on a pretend GPU that thresholds where its output is: counts which path was used."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mask_calls = self.prob_calls = 0
+
+    @property
+    def thresholds_on_device(self) -> bool:
+        return True
+
+    def infer_impl(self, image: np.ndarray) -> np.ndarray:
+        self.prob_calls += 1
+        return super().infer_impl(image)
+
+    def infer_mask_impl(self, image: np.ndarray, threshold: float) -> np.ndarray:
+        self.mask_calls += 1
+        return super().infer_impl(image) > threshold
+
+
+def test_a_runner_that_thresholds_on_its_device_sends_masks_not_probabilities() -> None:
+    images = [_image(i, 40, 48) for i in range(5)]  # padded to 48x48: the mask is cropped back
+    runner = DeviceMaskRunner()
+    _, on_device = _run(ListPlayback(images), runner)
+    assert (runner.mask_calls, runner.prob_calls) == (5, 0)
+    _, on_host = _run(ListPlayback(images))
+    for device, host in zip(on_device.frames, on_host.frames, strict=True):
+        assert device.mask is not None and device.mask.shape == (40, 48)
+        assert np.array_equal(device.mask, host.mask) and device.stats == host.stats
+
+
+def test_hysteresis_and_resampling_geometries_threshold_on_the_host() -> None:
+    images = [_image(i, 40, 48) for i in range(3)]
+    runner = DeviceMaskRunner()
+    _run(ListPlayback(images), runner, postprocessor=Postprocessor(0.5, hysteresis_low=0.4))
+    _run(ListPlayback(images), runner, TileGeometry(SPEC, (32, 32), overlap=8))
+    assert runner.mask_calls == 0 and runner.prob_calls > 0
+
+
 def test_capture_timestamps_come_from_the_source() -> None:
     source = LiveFake(period_s=0.01, stamp=lambda frame_id: 1_000_000_000 * (frame_id + 1))
     _, sink = _run(source, max_frames=4)
@@ -264,6 +304,38 @@ def test_stop_shuts_down_promptly_and_releases_the_source() -> None:
     assert source.closed == 1 and not source.is_streaming and sink.frames
 
 
+def _unaccounted(counters: Mapping[str, int]) -> int:
+    """Captured frames neither published nor counted as dropped or discarded (must be 0)."""
+    lost = sum(v for k, v in counters.items() if k.startswith("dropped_before_") or k == "discarded_at_stop")
+    return int(counters["captured"] - counters["published"] - lost)
+
+
+@pytest.mark.parametrize("source", [LiveFake(period_s=0.001), ListPlayback([_image(i) for i in range(100)])])
+def test_frames_in_flight_at_a_stop_are_counted_as_discarded(source: BaseSource) -> None:
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    report, _ = _run(source, PixelRunner(delay_s=0.1), stop=stop)
+    counters = report.metrics.counters
+    assert report.ended_by == "stopped"
+    assert counters["discarded_at_stop"] >= 1 and _unaccounted(counters) == 0
+
+
+def test_the_summary_counts_what_the_recording_committed(tmp_path: Path) -> None:
+    images = [_image(i, 96, 128) for i in range(12)]
+    with Recorder(tmp_path / "rec.db") as recorder:
+        pipeline = Pipeline(
+            ListPlayback(images),
+            PixelRunner().activate(),
+            NativeGeometry(SPEC),
+            Postprocessor(SPEC.threshold),
+            MessageBuilder(bytes(16), MaskEncoding.RAW),
+            [recorder],
+            PipelineConfig(log_every_s=0),
+        )
+        report = pipeline.run()
+        assert report.metrics.counters["recorded"] == report.metrics.counters["published"] == 12
+
+
 def test_a_stage_error_stops_everything_and_is_raised() -> None:
     source = LiveFake(period_s=0.005)
     with pytest.raises(RuntimeError, match="inference failed"):
@@ -298,6 +370,7 @@ def test_heartbeats_flow_until_frames_do() -> None:
     assert kinds[-1] == "frame" and kinds[:-1] == ["heartbeat"] * (len(kinds) - 1)
     assert kinds.count("heartbeat") >= 3  # at 0, 0.1, 0.2, 0.3 s (more if the timer fires late)
     assert all(m.frame_id == 0 and m.capture_ns == 0 for m in sink.messages[:-1])
+    assert all(m.threshold == pytest.approx(SPEC.threshold) for m in sink.messages)  # not 0 before the first frame
 
 
 def test_tiled_frames_are_inferred_in_batches_and_stitched() -> None:
@@ -327,7 +400,7 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _reference_masks(model: Path, frames: list[np.ndarray], threshold: float | None = None) -> list[np.ndarray]:
-    from crackseg.train.evaluate import predict_probability
+    from crackseg.edge.evaluation.evaluate import predict_probability
 
     with open_runner(model) as runner:
         t = runner.spec.threshold if threshold is None else threshold

@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.preprocess import crop_to, normalize, pad_to_multiple, to_network_input
-from crackseg.edge.spec import ModelSpec
 
 # --- model input --------------------------------------------------------------------------------------------
 

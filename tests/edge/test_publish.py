@@ -42,7 +42,7 @@ def _handshake(publisher: ZmqPublisher, builder: MessageBuilder, subscriber: Sub
     """Heartbeats until the subscriber hears one: its subscription has reached the publisher."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        publisher.send(builder.heartbeat())
+        publisher.send(builder.heartbeat("test", 0.5))
         if subscriber.receive(0.05) is not None:
             return
     raise AssertionError("the subscriber never heard the publisher")
@@ -53,9 +53,9 @@ def _handshake(publisher: ZmqPublisher, builder: MessageBuilder, subscriber: Sub
 
 def test_builder_numbers_frames_and_heartbeats_with_one_counter() -> None:
     builder = MessageBuilder(HASH, MaskEncoding.RAW)
-    before = builder.heartbeat("cam")
+    before = builder.heartbeat("cam", 0.4)
     frame = builder.frame(_result(7))
-    after = builder.heartbeat("cam")
+    after = builder.heartbeat("cam", 0.4)
     assert [m.seq for m in (before, frame, after)] == [0, 1, 2]
     assert (before.frame_id, before.capture_ns, before.mask) == (0, 0, None)
     assert (after.frame_id, after.capture_ns) == (7, frame.capture_ns)  # "alive, no new frame"
@@ -127,7 +127,7 @@ def test_a_subscriber_process_receives_every_frame(endpoint: str, encoding: Mask
             assert child.stdout is not None
             deadline = time.monotonic() + 30
             while True:  # heartbeats until the child hears one
-                publisher.send(builder.heartbeat())
+                publisher.send(builder.heartbeat("test", 0.5))
                 line = child.stdout.readline() if _ready(child, 0.1) else ""
                 if line:
                     assert "heartbeat" in line
@@ -188,17 +188,87 @@ def test_curve_keys_load_from_key_files_and_certificates(tmp_path: Path) -> None
 
     public_file, secret_file = zmq.auth.create_certificates(str(tmp_path), "server")
     public, secret = zmq.auth.load_certificate(secret_file)
-    assert load_curve_key(secret_file) == secret
-    assert load_curve_key(public_file) == public
+    assert load_curve_key(secret_file, "secret") == secret
+    assert load_curve_key(secret_file, "public") == public
+    assert load_curve_key(public_file, "public") == public
     bare = tmp_path / "server.key"
     bare.write_text(public.decode() + "\n")
-    assert load_curve_key(bare) == public
+    assert load_curve_key(bare, "public") == public
     bad = tmp_path / "bad.key"
     bad.write_text("not a key")
     with pytest.raises(PublishError, match="40 Z85"):
-        load_curve_key(bad)
+        load_curve_key(bad, "secret")
     with pytest.raises(PublishError, match="cannot read"):
-        load_curve_key(tmp_path / "missing.key")
+        load_curve_key(tmp_path / "missing.key", "public")
+
+
+def test_a_public_key_file_given_as_the_secret_key_is_refused(tmp_path: Path) -> None:
+    import zmq.auth
+
+    public_file, _ = zmq.auth.create_certificates(str(tmp_path), "server")
+    with pytest.raises(PublishError, match=r"server.key is a public key certificate \(no secret-key\).*key_secret"):
+        load_curve_key(public_file, "secret")
+    short = tmp_path / "short.key_secret"
+    short.write_text('curve\n    public-key = "abc"\n    secret-key = "def"\n')
+    with pytest.raises(PublishError, match="does not hold a CurveZMQ secret key"):
+        load_curve_key(short, "secret")
+
+
+def _keypair(folder: Path, name: str) -> tuple[bytes, bytes]:
+    import zmq.auth
+
+    folder.mkdir(exist_ok=True)
+    _, secret_file = zmq.auth.create_certificates(str(folder), name)
+    public, secret = zmq.auth.load_certificate(secret_file)
+    assert secret is not None
+    return public, secret
+
+
+def test_only_clients_in_the_allow_list_receive(endpoint: str, tmp_path: Path) -> None:
+    allowed, elsewhere = tmp_path / "clients", tmp_path / "other"
+    server_public, server_secret = _keypair(tmp_path, "server")
+    known_public, known_secret = _keypair(allowed, "controller")
+    stranger_public, stranger_secret = _keypair(elsewhere, "stranger")
+    builder = MessageBuilder(HASH)
+    with (
+        ZmqPublisher(endpoint, curve_secret_key=server_secret, curve_clients=allowed) as publisher,
+        Subscriber(endpoint, curve_server_key=server_public, curve_public_key=known_public,
+                   curve_secret_key=known_secret) as known,
+        Subscriber(endpoint, curve_server_key=server_public, curve_public_key=stranger_public,
+                   curve_secret_key=stranger_secret) as stranger,
+    ):  # fmt: skip
+        _handshake(publisher, builder, known)
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:  # the stranger knows the server key, but is not on the list
+            publisher.send(builder.frame(_result(3)))
+            assert stranger.receive(0.05) is None
+        assert known.receive(1.0) is not None
+    assert stranger.received == 0 and known.received > 0
+
+
+def test_the_allow_list_needs_curve_and_public_keys(tmp_path: Path) -> None:
+    _, secret = _keypair(tmp_path, "server")
+    with pytest.raises(PublishError, match="allow-list needs the server's secret key"):
+        ZmqPublisher(curve_clients=tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PublishError, match="holds no client public key"):
+        ZmqPublisher("tcp://127.0.0.1:0", curve_secret_key=secret, curve_clients=tmp_path / "empty").open()
+    with pytest.raises(PublishError, match="is not a directory"):
+        ZmqPublisher("tcp://127.0.0.1:0", curve_secret_key=secret, curve_clients=tmp_path / "none").open()
+
+
+@pytest.mark.parametrize(
+    ("bind", "curve", "warned"),
+    [("tcp://*:0", False, True), ("tcp://0.0.0.0:0", False, True), ("tcp://*:0", True, False),
+     ("tcp://127.0.0.1:0", False, False), ("tcp://localhost:0", False, False)],
+)  # fmt: skip
+def test_binding_beyond_loopback_without_curve_warns(
+    bind: str, curve: bool, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = zmq.curve_keypair()[1] if curve else None
+    with caplog.at_level("WARNING"), ZmqPublisher(bind, curve_secret_key=secret):
+        pass
+    assert ("sent in clear text to every network" in caplog.text) is warned
 
 
 # --- failure modes and non-blocking ---------------------------------------------------------------

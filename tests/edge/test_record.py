@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sqlite3
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from crackseg.edge.pose import Attitude, Pose, PoseParts
 from crackseg.edge.record import Recorder, RecordError, load_mask
 from crackseg.edge.stats import crack_stats
 from crackseg.edge.wire import MaskMessage
@@ -47,6 +49,16 @@ def test_every_frame_is_recorded_with_its_mask(tmp_path: Path) -> None:
     assert not list(db.parent.rglob("*.partial"))
 
 
+def test_flush_waits_until_every_queued_frame_is_committed(tmp_path: Path) -> None:
+    with Recorder(tmp_path / "flight.db") as recorder:
+        for frame_id in range(40):
+            recorder.send(_message(frame_id))
+        recorder.flush(timeout_s=30)
+        assert recorder.written == 40
+        with sqlite3.connect(tmp_path / "flight.db") as con:
+            assert con.execute("SELECT COUNT(*) FROM frames").fetchone()[0] == 40
+
+
 def test_a_second_run_appends_into_its_own_folder(tmp_path: Path) -> None:
     db = tmp_path / "flight.db"
     for _ in range(2):
@@ -56,6 +68,41 @@ def test_a_second_run_appends_into_its_own_folder(tmp_path: Path) -> None:
         paths = [r[0] for r in con.execute("SELECT mask_path FROM frames ORDER BY id")]
         assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
     assert paths == ["flight-masks/run0001/0000000000.png", "flight-masks/run0002/0000000000.png"]
+
+
+def test_the_pose_and_the_run_info_are_recorded_and_absent_parts_are_null(tmp_path: Path) -> None:
+    db = tmp_path / "crawl.db"
+    pose = Pose(chainage_m=12.5, attitude=Attitude(1.0, 2.0, 3.0), stale=PoseParts.ATTITUDE, age_ms=700)
+    with Recorder(db, run_info={"model": "m.onnx", "threshold": 0.5}) as recorder:
+        recorder.send(dataclasses.replace(_message(0), pose=pose))
+        recorder.send(dataclasses.replace(_message(1), pose=Pose()))  # a pose source, but no sample yet
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT pose_parts, pose_stale, pose_age_ms, chainage_m, roll_deg, yaw_deg, lat_deg, "
+                           "gimbal_yaw_deg FROM frames ORDER BY frame_id").fetchall()  # fmt: skip
+        (info,) = con.execute("SELECT info FROM runs").fetchone()
+    assert rows == [(10, 2, 700, 12.5, 1.0, 3.0, None, None), (0, 0, 0, None, None, None, None, None)]
+    assert json.loads(info) == {"model": "m.onnx", "threshold": 0.5}
+
+
+def test_a_recording_from_before_the_pose_columns_gets_them(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as con:  # the first schema: no runs.info, no pose columns
+        con.executescript(
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY, started_ns INTEGER NOT NULL);"
+            "CREATE TABLE frames (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, seq INTEGER NOT NULL, "
+            "frame_id INTEGER NOT NULL, source_id TEXT NOT NULL, capture_ns INTEGER NOT NULL, publish_ns INTEGER "
+            "NOT NULL, model_hash TEXT NOT NULL, threshold REAL NOT NULL, width INTEGER NOT NULL, height INTEGER "
+            "NOT NULL, crack_pixels INTEGER NOT NULL, coverage_pct REAL NOT NULL, components INTEGER NOT NULL, "
+            "skeleton_px INTEGER NOT NULL, max_width_px REAL NOT NULL, boxes TEXT NOT NULL, mask_path TEXT NOT NULL);"
+            "INSERT INTO runs VALUES (1, 0);"
+            "INSERT INTO frames VALUES (1, 1, 0, 0, 'cam', 0, 0, '', 0.5, 2, 2, 0, 0, 0, 0, 0, '[]', 'x.png');"
+        )
+    con.close()
+    with Recorder(db) as recorder:
+        recorder.send(_message(1))
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT run_id, pose_parts, lat_deg FROM frames ORDER BY id").fetchall()
+    assert rows == [(1, None, None), (2, None, None)]
 
 
 def test_an_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sqlite3
 import subprocess
@@ -144,17 +145,21 @@ def test_listen_times_out_with_a_clear_message(endpoint: str, capsys: pytest.Cap
 
 
 def test_run_exercises_tiles_serial_recording_and_png(
-    scnet_t_onnx: Path, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+    scnet_t_onnx: Path, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
     db = tmp_path / "run.db"
     args = ["run", "--model", str(scnet_t_onnx), "--source", "synthetic://?width=100&height=70&fps=0",
             "--frames", "3", "--bind", endpoint, "--tile", "64x32", "--tile-overlap", "8", "--infer-batch", "4",
             "--encoding", "png", "--threshold", "0.6", "--hysteresis", "0.55", "--serial", "loop://",
             "--record", str(db), "--log-every", "0", "--postprocess-workers", "3"]  # fmt: skip
+    caplog.set_level(logging.INFO)
     assert main(args) == 0, capsys.readouterr().err
     with sqlite3.connect(db) as con:
         rows = con.execute("SELECT width, height, threshold FROM frames").fetchall()
     assert rows == [(100, 70, pytest.approx(0.6))] * 3
+    (summary,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("frame limit after")]
+    assert "published=3" in summary and "recorded=3" in summary  # counted after the recording's final commit
 
 
 def test_run_with_the_replay_backend_says_it_is_a_measurement(
@@ -180,6 +185,7 @@ def test_run_with_the_replay_backend_says_it_is_a_measurement(
         (["--tile", "50x64"], "multiples"),
         (["--frames", "0"], "frame limit must be at least 1"),
         (["--infer-batch", "0"], "inference batch must be at least 1"),
+        (["--reconnect-max", "2"], "--reconnect-max takes a positive number of seconds and a live source"),
         (["--postprocess-workers", "0"], "at least one postprocessing worker"),
         (["--backend", "replay", "--replay-frames", "0"], "--replay-frames must be >= 1"),
     ],
@@ -194,6 +200,17 @@ def test_user_errors_exit_1_with_one_line(
     assert main(args) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("crackseg run: error:") and message in err and "\n" not in err
+
+
+def test_a_public_key_given_as_the_curve_secret_key_is_a_clear_error(
+    endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zmq.auth
+
+    public, _ = zmq.auth.create_certificates(str(tmp_path), "server")
+    assert main(["run", "--frames", "1", "--bind", endpoint, "--curve-secret-key", public]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "server.key is a public key certificate (no secret-key)" in err and "\n" not in err
 
 
 def test_a_busy_port_is_a_clear_error(scnet_t_onnx: Path, endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:

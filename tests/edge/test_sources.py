@@ -9,6 +9,7 @@ import os
 import socketserver
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -186,6 +187,24 @@ def test_video_errors(tmp_path: Path) -> None:
         open_source(str(garbage)).open()
 
 
+def test_a_truncated_video_says_it_ended_early(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    video, cut = tmp_path / "clip.avi", tmp_path / "cut.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (160, 120))
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        writer.write(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    cut.write_bytes(video.read_bytes()[: video.stat().st_size // 2])  # a copy cut short
+    with caplog.at_level(logging.WARNING), open_source(str(cut), realtime=False) as source:
+        played = len(_read_all(source))
+    assert 0 < played < 30
+    assert f"cut.avi ended after {played} of the 30 frames its header announces" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING), open_source(str(video), realtime=False) as source:
+        assert len(_read_all(source)) == 30
+    assert "announces" not in caplog.text  # a complete file ends quietly
+
+
 # --- image folders ------------------------------------------------------------------------------
 
 
@@ -209,6 +228,23 @@ def test_folder_natural_order_skips_corrupt(folder: Path, caplog: pytest.LogCapt
     assert [_rgb_of(f) for f in frames] == [(200, 100, 10), (200, 100, 20), (200, 100, 100)]  # PNG: exact
     assert (stats.delivered, stats.corrupt_skipped) == (3, 1)
     assert "img3.jpg" in caplog.text
+
+
+def test_truncated_images_are_skipped_named_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    noise = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    for name in ("a.jpg", "b.png", "c.jpg"):
+        cv2.imwrite(str(tmp_path / name), noise)
+    padded = tmp_path / "c.jpg"  # a complete JPEG with NUL padding after its end marker is fine
+    padded.write_bytes(padded.read_bytes() + b"\x00" * 16)
+    for name in ("a.jpg", "b.png"):  # cut in half: libjpeg would fill a.jpg's missing rows with grey
+        path = tmp_path / name
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with caplog.at_level(logging.WARNING), open_source(str(tmp_path)) as source:
+        frames = _read_all(source)
+        stats = source.stats
+    assert [f.name for f in frames] == ["c"] and stats.corrupt_skipped == 2
+    assert f"{tmp_path / 'a.jpg'} (truncated JPG (no end-of-image marker" in caplog.text
+    assert f"{tmp_path / 'b.png'} (truncated PNG" in caplog.text
 
 
 def test_folder_glob_single_file_and_loop(folder: Path) -> None:
@@ -449,6 +485,18 @@ def test_live_reconnects_with_backoff() -> None:
     assert waits[2] >= 0.045  # capped at max_s, not 0.08
 
 
+def test_the_backoff_restarts_once_frames_flow_again() -> None:
+    camera = FakeCamera(open_failures=3, frames_per_session=2)
+    policy = ReconnectPolicy(initial_s=0.02, max_s=0.2, factor=3.0)
+    with _live(camera, policy) as source:
+        deadline = time.monotonic() + 3.0
+        while camera.opens < 6 and time.monotonic() < deadline:
+            source.read(0.05)
+    waits = np.diff(camera.open_times[:6])
+    assert waits[2] >= 0.17  # 0.02, 0.06, 0.18 after three refusals
+    assert waits[3] < 0.1 and waits[4] < 0.1  # after a session with frames: 0.02 again, not 0.2
+
+
 def test_live_stream_drop_reconnects_and_ids_keep_increasing() -> None:
     camera = FakeCamera(frames_per_session=3)
     with _live(camera) as source:
@@ -639,3 +687,71 @@ def test_real_http_stream_reconnects(mjpeg_server: str) -> None:
     assert frames[0].image.shape == (48, 64, 3)
     for r, g, b in map(_rgb_of, frames):  # RGB order (BGR would put 200 last); JPEG tolerance
         assert abs(r - 200) <= 6 and abs(g - 100) <= 6 and b <= 76
+
+
+OUTAGE_PROCESS = textwrap.dedent(
+    """
+    import http.server, logging, socketserver, sys, threading, time
+    import cv2, numpy as np
+    from crackseg.edge.sources import open_source
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 128, np.uint8))[1].tobytes()
+    part = b"--frame\\r\\nContent-Type: image/jpeg\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(jpeg) + jpeg + b"\\r\\n"
+    up = threading.Event()
+
+    class Mjpeg(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args): pass
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            while up.is_set():
+                self.wfile.write(part)
+                time.sleep(0.04)
+
+    def serve(port):
+        socketserver.TCPServer.allow_reuse_address = True
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", port), Mjpeg)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        up.set()
+        return server
+
+    server = serve(0)
+    port = server.server_address[1]
+    with open_source(f"http://127.0.0.1:{port}/s.mjpg", open_timeout_s=2, read_timeout_s=1) as source:
+        deadline = time.monotonic() + 20
+        while source.read(0.5) is None and time.monotonic() < deadline:
+            pass
+        up.clear()
+        server.shutdown()
+        server.server_close()
+        time.sleep(float(sys.argv[1]))  # the outage
+        server, back_ns = serve(port), time.time_ns()
+        while time.monotonic() < deadline + 20:
+            frame = source.read(0.05)
+            if frame is not None and frame.capture_ns >= back_ns:
+                break
+        print(f"resumed {(frame.capture_ns - back_ns) / 1e9:.2f}", flush=True)
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_stream_resumes_within_a_second_of_the_server_and_the_outage_is_two_log_lines() -> None:
+    if not has_backend(cv2, "FFMPEG"):
+        pytest.skip("this OpenCV build has no FFmpeg backend")
+    # A 4 s outage: with the former 0.5 s doubling to 8 s backoff the attempts came 0.5, 1.5, 3.5 and 7.5 s
+    # after the drop, so frames resumed 3.5 s after the server was back. A fresh process: FFmpeg reads its
+    # log level once, when the process first uses it.
+    result = subprocess.run(
+        [sys.executable, "-c", OUTAGE_PROCESS, "4"], capture_output=True, text=True, timeout=90, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    resumed_s = float(result.stdout.split()[-1])
+    assert resumed_s < 2.0, result.stderr  # the cap for streams is 1 s: one attempt per second at most
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr  # FFmpeg's "Connection refused" and OpenCV's warnings folded away
+    assert "stream dropped; reconnecting (every 1.00 s at most)" in lines[0]
+    assert "frames back after a" in lines[1] and "outage" in lines[1]

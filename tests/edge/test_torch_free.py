@@ -20,6 +20,8 @@ def test_edge_and_cli_import_without_torch_or_tensorrt() -> None:
         """
         import crackseg.edge, crackseg.edge.cli.main, crackseg.edge.backends, crackseg.edge.sources
         import crackseg.edge.wire, crackseg.edge.serial_frame, crackseg.edge.stats, crackseg.edge.preprocess
+        import crackseg.edge.artifact.read, crackseg.edge.artifact.loaders, crackseg.edge.backends.pytorch
+        import crackseg.edge.evaluation.evaluate, crackseg.edge.evaluation.dataset
         """,
     )
     assert result.returncode == 0, result.stderr
@@ -38,3 +40,22 @@ def test_cli_lists_training_commands_as_unavailable_without_torch() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "train" in result.stdout and "(unavailable: pip install 'crackseg[train]')" in result.stdout
+
+
+def test_training_command_with_its_options_names_the_missing_extra() -> None:
+    result = _run_without(
+        ["torch"],
+        """
+        from crackseg.edge.cli.main import main
+        main(["train", "--model", "scnet-t", "--epochs", "1"])
+        """,
+    )
+    assert result.returncode != 0
+    assert "pip install 'crackseg[train]'" in result.stderr, result.stderr
+    assert "unrecognized arguments" not in result.stderr
+
+
+def test_unknown_option_of_an_installed_command_is_still_an_error() -> None:
+    result = _run_without(["torch"], 'from crackseg.edge.cli.main import main\nmain(["run", "--no-such-flag"])')
+    assert result.returncode == 2
+    assert "unrecognized arguments: --no-such-flag" in result.stderr

@@ -9,9 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from crackseg.edge.artifact.spec import ModelSpec  # noqa: E402
 from crackseg.edge.backends.base import BackendError  # noqa: E402
 from crackseg.edge.backends.pytorch import TorchRunner  # noqa: E402
-from crackseg.edge.spec import ModelSpec  # noqa: E402
 from crackseg.train.models import create_model  # noqa: E402
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs and FP16 need an NVIDIA GPU")
@@ -60,3 +60,30 @@ def test_a_replayed_cuda_graph_gives_the_eager_output_for_each_shape(batch: np.n
 def test_fp16_paths_stay_close_to_fp32(batch: np.ndarray, options: dict[str, Any]) -> None:
     eager = _probabilities("cuda", batch)
     assert np.abs(_probabilities("cuda", batch, **options) - eager).max() < 2e-2
+
+
+def test_masks_on_the_cpu_are_the_thresholded_probabilities(batch: np.ndarray) -> None:
+    torch.manual_seed(0)
+    with TorchRunner((create_model("scnet-t"), ModelSpec(arch="scnet-t")), device="cpu") as runner:
+        assert not runner.thresholds_on_device
+        prob = runner.infer(batch)
+        threshold = float(np.median(prob))  # about half the pixels on each side
+        mask = runner.infer_mask(batch, threshold)
+    assert mask.dtype == np.bool_ and mask.shape == prob.shape
+    assert np.array_equal(mask, prob > threshold)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="binarization on the GPU needs an NVIDIA GPU")
+@pytest.mark.parametrize("options", [{}, {"half": True}, {"channels_last": True, "cuda_graph": True}])
+def test_cuda_masks_are_made_on_the_device_and_equal_host_thresholding(
+    batch: np.ndarray, options: dict[str, Any]
+) -> None:
+    torch.manual_seed(0)
+    with TorchRunner((create_model("scnet-t"), ModelSpec(arch="scnet-t")), device="cuda", **options) as runner:
+        assert runner.thresholds_on_device
+        prob = runner.infer(batch)
+        threshold = float(np.median(prob))
+        mask = runner.infer_mask(batch, threshold)
+        assert np.array_equal(runner.infer_mask(batch, threshold), mask)  # deterministic (a replayed graph too)
+    assert mask.dtype == np.bool_ and mask.shape == prob.shape
+    assert np.array_equal(mask, prob > threshold)  # float32 on both sides: exactly the host's mask

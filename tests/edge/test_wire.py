@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import struct
@@ -12,6 +13,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from crackseg.edge.pose import Attitude, GeoPosition, Pose, PoseParts
 from crackseg.edge.stats import CrackBox, CrackStats, crack_stats
 from crackseg.edge.wire import (
     MAGIC,
@@ -85,6 +87,7 @@ def _assert_same(a: MaskMessage, b: MaskMessage) -> None:
         b.threshold,
     )
     assert a.stats == b.stats
+    assert a.pose == b.pose
     if a.mask is None or b.mask is None:
         assert a.mask is None and b.mask is None
     else:
@@ -172,13 +175,73 @@ def test_accepts_bytearray_and_memoryview() -> None:
         _assert_same(MaskMessage.from_bytes(view), _frame())
 
 
-def test_longer_header_is_a_compatible_extension() -> None:
-    """Fields appended to the header within version 1 are skipped by older decoders via header_len."""
-    buf = _frame().to_bytes()
+def _extend(buf: bytes, extension: bytes) -> bytes:
+    """``buf`` with ``extension`` appended to its header (header_len and CRC updated)."""
     (header_len,) = struct.unpack_from("<I", buf, 8)
-    extended = bytearray(buf[:header_len] + b"future!!" + buf[header_len:])
-    struct.pack_into("<I", extended, 8, header_len + 8)
-    _assert_same(MaskMessage.from_bytes(_recrc(extended)), _frame())
+    extended = bytearray(buf[:header_len] + extension + buf[header_len:])
+    struct.pack_into("<I", extended, 8, header_len + len(extension))
+    return _recrc(extended)
+
+
+def test_an_unknown_extension_block_is_skipped() -> None:
+    """Blocks appended to the header within version 1 are skipped by decoders that do not know their type."""
+    _assert_same(MaskMessage.from_bytes(_extend(_frame().to_bytes(), b"\x77\x77\x08\x00future!!")), _frame())
+
+
+@pytest.mark.parametrize("extension", [b"\x77", b"\x77\x77\x09\x00future!!"], ids=["stray bytes", "overrun"])
+def test_a_malformed_extension_block_is_rejected(extension: bytes) -> None:
+    with pytest.raises(WireError, match="length field out of range"):
+        MaskMessage.from_bytes(_extend(_frame().to_bytes(), extension))
+
+
+# --- pose extension -----------------------------------------------------------------------------------
+
+DRONE_POSE = Pose(
+    position=GeoPosition(47.397742, 8.545594, 488.25, 30.5),
+    attitude=Attitude(1.5, -2.25, 91.125),
+    gimbal=Attitude(0.0, -90.0, 45.5),
+    stale=PoseParts.GIMBAL,
+    age_ms=1250,
+)
+
+
+@pytest.mark.parametrize(
+    "pose",
+    [DRONE_POSE, Pose(chainage_m=123.456, attitude=Attitude(0.5, 1.0, -179.5)), Pose(position=DRONE_POSE.position)],
+    ids=["drone", "crawler", "position only"],
+)
+def test_pose_round_trips_and_absent_parts_stay_absent(pose: Pose) -> None:
+    sent = dataclasses.replace(_frame(), pose=pose)
+    _assert_same(MaskMessage.from_bytes(sent.to_bytes()), sent)
+
+
+def test_the_pose_block_is_type_1_version_1_and_64_bytes_with_nan_for_absent_parts() -> None:
+    plain, posed = _frame().to_bytes(), dataclasses.replace(_frame(), pose=Pose(chainage_m=2.5)).to_bytes()
+    (header_len,) = struct.unpack_from("<I", posed, 8)
+    block = posed[header_len - 68 : header_len]
+    assert struct.unpack_from("<HHBBBxI", block) == (1, 64, 1, int(PoseParts.CHAINAGE), 0, 0)
+    assert all(np.isnan(v) for v in struct.unpack_from("<ddffffffff", block, 12))
+    assert struct.unpack_from("<d", block, 60) == (2.5,)
+    assert len(posed) == len(plain) + 68
+
+
+def test_without_a_pose_the_message_has_no_extension_and_old_decoders_skip_one() -> None:
+    """No pose source: not one byte more. With a pose, removing the block gives back the plain message exactly:
+    the block lives where version 1 always told decoders to skip, so an older decoder reads the same fields."""
+    plain = _frame().to_bytes()
+    assert struct.unpack_from("<I", plain, 8)[0] == FIXED_LEN + len("rtsp://cam/ü".encode()) + 20 * 3
+    posed = dataclasses.replace(_frame(), pose=DRONE_POSE).to_bytes()
+    (header_len,) = struct.unpack_from("<I", posed, 8)
+    stripped = bytearray(posed[: header_len - 68] + posed[header_len:])
+    struct.pack_into("<I", stripped, 8, header_len - 68)
+    assert _recrc(stripped) == plain
+
+
+def test_a_pose_block_of_an_unknown_version_is_ignored() -> None:
+    posed = bytearray(dataclasses.replace(_frame(), pose=DRONE_POSE).to_bytes())
+    (header_len,) = struct.unpack_from("<I", posed, 8)
+    posed[header_len - 64] = 2  # the pose block's version byte
+    assert MaskMessage.from_bytes(_recrc(posed)).pose is None
 
 
 # --- hostile input ------------------------------------------------------------------------------------
@@ -336,7 +399,8 @@ def test_out_of_range_integer_is_refused_at_encoding() -> None:
 
 # --- golden files -------------------------------------------------------------------------------------
 
-ZMQ_GOLDEN = ["mask_raw.bin", "mask_png.bin", "mask_packbits_zlib.bin", "heartbeat.bin"]
+ZMQ_GOLDEN = ["mask_raw.bin", "mask_png.bin", "mask_packbits_zlib.bin", "mask_pose_drone.bin", "mask_pose_crawler.bin",
+              "heartbeat.bin"]  # fmt: skip
 
 
 def _index() -> dict[str, dict[str, object]]:
@@ -363,6 +427,11 @@ def test_golden_facts_by_hand() -> None:
     (header_len,) = struct.unpack_from("<I", raw, 8)
     mask = np.frombuffer(raw, np.uint8, 12 * 16, header_len + 4).reshape(12, 16) == 255
     assert hashlib.sha256(mask.astype(np.uint8).tobytes()).hexdigest() == index["mask_raw.bin"]["mask_sha256"]
+    drone = (GOLDEN / "mask_pose_drone.bin").read_bytes()
+    (header_len,) = struct.unpack_from("<I", drone, 8)
+    assert header_len == FIXED_LEN + len("csi://0") + 20 * 2 + 4 + 64  # the raw frame's header, then one pose block
+    assert struct.unpack_from("<HHBBBxId", drone, header_len - 68) == (1, 64, 1, 0b0111, 0b0100, 750, 47.397742)
+    assert index["mask_pose_crawler.bin"]["pose"]["position"] is None  # absent, not zeros
 
 
 def test_golden_index_regenerates_identically(golden: ModuleType) -> None:

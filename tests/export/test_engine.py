@@ -15,6 +15,17 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
+from crackseg.edge.artifact.hashing import sha256_bytes
+from crackseg.edge.artifact.manifest import (
+    BuilderOptions,
+    EngineManifest,
+    ManifestError,
+    ManifestMismatch,
+    Profile,
+    RuntimeInfo,
+    write_manifest,
+)
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends import open_runner
 from crackseg.edge.backends.base import BackendError
 from crackseg.edge.backends.cuda import CudaError, CudaRuntime, cuda_runtime
@@ -26,7 +37,6 @@ from crackseg.edge.backends.trt import (
     profile_problem,
     tensorrt_available,
 )
-from crackseg.edge.spec import ModelSpec
 from crackseg.export.command import parse_shape
 from crackseg.export.engine import (
     DEFAULT_PROFILE,
@@ -35,16 +45,6 @@ from crackseg.export.engine import (
     engine_name,
     plan_typing,
     resolve_profile,
-)
-from crackseg.export.manifest import (
-    BuilderOptions,
-    EngineManifest,
-    ManifestError,
-    ManifestMismatch,
-    Profile,
-    RuntimeInfo,
-    sha256_bytes,
-    write_manifest,
 )
 from crackseg.export.onnx import convert_to_fp16, embed_spec, export_onnx
 from crackseg.train.models import create_model

@@ -14,12 +14,13 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from crackseg.edge.artifact.spec import SPEC_KEY, ModelSpec, SpecError
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.backends.onnxrt import OnnxRuntimeRunner
 from crackseg.edge.backends.pytorch import TorchRunner
 from crackseg.edge.cli import main as cli_main
 from crackseg.edge.cli.registry import COMMANDS
-from crackseg.edge.spec import SPEC_KEY, ModelSpec
+from crackseg.export.command import synthetic_images
 from crackseg.export.onnx import (
     ExportError,
     convert_to_fp16,
@@ -28,7 +29,7 @@ from crackseg.export.onnx import (
     op_counts,
     read_onnx,
 )
-from crackseg.export.parity import compare_runners, fit_to, synthetic_images
+from crackseg.export.parity import compare_runners, fit_to
 from crackseg.train.checkpoint import save_checkpoint
 from crackseg.train.models import create_model
 
@@ -146,7 +147,7 @@ def test_read_onnx_refuses_missing_corrupt_and_foreign_files(tmp_path: Path) -> 
         read_onnx(corrupt)
     foreign = tmp_path / "foreign.onnx"
     onnx.save(_tiny_graph(), str(foreign))
-    with pytest.raises(ExportError, match=r"foreign\.onnx is not a crackseg model"):
+    with pytest.raises(SpecError, match=r"foreign\.onnx is not a crackseg model"):
         read_onnx(foreign)
 
 
@@ -249,7 +250,7 @@ def exported(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     """One ``export onnx --dynamic --fp16`` run shared by the tests that read its results."""
     out = tmp_path_factory.mktemp("cli") / "model.onnx"
     # An untrained network amplifies FP16 rounding far past the trained-model tolerance: loosen only that one.
-    args = ["export", "onnx", "--model", str(checkpoint), "--out", str(out), "--dynamic", "--size", "64", "64",
+    args = ["export", "onnx", "--model", str(checkpoint), "--out", str(out), "--dynamic", "--size", "64x64",
             "--parity-images", "2", "--fp16", "--fp16-tolerance", "1"]  # fmt: skip
     printed = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
@@ -278,7 +279,7 @@ def test_cli_fails_and_writes_nothing_when_parity_fails(
     cli: Callable, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A static export this time; no two runtimes agree to 1e-12 on a network of 83 convolutions."""
-    args = ["export", "onnx", "--model", str(checkpoint), "--out", str(tmp_path / "model.onnx"), "--size", "64", "64",
+    args = ["export", "onnx", "--model", str(checkpoint), "--out", str(tmp_path / "model.onnx"), "--size", "64x64",
             "--parity-images", "1", "--tolerance", "1e-12"]  # fmt: skip
     assert cli(args) == 1
     error = capsys.readouterr().err
@@ -291,7 +292,7 @@ def test_cli_parity_on_real_images(
 ) -> None:
     # Untrained weights amplify rounding at native resolution, so this checks the path, not the 1e-4 gate.
     args = ["export", "onnx", "--model", str(checkpoint), "--out", str(tmp_path / "m.onnx"), "--dynamic",
-            "--size", "64", "64", "--parity-data", str(datasets_root / "DeepCrack"), "--parity-split",
+            "--size", "64x64", "--parity-data", str(datasets_root / "DeepCrack"), "--parity-split",
             "deepcrack_val", "--parity-images", "1", "--tolerance", "1"]  # fmt: skip
     assert cli(args) == 0
     assert "parity on 1 images of DeepCrack/deepcrack_val at native resolution" in capsys.readouterr().out

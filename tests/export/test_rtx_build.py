@@ -16,7 +16,7 @@ import onnx
 import pytest
 
 from crackseg.calib.qdq import quantize_qdq
-from crackseg.edge.spec import ModelSpec
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.export.engine import EngineFromOnnx
 from crackseg.export.onnx import convert_to_fp16, export_onnx, read_onnx
 from crackseg.train.models import create_model
@@ -62,8 +62,8 @@ def test_int8_qdq_model_builds(name: str, tmp_path: Path) -> None:
 
 
 def test_the_cli_builds_for_a_named_architecture_without_a_gpu_and_records_it(tmp_path: Path) -> None:
+    from crackseg.edge.artifact.manifest import NO_GPU, read_manifest
     from crackseg.edge.cli.main import main
-    from crackseg.export.manifest import NO_GPU, read_manifest
 
     onnx_path = _export("scnet-t", tmp_path, 64)
     command = ["export", "engine", "--onnx", str(onnx_path), "--precision", "fp32", "--rtx-target", *TARGET]

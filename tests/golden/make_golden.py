@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from crackseg.edge.pose import Attitude, GeoPosition, Pose, PoseParts
 from crackseg.edge.serial_frame import Summary, SummaryDecoder, SummaryFlags, encode_summary
 from crackseg.edge.stats import crack_stats
 from crackseg.edge.wire import MaskEncoding, MaskMessage
@@ -42,7 +43,9 @@ def _diagonal(height: int, width: int, start: int, stop: int) -> np.ndarray:
     return mask
 
 
-def _frame(seq: int, frame_id: int, mask: np.ndarray, encoding: MaskEncoding, threshold: float) -> MaskMessage:
+def _frame(
+    seq: int, frame_id: int, mask: np.ndarray, encoding: MaskEncoding, threshold: float, pose: Pose | None = None
+) -> MaskMessage:
     return MaskMessage(
         seq=seq,
         frame_id=frame_id,
@@ -54,7 +57,19 @@ def _frame(seq: int, frame_id: int, mask: np.ndarray, encoding: MaskEncoding, th
         mask=mask,
         stats=crack_stats(mask),
         encoding=encoding,
+        pose=pose,
     )
+
+
+# Pose values exactly representable in the block's f32 fields, so that golden.json states them exactly.
+DRONE_POSE = Pose(
+    position=GeoPosition(47.397742, 8.545594, 488.25, 30.5),
+    attitude=Attitude(1.5, -2.25, 91.125),
+    gimbal=Attitude(0.0, -45.5, 90.0),
+    stale=PoseParts.GIMBAL,
+    age_ms=750,
+)
+CRAWLER_POSE = Pose(chainage_m=123.456, attitude=Attitude(-0.5, 3.75, -179.5), age_ms=40)
 
 
 def zmq_messages() -> dict[str, MaskMessage]:
@@ -68,6 +83,8 @@ def zmq_messages() -> dict[str, MaskMessage]:
         "mask_raw.bin": _frame(7, 100, raw_mask, MaskEncoding.RAW, 0.4375),
         "mask_png.bin": _frame(8, 101, png_mask, MaskEncoding.PNG, 0.5),
         "mask_packbits_zlib.bin": _frame(9, 102, packed_mask, MaskEncoding.PACKBITS_ZLIB, 0.625),
+        "mask_pose_drone.bin": _frame(11, 103, raw_mask, MaskEncoding.RAW, 0.4375, DRONE_POSE),
+        "mask_pose_crawler.bin": _frame(12, 104, raw_mask, MaskEncoding.RAW, 0.4375, CRAWLER_POSE),
         "heartbeat.bin": MaskMessage(
             seq=10,
             frame_id=102,
@@ -130,6 +147,31 @@ def serial_cases() -> dict[str, SerialCase]:
     }
 
 
+def _f32(value: float) -> float:
+    return float(np.float32(value))
+
+
+def _angles(attitude: Attitude | None) -> dict[str, float] | None:
+    return None if attitude is None else {name: _f32(v) for name, v in zip(Attitude._fields, attitude, strict=True)}
+
+
+def describe_pose(pose: Pose) -> dict[str, Any]:
+    """The pose fields a decoder must report, in JSON terms: absent parts are ``null``."""
+    position = None
+    if pose.position is not None:
+        lat, lon, alt, rel_alt = pose.position  # latitude and longitude travel as f64, altitudes as f32
+        position = {"lat_deg": lat, "lon_deg": lon, "alt_m": _f32(alt), "rel_alt_m": _f32(rel_alt)}
+    return {
+        "present": int(pose.present),
+        "stale": int(pose.stale),
+        "age_ms": pose.age_ms,
+        "position": position,
+        "attitude": _angles(pose.attitude),
+        "gimbal": _angles(pose.gimbal),
+        "chainage_m": pose.chainage_m,
+    }
+
+
 def describe_message(msg: MaskMessage) -> dict[str, Any]:
     """The fields a decoder must report for a ZeroMQ message, in JSON terms."""
     fields: dict[str, Any] = {
@@ -148,6 +190,8 @@ def describe_message(msg: MaskMessage) -> dict[str, Any]:
         fields["encoding"] = int(msg.encoding)
         fields["stats"] = {**dataclasses.asdict(msg.stats), "boxes": [dataclasses.asdict(b) for b in msg.stats.boxes]}
         fields["mask_sha256"] = hashlib.sha256(msg.mask.astype(np.uint8).tobytes()).hexdigest()
+    if msg.pose is not None:
+        fields["pose"] = describe_pose(msg.pose)
     return fields
 
 

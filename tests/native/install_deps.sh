@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# System packages for the native client (edge/native) and its tests, on Debian/Ubuntu as root.
+# System packages for the native client (edge/native) and its tests, and the browser of the report's
+# screenshot test, on Debian/Ubuntu as root.
 # Idempotent: apt runs only when a package is missing, so a machine that has them pays nothing.
 set -euo pipefail
 
@@ -30,5 +31,14 @@ if ! is_installed "$runtime"; then
     [[ -n "$apt_updated" ]] || { apt-get update -qq; apt_updated=1; }
     if apt-cache show "$runtime" >/dev/null 2>&1; then
         apt_install "$runtime"
+    fi
+fi
+
+# Headless Chromium renders crackseg report's page in tests/edge/test_report.py (skipped without it).
+# Debian's package is a real browser; Ubuntu's "chromium-browser" is only a snap shim, so it is not used.
+if ! is_installed chromium; then
+    [[ -n "$apt_updated" ]] || { apt-get update -qq; apt_updated=1; }
+    if apt-cache show chromium >/dev/null 2>&1; then
+        apt_install chromium
     fi
 fi

@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <cstring>
+#include <limits>
 
 namespace crackseg_test {
 namespace {
@@ -21,6 +22,18 @@ void append_f32(Bytes& out, float value) {
     append_le(out, bits, 4);
 }
 
+void append_f64(Bytes& out, double value) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    append_le(out, bits, 8);
+}
+
+void append_attitude(Bytes& out, const crackseg::Attitude& a, bool present) {
+    for (const float angle : {a.roll_deg, a.pitch_deg, a.yaw_deg}) {
+        append_f32(out, present ? angle : std::numeric_limits<float>::quiet_NaN());
+    }
+}
+
 void append_png(png_structp png, png_bytep data, std::size_t len) {
     auto* out = static_cast<Bytes*>(png_get_io_ptr(png));
     out->insert(out->end(), data, data + len);
@@ -28,12 +41,12 @@ void append_png(png_structp png, png_bytep data, std::size_t len) {
 
 }  // namespace
 
-Bytes encode_message(const crackseg::MaskMessage& msg, const Bytes& payload, std::size_t extension_bytes) {
+Bytes encode_message(const crackseg::MaskMessage& msg, const Bytes& payload, const Bytes& extension) {
     const crackseg::CrackStats& s = msg.stats;
     Bytes out = {'C', 'S', 'E', 'G'};
     append_le(out, crackseg::kWireVersion, 2);
     append_le(out, static_cast<std::uint16_t>(msg.kind), 2);
-    append_le(out, 96 + msg.source_id.size() + 20 * msg.boxes.size() + extension_bytes, 4);
+    append_le(out, 96 + msg.source_id.size() + 20 * msg.boxes.size() + extension.size(), 4);
     append_le(out, msg.seq, 8);
     append_le(out, msg.frame_id, 8);
     append_le(out, static_cast<std::uint64_t>(msg.capture_ns), 8);
@@ -57,11 +70,34 @@ Bytes encode_message(const crackseg::MaskMessage& msg, const Bytes& payload, std
             append_le(out, v, 4);
         }
     }
-    out.insert(out.end(), extension_bytes, 0);
+    out.insert(out.end(), extension.begin(), extension.end());
     append_le(out, payload.size(), 4);
     out.insert(out.end(), payload.begin(), payload.end());
     append_le(out, 0, 4);
     reseal(out);
+    return out;
+}
+
+Bytes extension_block(std::uint16_t type, const Bytes& body) {
+    Bytes out;
+    append_le(out, type, 2);
+    append_le(out, body.size(), 2);
+    out.insert(out.end(), body.begin(), body.end());
+    return out;
+}
+
+Bytes pose_body(const crackseg::Pose& pose, std::uint8_t pose_version) {
+    constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+    const bool at = pose.has(crackseg::pose_position);
+    Bytes out = {pose_version, pose.present, pose.stale, 0};
+    append_le(out, pose.age_ms, 4);
+    append_f64(out, at ? pose.position.lat_deg : kNaN);
+    append_f64(out, at ? pose.position.lon_deg : kNaN);
+    append_f32(out, at ? pose.position.alt_m : static_cast<float>(kNaN));
+    append_f32(out, at ? pose.position.rel_alt_m : static_cast<float>(kNaN));
+    append_attitude(out, pose.attitude, pose.has(crackseg::pose_attitude));
+    append_attitude(out, pose.gimbal, pose.has(crackseg::pose_gimbal));
+    append_f64(out, pose.has(crackseg::pose_chainage) ? pose.chainage_m : kNaN);
     return out;
 }
 

@@ -13,9 +13,15 @@ namespace crackseg_test {
 using Bytes = std::vector<std::uint8_t>;
 
 // A version 1 message carrying `msg`'s fields (kind and encoding as their raw values, so out-of-range
-// ones can be sent) and `payload` as the encoded mask; `extension_bytes` zero bytes extend the header
-// as a later revision of version 1 would.
-Bytes encode_message(const crackseg::MaskMessage& msg, const Bytes& payload, std::size_t extension_bytes = 0);
+// ones can be sent) and `payload` as the encoded mask; `extension` (extension blocks, or any bytes to
+// test their rejection) goes between the boxes and header_len.
+Bytes encode_message(const crackseg::MaskMessage& msg, const Bytes& payload, const Bytes& extension = {});
+
+// An extension block: u16 type, u16 length, then `body`.
+Bytes extension_block(std::uint16_t type, const Bytes& body);
+
+// A pose block body of `pose_version` carrying `pose` (parts not present as NaN, as the runtime writes them).
+Bytes pose_body(const crackseg::Pose& pose, std::uint8_t pose_version = 1);
 
 // Overwrites a little-endian field of an encoded message.
 void put_le(Bytes& message, std::size_t offset, std::uint64_t value, std::size_t width);

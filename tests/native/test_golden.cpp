@@ -60,6 +60,54 @@ void check_boxes(const std::vector<crackseg::CrackBox>& boxes, const json& want)
     }
 }
 
+// A pose part: null in golden.json means absent (its `present` bit clear), else every value listed.
+template <typename Part>
+void check_part(const crackseg::Pose& pose, crackseg::PosePart bit, const Part& part, const json& want,
+                const Fields<Part>& fields, const std::string& where) {
+    CHECK_EQ(pose.has(bit), !want.is_null());
+    if (!want.is_null()) {
+        check_fields(part, want, fields, where);
+    }
+}
+
+const Fields<crackseg::Attitude> kAttitudeFields = {
+    {"roll_deg", [](const auto& a, const json& v) { CHECK_EQ(a.roll_deg, v.get<double>()); }},
+    {"pitch_deg", [](const auto& a, const json& v) { CHECK_EQ(a.pitch_deg, v.get<double>()); }},
+    {"yaw_deg", [](const auto& a, const json& v) { CHECK_EQ(a.yaw_deg, v.get<double>()); }},
+};
+
+const Fields<crackseg::GeoPosition> kPositionFields = {
+    {"lat_deg", [](const auto& p, const json& v) { CHECK_EQ(p.lat_deg, v.get<double>()); }},
+    {"lon_deg", [](const auto& p, const json& v) { CHECK_EQ(p.lon_deg, v.get<double>()); }},
+    {"alt_m", [](const auto& p, const json& v) { CHECK_EQ(p.alt_m, v.get<double>()); }},
+    {"rel_alt_m", [](const auto& p, const json& v) { CHECK_EQ(p.rel_alt_m, v.get<double>()); }},
+};
+
+const Fields<crackseg::Pose> kPoseFields = {
+    {"present", [](const auto& p, const json& v) { CHECK_EQ(p.present, v.get<std::uint8_t>()); }},
+    {"stale", [](const auto& p, const json& v) { CHECK_EQ(p.stale, v.get<std::uint8_t>()); }},
+    {"age_ms", [](const auto& p, const json& v) { CHECK_EQ(p.age_ms, v.get<std::uint32_t>()); }},
+    {"position",
+     [](const auto& p, const json& v) {
+         check_part(p, crackseg::pose_position, p.position, v, kPositionFields, "pose position");
+     }},
+    {"attitude",
+     [](const auto& p, const json& v) {
+         check_part(p, crackseg::pose_attitude, p.attitude, v, kAttitudeFields, "pose attitude");
+     }},
+    {"gimbal",
+     [](const auto& p, const json& v) {
+         check_part(p, crackseg::pose_gimbal, p.gimbal, v, kAttitudeFields, "pose gimbal");
+     }},
+    {"chainage_m",
+     [](const auto& p, const json& v) {
+         CHECK_EQ(p.has(crackseg::pose_chainage), !v.is_null());
+         if (!v.is_null()) {
+             CHECK_EQ(p.chainage_m, v.get<double>());
+         }
+     }},
+};
+
 // Floats travel as binary32; golden.json holds their exact value as a double.
 const Fields<crackseg::MaskMessage> kMessageFields = {
     {"kind", [](const auto& m, const json& v) { CHECK_EQ(static_cast<int>(m.kind), v.get<int>()); }},
@@ -95,6 +143,13 @@ const Fields<crackseg::MaskMessage> kMessageFields = {
          };
          check_fields(m, v, stats, "stats");
      }},
+    {"pose",
+     [](const auto& m, const json& v) {
+         CHECK(m.pose.has_value());
+         if (m.pose) {
+             check_fields(*m.pose, v, kPoseFields, "pose");
+         }
+     }},
 };
 
 void check_zmq_file(const std::string& path, const json& want) {
@@ -105,6 +160,7 @@ void check_zmq_file(const std::string& path, const json& want) {
     if (error == crackseg::WireError::ok) {
         check_fields(msg, want, kMessageFields, path);
         CHECK_EQ(msg.is_heartbeat(), msg.mask.empty());
+        CHECK_EQ(msg.pose.has_value(), want.contains("pose"));  // no pose source: no pose, not zeros
     }
 }
 

@@ -24,7 +24,9 @@ using crackseg_test::encode_message;
 
 constexpr std::size_t kHeaderLenOffset = 8;
 constexpr std::size_t kEncodingOffset = 72;
-constexpr const char* kGoldenMessages[] = {"mask_raw.bin", "mask_png.bin", "mask_packbits_zlib.bin", "heartbeat.bin"};
+constexpr const char* kGoldenMessages[] = {"mask_raw.bin",        "mask_png.bin",          "mask_packbits_zlib.bin",
+                                           "mask_pose_drone.bin", "mask_pose_crawler.bin", "heartbeat.bin"};
+const Bytes kUnknownBlock = crackseg_test::extension_block(0x7777, {'f', 'u', 't', 'u', 'r', 'e', '!', '!'});
 
 WireError decode(const Bytes& bytes) {
     MaskMessage out;
@@ -138,11 +140,49 @@ std::vector<Case> accepted_cases() {
                                    mask);
              }
          }},
-        {"header extension bytes of a later version 1 are skipped",
+        {"an extension block of an unknown type is skipped",
          [] {
              const MaskMessage msg = frame(4, 3, MaskEncoding::raw);
              const Bytes mask = pattern(4, 3);
-             expect_decodes_to(encode_message(msg, raw_payload(mask), 24), msg, mask);
+             expect_decodes_to(encode_message(msg, raw_payload(mask), kUnknownBlock), msg, mask);
+         }},
+        {"a pose block is read after an unknown block; absent parts stay absent",
+         [] {
+             crackseg::Pose pose;
+             pose.present = crackseg::pose_chainage | crackseg::pose_attitude;
+             pose.stale = crackseg::pose_chainage;
+             pose.age_ms = 900;
+             pose.attitude = {0.5f, -1.5f, 179.0f};
+             pose.chainage_m = 42.125;
+             Bytes blocks = kUnknownBlock;
+             const Bytes pose_block = crackseg_test::extension_block(1, crackseg_test::pose_body(pose));
+             blocks.insert(blocks.end(), pose_block.begin(), pose_block.end());
+             MaskMessage got;
+             const Bytes bytes = encode_message(frame(4, 3, MaskEncoding::raw), raw_payload(pattern(4, 3)), blocks);
+             CHECK_EQ(crackseg::decode_message(bytes.data(), bytes.size(), got), WireError::ok);
+             CHECK(got.pose.has_value());
+             if (got.pose) {
+                 CHECK(got.pose->has(crackseg::pose_chainage) && got.pose->is_stale(crackseg::pose_chainage));
+                 CHECK(got.pose->has(crackseg::pose_attitude) && !got.pose->is_stale(crackseg::pose_attitude));
+                 CHECK(!got.pose->has(crackseg::pose_position) && !got.pose->has(crackseg::pose_gimbal));
+                 CHECK_EQ(got.pose->age_ms, 900u);
+                 CHECK_EQ(got.pose->chainage_m, 42.125);
+                 CHECK_EQ(got.pose->attitude.yaw_deg, 179.0f);
+             }
+         }},
+        {"a pose block of an unknown pose version is ignored, and a message without one has no pose",
+         [] {
+             crackseg::Pose pose;
+             pose.present = crackseg::pose_chainage;
+             MaskMessage got;
+             got.pose = pose;  // left over from a previous message: decoding must clear it
+             const Bytes plain = valid_raw();
+             CHECK_EQ(crackseg::decode_message(plain.data(), plain.size(), got), WireError::ok);
+             CHECK(!got.pose.has_value());
+             const Bytes block = crackseg_test::extension_block(1, crackseg_test::pose_body(pose, 2));
+             const Bytes bytes = encode_message(frame(4, 3, MaskEncoding::raw), raw_payload(pattern(4, 3)), block);
+             CHECK_EQ(crackseg::decode_message(bytes.data(), bytes.size(), got), WireError::ok);
+             CHECK(!got.pose.has_value());
          }},
         {"a multi-byte UTF-8 source id is accepted",
          [] {
@@ -210,7 +250,22 @@ Bytes cut(Bytes bytes, std::size_t drop) {
     return bytes;
 }
 
+Bytes with_extension(const Bytes& extension) {
+    return encode_message(frame(4, 3, MaskEncoding::raw), raw_payload(pattern(4, 3)), extension);
+}
+
 const Rejection kRejections[] = {
+    {"stray bytes after the extension blocks", [] { return with_extension({0x77, 0x77}); },
+     WireError::length_out_of_range},
+    {"an extension block running past header_len",
+     [] {
+         Bytes block = crackseg_test::extension_block(0x7777, Bytes(8, 0));
+         block[2] = 9;  // the length says one byte more than there is before header_len
+         return with_extension(block);
+     },
+     WireError::length_out_of_range},
+    {"a pose block shorter than 64 bytes", [] { return with_extension(crackseg_test::extension_block(1, Bytes(63, 0))); },
+     WireError::length_out_of_range},
     {"bad magic", [] { return changed(valid_raw(), 0, 'X'); }, WireError::bad_magic},
     {"version 2", [] { return patched(valid_raw(), 4, 2, 2, false); }, WireError::unsupported_version},
     {"version 0", [] { return patched(valid_raw(), 4, 0, 2, false); }, WireError::unsupported_version},

@@ -9,10 +9,10 @@ import onnx
 import pytest
 import torch
 
-from crackseg.edge.spec import ModelSpec
+from crackseg.edge.artifact.spec import IMAGENET, SYMMETRIC, ModelSpec, VariantConfig
 from crackseg.export.onnx import TENSORRT_OPS, export_onnx, op_counts
 from crackseg.train.layers import HEDPrior
-from crackseg.train.models import SCNet, create_model, list_models
+from crackseg.train.models import SCNet, create_model, create_spec, list_models
 from crackseg.train.models.base import ModelOutput
 
 VARIANTS = list_models()
@@ -26,6 +26,24 @@ def variant(request: pytest.FixtureRequest) -> tuple[str, SCNet]:
 
 def test_registry_lists_the_scnet_family() -> None:
     assert {"scnet", "scnet-l4", "scnet-s", "scnet-t"} <= set(VARIANTS)
+
+
+@pytest.mark.parametrize(
+    ("name", "config"),
+    [
+        ("scnet-t", SYMMETRIC),
+        ("cgnet", SYMMETRIC),
+        ("deepcrack-liu", IMAGENET),
+        ("hcnn", IMAGENET),
+        ("pspnet", IMAGENET),
+    ],
+)
+def test_a_spec_takes_the_variants_own_config_and_the_networks_size_multiple(name: str, config: VariantConfig) -> None:
+    network = create_model(name)
+    spec = create_spec(name, network, threshold=0.3)
+    own = (spec.pixel_mean, spec.pixel_std, spec.input_size)
+    assert own == (config.pixel_mean, config.pixel_std, config.input_size)
+    assert (spec.arch, spec.size_multiple, spec.threshold) == (name, network.size_multiple, 0.3)
 
 
 def test_unknown_model_name_suggests_a_close_match() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from crackseg.train.data.augment import Compose, TrainAugment
 from crackseg.train.data.camera import CameraEffects
-from crackseg.train.data.dataset import DatasetError
+from crackseg.edge.evaluation.dataset import DatasetError
 from crackseg.train.data.sources import DataSource, LabelDilation, parse_source
 
 # --- the --data syntax ------------------------------------------------------------------------------

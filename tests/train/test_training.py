@@ -11,9 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
+from crackseg.edge.artifact.read import read_spec
+from crackseg.edge.artifact.spec import SpecError
 from crackseg.edge.backends import open_runner
 from crackseg.edge.cli.main import main
-from crackseg.train.checkpoint import CheckpointError, load_checkpoint, read_spec, save_checkpoint
+from crackseg.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 
 def _write_crack_set(root: Path, count: int, size: int = 64, seed: int = 0) -> Path:
@@ -51,8 +53,8 @@ def _train_args(data: Path, out: Path, *extra: str) -> list[str]:
         str(data / "train.txt"),
         "--val-split",
         str(data / "val.txt"),
-        "--crop-size",
-        "64",
+        "--size",
+        "64x64",
         "--batch-size",
         "4",
         "--workers",
@@ -117,7 +119,7 @@ def test_eval_scores_a_checkpoint_like_the_training_validation(crack_set: Path, 
 
 
 def test_checkpoint_round_trip_and_onnx_runner_agree(tmp_path: Path) -> None:
-    from crackseg.edge.spec import ModelSpec
+    from crackseg.edge.artifact.spec import ModelSpec
     from crackseg.export.onnx import export_onnx
     from crackseg.train.models import create_model
 
@@ -134,14 +136,14 @@ def test_checkpoint_round_trip_and_onnx_runner_agree(tmp_path: Path) -> None:
 
 
 def test_a_checkpoint_of_an_unknown_variant_is_refused(tmp_path: Path) -> None:
-    from crackseg.edge.spec import ModelSpec
+    from crackseg.edge.artifact.spec import ModelSpec
     from crackseg.train.models import create_model
 
     save_checkpoint(tmp_path / "m.safetensors", create_model("scnet-t"), ModelSpec(arch="nope"))
     with pytest.raises(CheckpointError, match="unknown model variant 'nope'"):
         load_checkpoint(tmp_path / "m.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
-    with pytest.raises(CheckpointError, match="not a safetensors checkpoint"):
+    with pytest.raises(SpecError, match="not a safetensors checkpoint"):
         read_spec(tmp_path / "junk.safetensors")
 
 
@@ -214,7 +216,7 @@ def test_a_dataset_given_twice_is_refused(crack_set: Path, tmp_path: Path, capsy
 def test_init_starts_from_trained_weights_and_keeps_the_normalization(crack_set: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from crackseg.edge.spec import ModelSpec
+    from crackseg.edge.artifact.spec import ModelSpec
     from crackseg.train.models import create_model
 
     normalization = {"pixel_mean": (120.0, 121.0, 122.0), "pixel_std": (60.0, 61.0, 62.0)}
@@ -232,7 +234,7 @@ def test_init_starts_from_trained_weights_and_keeps_the_normalization(crack_set:
 
 
 def test_init_refuses_another_architecture(crack_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from crackseg.edge.spec import ModelSpec
+    from crackseg.edge.artifact.spec import ModelSpec
     from crackseg.train.models import create_model
 
     init = save_checkpoint(tmp_path / "init.safetensors", create_model("scnet-t"), ModelSpec(arch="scnet-t"))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from crackseg.train.metrics import MetricsReport
-from crackseg.train.validation import f1_curve, with_shared_threshold
+from crackseg.edge.evaluation.metrics import MetricsReport, f1_score
+from crackseg.train.validation import with_shared_threshold
 
 
 def _report(
     precision: list[float], recall: list[float], thresholds: tuple[float, ...] = (0.2, 0.5, 0.8)
 ) -> MetricsReport:
-    curve = f1_curve(_bare(precision, recall, thresholds))
+    curve = f1_score(precision, recall)
     best = int(curve.argmax())
     return _bare(precision, recall, thresholds, ods_f1=float(curve[best]), ods_threshold=thresholds[best])
 
@@ -38,11 +38,6 @@ def _bare(
         precision=tuple(precision),
         recall=tuple(recall),
     )
-
-
-def test_f1_curve_is_the_harmonic_mean_and_zero_where_nothing_is_found() -> None:
-    curve = f1_curve(_bare([0.5, 1.0, 0.0], [1.0, 0.5, 0.0], (0.1, 0.5, 0.9)))
-    assert curve.tolist() == pytest.approx([2 / 3, 2 / 3, 0.0])
 
 
 def test_the_shared_threshold_maximizes_the_mean_f1_not_each_ods() -> None:

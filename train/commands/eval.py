@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from crackseg.edge.backends import open_runner
+from crackseg.edge.evaluation.dataset import CrackDataset, resolve_split
+from crackseg.edge.evaluation.evaluate import ImageCallback, evaluate_protocols
+from crackseg.edge.evaluation.metrics import MetricsReport, binarize
 from crackseg.edge.models import BUNDLED_MODELS, bundled_model, model_path
-from crackseg.train.data.dataset import CrackDataset, resolve_split
-from crackseg.train.evaluate import ImageCallback, evaluate_protocols
-from crackseg.train.metrics import MetricsReport
-from crackseg.train.validation import f1_curve
 
 __all__ = ["add_args", "run"]
 
@@ -52,11 +51,6 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlays", type=Path, help="write one overlay image per input into this folder")
 
 
-def _curve_index(report: MetricsReport, threshold: float) -> int:
-    """Index of the precision-recall curve point nearest to ``threshold``."""
-    return int(np.argmin(np.abs(np.asarray(report.thresholds) - threshold)))
-
-
 def _write_pr_plot(report: MetricsReport, path: Path, title: str) -> None:
     import matplotlib
 
@@ -65,7 +59,7 @@ def _write_pr_plot(report: MetricsReport, path: Path, title: str) -> None:
 
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot(report.recall, report.precision)
-    ods = _curve_index(report, report.ods_threshold)
+    ods = report.curve_index(report.ods_threshold)
     label = f"ODS F1 {report.ods_f1:.3f} @ {report.ods_threshold:.2f}"
     ax.scatter([report.recall[ods]], [report.precision[ods]], color="red", zorder=3, label=label)
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1), title=title)
@@ -83,7 +77,7 @@ def _overlay_writer(folder: Path, threshold: float) -> ImageCallback:
     folder.mkdir(parents=True, exist_ok=True)
 
     def write(stem: str, image: np.ndarray, prob: np.ndarray, truth: np.ndarray) -> None:
-        predicted = prob > threshold
+        predicted = binarize(prob, threshold)
         overlay = image.copy()
         overlay[predicted & truth] = (0, 255, 0)
         overlay[predicted & ~truth] = (255, 0, 0)
@@ -95,8 +89,7 @@ def _overlay_writer(folder: Path, threshold: float) -> ImageCallback:
 
 def _summary(report: MetricsReport, threshold: float) -> dict[str, object]:
     """The report plus the F1 at the model's operating threshold."""
-    operating_f1 = float(f1_curve(report)[_curve_index(report, threshold)])
-    return {**report.to_dict(), "operating_threshold": threshold, "f1_at_operating_threshold": operating_f1}
+    return {**report.to_dict(), "operating_threshold": threshold, "f1_at_operating_threshold": report.f1_at(threshold)}
 
 
 def _print(report: MetricsReport, summary: dict[str, object]) -> None:

@@ -24,17 +24,18 @@ from typing import Literal, cast
 import torch
 import torch.distributed as dist
 
+from crackseg.edge.cli.options import add_old_size_spelling, square_side
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.spec import ModelSpec
+from crackseg.edge.artifact.spec import ModelSpec
+from crackseg.edge.evaluation.dataset import CrackDataset
 from crackseg.train.checkpoint import load_checkpoint
 from crackseg.train.data.augment import Augment, Compose, TrainAugment
 from crackseg.train.data.camera import CameraEffects
-from crackseg.train.data.dataset import CrackDataset
 from crackseg.train.data.sources import DataSource, LabelDilation, parse_source
 from crackseg.train.data.torch_dataset import AugmentedCrackDataset, SourceMix
 from crackseg.train.loop import RECIPES, TrainConfig, fit
 from crackseg.train.losses.factory import create_loss
-from crackseg.train.models import create_model, list_models
+from crackseg.train.models import create_model, create_spec, list_models
 from crackseg.train.models.backbones import load_backbone_weights
 from crackseg.train.models.base import CrackModel
 from crackseg.train.validation import ValidationSet
@@ -91,7 +92,15 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, help="per-process batch size (default: from the recipe)")
     parser.add_argument("--lr", type=float, help="base learning rate (default: from the recipe)")
-    parser.add_argument("--crop-size", type=int, default=256, help="random crop side in pixels (default: 256)")
+    parser.add_argument(
+        "--size",
+        dest="crop_size",
+        type=square_side,
+        default=256,
+        metavar="WxH",
+        help="random square crop (default: 256x256)",
+    )
+    add_old_size_spelling(parser, ["--crop-size"], "crop_size", square_side)
     parser.add_argument("--workers", type=int, default=2, help="data loader worker processes (default: 2)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for weights, sampling and augmentation")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
@@ -196,13 +205,10 @@ def run(args: argparse.Namespace) -> int:
         time_limit_min=args.time_limit,
         samples_per_epoch=args.samples_per_epoch,
     )
-    base = init_spec or ModelSpec(arch=model_name)  # fine-tuning keeps the initial model's normalization
-    spec = ModelSpec(
-        arch=model_name,
+    spec = create_spec(
+        model_name,
+        model,
         model_args=model_args,
-        size_multiple=model.size_multiple,
-        pixel_mean=base.pixel_mean,
-        pixel_std=base.pixel_std,
         training={
             "sources": [
                 {**source.describe(), "train_images": len(train), "val_images": len(val.data)}
@@ -217,6 +223,10 @@ def run(args: argparse.Namespace) -> int:
             **{k: v for k, v in dataclasses.asdict(config).items() if k in _RECIPE_KEYS},
         },
     )
+    if init_spec:  # fine-tuning keeps the preprocessing the initial weights were trained with
+        spec = dataclasses.replace(
+            spec, pixel_mean=init_spec.pixel_mean, pixel_std=init_spec.pixel_std, input_size=init_spec.input_size
+        )
     mix = SourceMix(
         [
             AugmentedCrackDataset(train, _augment(args, source), args.seed, spec.pixel_mean, spec.pixel_std, stream)

@@ -1,25 +1,9 @@
-"""Training data: crack datasets on disk, committed splits and augmentation.
+"""Training data: augmentation and the PyTorch dataset wrappers.
 
-Torch-free; the PyTorch dataset wrappers live in :mod:`crackseg.train.data.torch_dataset`.
+The torch-free dataset reader and the committed splits are part of the evaluation core,
+:mod:`crackseg.edge.evaluation.dataset`, which every stage may import.
 """
 
 from crackseg.train.data.augment import Augment, TrainAugment
-from crackseg.train.data.dataset import (
-    IMAGE_SUFFIXES,
-    MASK_SUFFIXES,
-    CrackDataset,
-    DatasetError,
-    read_split_file,
-    split_file,
-)
 
-__all__ = [
-    "IMAGE_SUFFIXES",
-    "MASK_SUFFIXES",
-    "Augment",
-    "CrackDataset",
-    "DatasetError",
-    "TrainAugment",
-    "read_split_file",
-    "split_file",
-]
+__all__ = ["Augment", "TrainAugment"]

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from crackseg.train.data.dataset import CrackDataset, DatasetError, OnError, resolve_split
+from crackseg.edge.evaluation.dataset import CrackDataset, DatasetError, OnError, resolve_split
 
 __all__ = ["DataSource", "LabelDilation", "parse_source"]
 

@@ -12,9 +12,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from crackseg.edge.evaluation.dataset import CrackDataset
 from crackseg.edge.preprocess import normalize
 from crackseg.train.data.augment import Augment
-from crackseg.train.data.dataset import CrackDataset
 
 __all__ = ["AugmentedCrackDataset", "SourceMix", "WeightedSourceSampler"]
 

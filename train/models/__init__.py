@@ -8,7 +8,14 @@ from crackseg.train.models import (  # noqa: F401  (importing a model module reg
     pspnet,
     scnet,
 )
-from crackseg.train.models._registry import create_model, describe_model, is_model, list_models, register_model
+from crackseg.train.models._registry import (
+    create_model,
+    create_spec,
+    describe_model,
+    is_model,
+    list_models,
+    register_model,
+)
 from crackseg.train.models.base import CrackModel
 from crackseg.train.models.scnet import SCNet, SCNetConfig
 
@@ -17,6 +24,7 @@ __all__ = [
     "SCNet",
     "SCNetConfig",
     "create_model",
+    "create_spec",
     "describe_model",
     "is_model",
     "list_models",

@@ -1,24 +1,42 @@
-"""Model registry: variants register by decorator at import time; lookup is by name only."""
+"""Model registry: variants register by decorator at import time, with their input config; lookup is by name only."""
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
+from crackseg.edge.artifact.spec import SYMMETRIC, ModelSpec, VariantConfig
 from crackseg.train.models.base import CrackModel
 
-__all__ = ["create_model", "describe_model", "is_model", "list_models", "register_model"]
+__all__ = ["create_model", "create_spec", "describe_model", "is_model", "list_models", "register_model"]
 
 _Builder = TypeVar("_Builder", bound=Callable[..., CrackModel])
 _model_entrypoints: dict[str, Callable[..., CrackModel]] = {}
+_variant_configs: dict[str, VariantConfig] = {}
 
 
-def register_model(fn: _Builder) -> _Builder:
-    """Registers ``fn`` under its name with underscores written as hyphens (``scnet_t`` -> ``scnet-t``)."""
-    _model_entrypoints[fn.__name__.replace("_", "-")] = fn
-    return fn
+@overload
+def register_model(fn: _Builder) -> _Builder: ...
+@overload
+def register_model(*, config: VariantConfig) -> Callable[[_Builder], _Builder]: ...
+def register_model(
+    fn: _Builder | None = None, *, config: VariantConfig = SYMMETRIC
+) -> _Builder | Callable[[_Builder], _Builder]:
+    """Registers a builder under its name with underscores written as hyphens (``scnet_t`` -> ``scnet-t``).
+
+    Used bare (``@register_model``: RGB fed as [-1, 1]) or with the variant's input config
+    (``@register_model(config=IMAGENET)``), which every spec of the variant starts from.
+    """
+
+    def register(builder: _Builder) -> _Builder:
+        name = builder.__name__.replace("_", "-")
+        _model_entrypoints[name] = builder
+        _variant_configs[name] = config
+        return builder
+
+    return register if fn is None else register(fn)
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -42,3 +60,20 @@ def create_model(name: str, **kwargs: Any) -> CrackModel:
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown model {name!r}{hint} Known models: {', '.join(list_models())}")
     return _model_entrypoints[name](**kwargs)
+
+
+def create_spec(name: str, model: CrackModel, **fields: Any) -> ModelSpec:
+    """The spec of a network of variant ``name``: the one place specs are built.
+
+    Normalization and input size come from the variant's registered config, the size multiple from the
+    network itself; ``fields`` adds the rest (``model_args``, ``training``, ``threshold`` ...).
+    """
+    config = _variant_configs[name]
+    return ModelSpec(
+        arch=name,
+        pixel_mean=config.pixel_mean,
+        pixel_std=config.pixel_std,
+        input_size=config.input_size,
+        size_multiple=model.size_multiple,
+        **fields,
+    )

@@ -27,68 +27,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from torch import Tensor
-
-from crackseg.train.layers import SideOutputHead
+from crackseg.edge.artifact.spec import IMAGENET
 from crackseg.train.models._registry import register_model
-from crackseg.train.models.backbones import VGGBackbone, init_weights
-from crackseg.train.models.base import CrackModel, ModelOutput
+from crackseg.train.models.vgg_side_output import VGGSideOutputConfig, VGGSideOutputNet
 
 __all__ = ["DeepCrackLiu", "DeepCrackLiuConfig"]
 
 
 @dataclass(frozen=True)
-class DeepCrackLiuConfig:
-    """What can vary in DeepCrack-Liu.
+class DeepCrackLiuConfig(VGGSideOutputConfig):
+    """DC-1's options (see :class:`VGGSideOutputConfig`); side weights as in the authors' release."""
 
-    Args:
-        norm: batch norm after each VGG convolution (False: the paper's plain VGG16).
-        side_weights: loss weight of each side output, finest first.
-    """
-
-    norm: bool = True
     side_weights: tuple[float, ...] = (0.5, 0.75, 1.0, 0.75, 0.5)
 
-    def __post_init__(self) -> None:
-        if len(self.side_weights) != 5:
-            raise ValueError(f"DeepCrack-Liu has 5 side outputs, got side_weights {self.side_weights}")
 
-    @property
-    def levels(self) -> int:
-        return 5
+class DeepCrackLiu(VGGSideOutputNet):
+    """DeepCrack (Liu et al. 2019): the VGG + side-output skeleton with no neck (HED on VGG16)."""
 
 
-class DeepCrackLiu(CrackModel):
-    """DeepCrack (Liu et al. 2019). Input RGB ``(N, 3, H, W)``, H and W multiples of 16.
-
-    Returns:
-        training mode: :class:`ModelOutput` (fused and five side logits, finest first);
-        eval mode: crack probability ``(N, 1, H, W)``.
-    """
-
-    paper_loss = "balanced-bce"
-
-    def __init__(self, config: DeepCrackLiuConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.encoder = VGGBackbone(norm=config.norm)
-        self.head = SideOutputHead(self.encoder.out_channels, fuse_bias=False)
-        init_weights(self)
-        self.head.reset_fusion()
-
-    @property
-    def size_multiple(self) -> int:
-        return 16
-
-    @property
-    def side_weights(self) -> tuple[float, ...]:
-        return self.config.side_weights
-
-    def forward_logits(self, image: Tensor) -> ModelOutput:
-        return ModelOutput(*self.head(self.encoder(image)))
-
-
-@register_model
+@register_model(config=IMAGENET)
 def deepcrack_liu(**kwargs: Any) -> DeepCrackLiu:
     """DeepCrack DC-1 (Liu 2019): HED on VGG16, five side outputs fused; batch norm to train from scratch."""
     return DeepCrackLiu(DeepCrackLiuConfig(**kwargs))

@@ -31,33 +31,18 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from crackseg.train.layers import MaxUnpool, SideOutputHead, max_pool_with_selector
+from crackseg.edge.artifact.spec import IMAGENET
+from crackseg.train.layers import MaxUnpool, max_pool_with_selector
 from crackseg.train.models._registry import register_model
-from crackseg.train.models.backbones import VGG16_DEPTHS, VGG16_WIDTHS, VGGBackbone, VGGConv, init_weights
-from crackseg.train.models.base import CrackModel, ModelOutput
+from crackseg.train.models.backbones import VGG16_DEPTHS, VGG16_WIDTHS, VGGConv
+from crackseg.train.models.vgg_side_output import VGGSideOutputConfig, VGGSideOutputNet
 
 __all__ = ["DeepCrackZou", "DeepCrackZouConfig"]
 
 
 @dataclass(frozen=True)
-class DeepCrackZouConfig:
-    """What can vary in DeepCrack-Zou.
-
-    Args:
-        norm: batch norm after every convolution (SegNet's default; False: plain VGG16 layers).
-        side_weights: loss weight of each side output, finest first (paper: all 1).
-    """
-
-    norm: bool = True
-    side_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
-
-    def __post_init__(self) -> None:
-        if len(self.side_weights) != 5:
-            raise ValueError(f"DeepCrack-Zou has 5 side outputs, got side_weights {self.side_weights}")
-
-    @property
-    def levels(self) -> int:
-        return 5
+class DeepCrackZouConfig(VGGSideOutputConfig):
+    """DC-2's options (see :class:`VGGSideOutputConfig`); batch norm by default as in SegNet, side weights all 1."""
 
 
 class SegNetDecoder(nn.Module):
@@ -90,35 +75,19 @@ class SegNetDecoder(nn.Module):
         return outputs[::-1]
 
 
-class DeepCrackZou(CrackModel):
-    """DeepCrack (Zou et al. 2019). Input RGB ``(N, 3, H, W)``, H and W multiples of 32.
-
-    Returns:
-        training mode: :class:`ModelOutput` (fused and five side logits, finest first);
-        eval mode: crack probability ``(N, 1, H, W)``.
-    """
+class DeepCrackZou(VGGSideOutputNet):
+    """DeepCrack (Zou et al. 2019): the VGG + side-output skeleton whose neck is a SegNet decoder; each side
+    output reads encoder and decoder stage k side by side (skip-layer fusion)."""
 
     paper_loss = "bce"
+    stride = 32
+    """Every encoder stage is pooled (the decoder unpools all five)."""
 
-    def __init__(self, config: DeepCrackZouConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.encoder = VGGBackbone(norm=config.norm)
-        self.decoder = SegNetDecoder(norm=config.norm)
-        fused_channels = tuple(e + d for e, d in zip(self.encoder.out_channels, self.decoder.out_channels, strict=True))
-        self.head = SideOutputHead(fused_channels, fuse_bias=False)
-        init_weights(self)
-        self.head.reset_fusion()
+    def build_neck(self) -> tuple[int, ...]:
+        self.decoder = SegNetDecoder(norm=self.config.norm)
+        return tuple(e + d for e, d in zip(self.encoder.out_channels, self.decoder.out_channels, strict=True))
 
-    @property
-    def size_multiple(self) -> int:
-        return 32
-
-    @property
-    def side_weights(self) -> tuple[float, ...]:
-        return self.config.side_weights
-
-    def forward_logits(self, image: Tensor) -> ModelOutput:
+    def side_features(self, image: Tensor) -> list[Tensor]:
         x, encoded, selectors = image, [], []
         for stage in self.encoder.stages:
             features = stage(x)
@@ -126,10 +95,10 @@ class DeepCrackZou(CrackModel):
             encoded.append(features)
             selectors.append(selector)
         decoded = self.decoder(x, selectors)
-        return ModelOutput(*self.head([torch.cat(pair, dim=1) for pair in zip(encoded, decoded, strict=True)]))
+        return [torch.cat(pair, dim=1) for pair in zip(encoded, decoded, strict=True)]
 
 
-@register_model
+@register_model(config=IMAGENET)
 def deepcrack_zou(**kwargs: Any) -> DeepCrackZou:
     """DeepCrack DC-2 (Zou 2019): SegNet with index unpooling and encoder-decoder skip-layer fusion."""
     return DeepCrackZou(DeepCrackZouConfig(**kwargs))

@@ -33,35 +33,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crackseg.train.layers import SideOutputHead
+from crackseg.edge.artifact.spec import IMAGENET
 from crackseg.train.models._registry import register_model
-from crackseg.train.models.backbones import VGGBackbone, VGGConv, init_weights
-from crackseg.train.models.base import CrackModel, ModelOutput
+from crackseg.train.models.backbones import VGGConv
+from crackseg.train.models.vgg_side_output import VGGSideOutputConfig, VGGSideOutputNet
 
 __all__ = ["HCNN", "FeaturePreservingBranches", "HCNNConfig"]
 
 
 @dataclass(frozen=True)
-class HCNNConfig:
-    """What can vary in HCNN.
+class HCNNConfig(VGGSideOutputConfig):
+    """HCNN's options (see :class:`VGGSideOutputConfig`).
 
     Args:
         branch_width: channels of each feature-preserving branch.
-        norm: batch norm after every 3x3 convolution (False: plain VGG16 layers).
-        side_weights: loss weight of each side output, finest first.
     """
 
     branch_width: int = 32
-    norm: bool = True
-    side_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
-
-    def __post_init__(self) -> None:
-        if len(self.side_weights) != 5:
-            raise ValueError(f"HCNN has 5 side outputs, got side_weights {self.side_weights}")
-
-    @property
-    def levels(self) -> int:
-        return 5
 
 
 class FeaturePreservingBranches(nn.Module):
@@ -90,38 +78,22 @@ class FeaturePreservingBranches(nn.Module):
         return branches
 
 
-class HCNN(CrackModel):
-    """HCNN with feature preservation (Zhu et al. 2021). Input RGB ``(N, 3, H, W)``, H and W multiples of 16.
+class HCNN(VGGSideOutputNet):
+    """HCNN with feature preservation (Zhu et al. 2021): the VGG + side-output skeleton whose neck is
+    :class:`FeaturePreservingBranches`."""
 
-    Returns:
-        training mode: :class:`ModelOutput` (fused and five side logits, finest first);
-        eval mode: crack probability ``(N, 1, H, W)``.
-    """
+    config: HCNNConfig
 
-    paper_loss = "balanced-bce"
+    def build_neck(self) -> tuple[int, ...]:
+        self.branches = FeaturePreservingBranches(self.encoder.out_channels, self.config.branch_width, self.config.norm)
+        return self.branches.out_channels
 
-    def __init__(self, config: HCNNConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.encoder = VGGBackbone(norm=config.norm)
-        self.branches = FeaturePreservingBranches(self.encoder.out_channels, config.branch_width, config.norm)
-        self.head = SideOutputHead(self.branches.out_channels, fuse_bias=False)
-        init_weights(self)
-        self.head.reset_fusion()
-
-    @property
-    def size_multiple(self) -> int:
-        return 16
-
-    @property
-    def side_weights(self) -> tuple[float, ...]:
-        return self.config.side_weights
-
-    def forward_logits(self, image: Tensor) -> ModelOutput:
-        return ModelOutput(*self.head(self.branches(self.encoder(image))))
+    def side_features(self, image: Tensor) -> list[Tensor]:
+        branches: list[Tensor] = self.branches(self.encoder(image))
+        return branches
 
 
-@register_model
+@register_model(config=IMAGENET)
 def hcnn(**kwargs: Any) -> HCNN:
     """HCNN (Zhu 2021): VGG16 with feature-preserving side branches fused fine to coarse, five side outputs."""
     return HCNN(HCNNConfig(**kwargs))

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crackseg.edge.artifact.spec import IMAGENET
 from crackseg.train.models._registry import register_model
 from crackseg.train.models.backbones import create_resnet, init_weights
 from crackseg.train.models.base import CrackModel, ModelOutput
@@ -156,7 +157,7 @@ def _upsample8(logits: Tensor) -> Tensor:
     return F.interpolate(logits, scale_factor=8.0, mode="bilinear", align_corners=False)
 
 
-@register_model
+@register_model(config=IMAGENET)
 def pspnet(**kwargs: Any) -> PSPNet:
     """PSPNet (Zhao 2017): dilated ResNet-18 (output stride 8), pyramid pooling 1/2/3/6, auxiliary head."""
     return PSPNet(PSPNetConfig(**kwargs))

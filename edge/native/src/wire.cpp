@@ -41,6 +41,10 @@ enum Offset : std::size_t {
 
 constexpr std::size_t kBoxLen = 20;
 constexpr std::size_t kU32 = 4;
+constexpr std::size_t kBlockHeaderLen = 4;  // u16 type, u16 length
+constexpr std::uint16_t kBlockPose = 1;
+constexpr std::uint8_t kPoseVersion = 1;
+constexpr std::size_t kPoseLen = 64;
 constexpr char kMagicBytes[4] = {'C', 'S', 'E', 'G'};
 
 float f32(const std::uint8_t* p) {
@@ -48,6 +52,59 @@ float f32(const std::uint8_t* p) {
     float value;
     std::memcpy(&value, &bits, sizeof value);
     return value;
+}
+
+double f64(const std::uint8_t* p) {
+    const std::uint64_t bits = crackseg_le64(p);
+    double value;
+    std::memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+Attitude read_attitude(const std::uint8_t* p) { return Attitude{f32(p), f32(p + 4), f32(p + 8)}; }
+
+// The pose block body (edge/WIRE.md, "Pose block"); a version this client does not read is ignored.
+WireError read_pose(const std::uint8_t* body, std::size_t size, std::optional<Pose>& out) {
+    if (size < kPoseLen) {
+        return WireError::length_out_of_range;
+    }
+    if (body[0] != kPoseVersion) {
+        return WireError::ok;
+    }
+    Pose pose;
+    pose.present = body[1] & 0x0F;  // bits 4-7 are reserved for parts appended later
+    pose.stale = body[2] & pose.present;
+    pose.age_ms = crackseg_le32(body + 4);
+    pose.position = GeoPosition{f64(body + 8), f64(body + 16), f32(body + 24), f32(body + 28)};
+    pose.attitude = read_attitude(body + 32);
+    pose.gimbal = read_attitude(body + 44);
+    pose.chainage_m = f64(body + 56);
+    out = pose;
+    return WireError::ok;
+}
+
+// The extension blocks between the boxes and header_len: reads the pose block, skips unknown types.
+WireError read_extensions(const std::uint8_t* data, std::size_t start, std::size_t end, std::optional<Pose>& pose) {
+    pose.reset();
+    std::size_t offset = start;
+    while (offset < end) {
+        if (end - offset < kBlockHeaderLen) {
+            return WireError::length_out_of_range;
+        }
+        const std::uint16_t type = crackseg_le16(data + offset);
+        const std::size_t length = crackseg_le16(data + offset + 2);
+        const std::size_t body = offset + kBlockHeaderLen;
+        if (length > end - body) {
+            return WireError::length_out_of_range;
+        }
+        if (type == kBlockPose) {
+            if (const WireError error = read_pose(data + body, length, pose); error != WireError::ok) {
+                return error;
+            }
+        }
+        offset = body + length;
+    }
+    return WireError::ok;
 }
 
 // Steps 1-4 of the specification: everything needed before the payload may be trusted.
@@ -182,13 +239,17 @@ WireError decode_message(const std::uint8_t* data, std::size_t size, MaskMessage
     if (data[kEncoding] > static_cast<std::uint8_t>(MaskEncoding::packbits_zlib)) {
         return WireError::unknown_encoding;
     }
+    const std::size_t fields_end = kFixedLen + data[kSourceLen] + kBoxLen * data[kNumBoxes];
+    const std::size_t header_len = crackseg_le32(data + kHeaderLen);
+    if (const WireError error = read_extensions(data, fields_end, header_len, out.pose); error != WireError::ok) {
+        return error;
+    }
     read_fields(data, out);
     if (out.is_heartbeat()) {
         out.mask.clear();
         return is_empty_frame(out) ? WireError::ok : WireError::invalid_heartbeat;
     }
     // Steps 6 and 7: the mask, then the boxes against its size.
-    const std::size_t header_len = crackseg_le32(data + kHeaderLen);
     const detail::ByteView payload{data + header_len + kU32, crackseg_le32(data + header_len)};
     if (const WireError mask = detail::decode_mask(payload, out.encoding, out.width, out.height, out.mask);
         mask != WireError::ok) {

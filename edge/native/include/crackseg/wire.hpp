@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,7 @@ enum class WireError {
     bad_magic,
     unsupported_version,
     truncated,
-    length_out_of_range,  // source_len, n_boxes or header_len outside their limits
+    length_out_of_range,  // source_len, n_boxes, header_len or an extension block outside their limits
     unknown_kind,
     oversized,  // width or height outside 1..8192 for a mask frame
     oversized_payload,
@@ -62,6 +63,34 @@ struct CrackStats {
     float max_width_px = 0;
 };
 
+// Pose parts, as bits of Pose::present and Pose::stale (edge/WIRE.md, "Pose block").
+enum PosePart : std::uint8_t { pose_position = 1, pose_attitude = 2, pose_gimbal = 4, pose_chainage = 8 };
+
+struct GeoPosition {
+    double lat_deg = 0, lon_deg = 0;  // WGS84
+    float alt_m = 0;                  // above mean sea level
+    float rel_alt_m = 0;              // above the home (take-off) point
+};
+
+struct Attitude {
+    float roll_deg = 0, pitch_deg = 0, yaw_deg = 0;
+};
+
+// The vehicle's pose at capture time (pose block, version 1). Only the parts flagged in `present` hold
+// values (the others are NaN); a `stale` part is held or interpolated from samples too far away in time.
+struct Pose {
+    std::uint8_t present = 0;
+    std::uint8_t stale = 0;
+    std::uint32_t age_ms = 0;
+    GeoPosition position;
+    Attitude attitude;
+    Attitude gimbal;
+    double chainage_m = 0;
+
+    bool has(PosePart part) const noexcept { return (present & part) != 0; }
+    bool is_stale(PosePart part) const noexcept { return (stale & part) != 0; }
+};
+
 // One decoded message: a mask frame, or a heartbeat (kind == heartbeat, width == height == 0).
 struct MaskMessage {
     MessageKind kind = MessageKind::heartbeat;
@@ -77,6 +106,8 @@ struct MaskMessage {
     std::string source_id;
     CrackStats stats;
     std::vector<CrackBox> boxes;
+    // Set when the message has a pose block the client reads; empty when the runtime had no pose source.
+    std::optional<Pose> pose;
     // height * width bytes, row-major, top row first: 1 = crack, 0 = background (empty for a heartbeat).
     std::vector<std::uint8_t> mask;
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["REFERENCE", "CrackMetrics", "MetricsReport"]
+__all__ = ["REFERENCE", "CrackMetrics", "MetricsReport", "binarize", "f1_score", "mask_f1"]
 
 REFERENCE = "deepcrack-prf (DeepSegmentor eval/prf_metrics.py)"
 
@@ -69,6 +69,15 @@ class MetricsReport:
     thresholds: tuple[float, ...]
     precision: tuple[float, ...]
     recall: tuple[float, ...]
+
+    def curve_index(self, threshold: float) -> int:
+        """Index of the curve point whose threshold is nearest to ``threshold``."""
+        return int(np.argmin(np.abs(np.asarray(self.thresholds) - threshold)))
+
+    def f1_at(self, threshold: float) -> float:
+        """Dataset F1 at the curve point nearest to ``threshold`` (a shipped model's operating threshold)."""
+        k = self.curve_index(threshold)
+        return float(f1_score(self.precision[k], self.recall[k]))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict in field order (headline scores first, curves as lists)."""
@@ -179,7 +188,7 @@ class CrackMetrics:
         self._gt_pixels += gt_pixels
         self._bg_pixels += g.size - gt_pixels
         if gt_pixels:
-            best_f = float(_f1(_ratio(matched_pred, pred), _ratio(found_gt, gt_pixels)).max())
+            best_f = float(f1_score(_ratio(matched_pred, pred), _ratio(found_gt, gt_pixels)).max())
         else:
             self._empty_gt += 1
             best_f = float((pred == 0).any())
@@ -210,13 +219,13 @@ class CrackMetrics:
             raise ValueError("no images to score: call update() before compute()")
         precision = _ratio(self._matched_pred, self._tp + self._fp)
         recall = _ratio(self._found_gt, self._gt_pixels)
-        f1 = _f1(precision, recall)
+        f1 = f1_score(precision, recall)
         k = int(np.argmax(f1))  # first maximum, i.e. the lowest threshold on ties, as the reference's argmax
         tp, fp = self._tp[k], self._fp[k]
         fn, tn = self._gt_pixels - tp, self._bg_pixels - fp
         crack_iou = float(_ratio(tp, tp + fp + fn))
         background_iou = float(_ratio(tn, tn + fn + fp))
-        region_f1 = _f1(
+        region_f1 = f1_score(
             _ratio(self._region_correct[k], self._region_pred[k]), _ratio(self._region_found[k], self._region_gt)
         )
         return MetricsReport(
@@ -288,6 +297,22 @@ def _ratio(num: npt.ArrayLike, den: npt.ArrayLike) -> _Floats:
     return np.divide(num_a, den_a, out=out, where=den_a != 0)
 
 
-def _f1(precision: _Floats, recall: _Floats) -> _Floats:
-    """Harmonic mean of precision and recall, 0 where both are 0."""
-    return _ratio(2 * precision * recall, precision + recall)
+def f1_score(precision: npt.ArrayLike, recall: npt.ArrayLike) -> _Floats:
+    """Harmonic mean of precision and recall, elementwise, 0 where both are 0."""
+    p, r = np.asarray(precision, dtype=np.float64), np.asarray(recall, dtype=np.float64)
+    return _ratio(2 * p * r, p + r)
+
+
+def binarize(prob: npt.ArrayLike, threshold: float) -> _Mask:
+    """The one binarization rule: a pixel is crack when ``p > threshold`` (``p == threshold`` is background)."""
+    return np.asarray(prob) > threshold
+
+
+def mask_f1(predicted: npt.ArrayLike, truth: npt.ArrayLike) -> float:
+    """F1 of a boolean ``predicted`` mask against ``truth``: ``2tp / (2tp + fp + fn)``, 1 when both are empty."""
+    p, t = np.asarray(predicted, dtype=bool), np.asarray(truth, dtype=bool)
+    if p.shape != t.shape:
+        raise ValueError(f"mask shapes differ: {p.shape} vs {t.shape}")
+    tp = int(np.count_nonzero(p & t))
+    errors = int(np.count_nonzero(p ^ t))
+    return 1.0 if tp + errors == 0 else 2 * tp / (2 * tp + errors)

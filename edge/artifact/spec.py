@@ -8,20 +8,62 @@ Torch-free on purpose: the edge runtime reads specs on machines without a traini
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE, Size
 from crackseg.edge.errors import CracksegError
 
-__all__ = ["SPEC_KEY", "SPEC_VERSION", "ModelSpec", "SpecError"]
+__all__ = [
+    "IMAGENET",
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "SPEC_KEY",
+    "SPEC_VERSION",
+    "SYMMETRIC",
+    "ModelSpec",
+    "SpecError",
+    "VariantConfig",
+    "spec_from_metadata",
+]
 
 SPEC_VERSION = 1
 SPEC_KEY = "crackseg_spec"
 """Key under which the JSON spec is stored in safetensors metadata and ONNX metadata_props."""
 
+INPUT_NAME = "image"
+"""Name of the network input: ``Nx3xHxW`` float32 RGB normalized per the spec."""
+OUTPUT_NAME = "prob"
+"""Name of the network output: ``Nx1xHxW`` crack probability."""
+
 
 class SpecError(CracksegError, ValueError):
-    """A spec is missing, malformed or of an unsupported version."""
+    """An artifact (checkpoint, ONNX file, engine or its manifest) is missing, unreadable or carries no valid spec.
+
+    The one error type of the artifact contract: the message names the file and the reason.
+    """
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    """A variant's input contract, declared next to its model; every spec of the variant starts from it.
+
+    Attributes:
+        pixel_mean: per-channel value subtracted from 0-255 RGB pixels.
+        pixel_std: per-channel divisor after subtracting the mean.
+        input_size: the training crop and the default network input size.
+    """
+
+    pixel_mean: tuple[float, float, float] = (127.5, 127.5, 127.5)
+    pixel_std: tuple[float, float, float] = (127.5, 127.5, 127.5)
+    input_size: Size = DEFAULT_INPUT_SIZE
+
+
+SYMMETRIC = VariantConfig()
+"""RGB mapped to [-1, 1], as SCNet's paper feeds its network (and every network trained from scratch here)."""
+IMAGENET = VariantConfig(pixel_mean=(123.675, 116.28, 103.53), pixel_std=(58.395, 57.12, 57.375))
+"""torchvision's ImageNet statistics: what a backbone that can take ImageNet weights was trained on."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +77,7 @@ class ModelSpec:
         pixel_mean: per-channel value subtracted from 0-255 RGB pixels.
         pixel_std: per-channel divisor after subtracting the mean (127.5/127.5 maps RGB to [-1, 1]).
         size_multiple: input height and width must be multiples of this.
+        input_size: the training crop, the default network input (specs written before it existed: 512x512).
         output: meaning of the single output tensor.
         threshold: operating threshold on the probability, chosen on validation data (ODS).
         training: provenance (dataset, split, recipe, seed, epochs).
@@ -48,6 +91,7 @@ class ModelSpec:
     pixel_mean: tuple[float, float, float] = (127.5, 127.5, 127.5)
     pixel_std: tuple[float, float, float] = (127.5, 127.5, 127.5)
     size_multiple: int = 32
+    input_size: Size = DEFAULT_INPUT_SIZE
     output: str = "crack probability, 1 channel, input resolution"
     threshold: float = 0.5
     training: dict[str, Any] = field(default_factory=dict)
@@ -74,4 +118,16 @@ class ModelSpec:
         for key in ("pixel_mean", "pixel_std"):
             if key in raw:
                 raw[key] = tuple(raw[key])
+        if "input_size" in raw:
+            raw["input_size"] = Size(*raw["input_size"])
         return cls(**raw)
+
+
+def spec_from_metadata(metadata: Mapping[str, str], source: object) -> ModelSpec:
+    """The spec stored under :data:`SPEC_KEY` in an artifact's metadata; ``source`` names the file in errors."""
+    if SPEC_KEY not in metadata:
+        raise SpecError(f"{source} is not a crackseg model: its metadata has no '{SPEC_KEY}' entry")
+    try:
+        return ModelSpec.from_json(metadata[SPEC_KEY])
+    except SpecError as exc:
+        raise SpecError(f"{source}: {exc}") from exc

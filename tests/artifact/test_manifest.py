@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from crackseg.edge.spec import ModelSpec
-from crackseg.export.manifest import (
+from crackseg.edge.artifact.hashing import sha256_bytes, sha256_file
+from crackseg.edge.artifact.manifest import (
     BuilderOptions,
     EngineManifest,
     ManifestError,
@@ -20,11 +20,10 @@ from crackseg.export.manifest import (
     manifest_path,
     read_manifest,
     rebuild_command,
-    sha256_bytes,
-    sha256_file,
     target_capability,
     write_manifest,
 )
+from crackseg.edge.artifact.spec import ModelSpec
 
 ORIN = RuntimeInfo("tensorrt", "10.3.0", "Orin", (8, 7))
 PROFILE = Profile(min=(1, 3, 64, 64), opt=(1, 3, 512, 512), max=(1, 3, 1024, 1024))

@@ -11,7 +11,6 @@ Pure Python on purpose: the edge runtime checks manifests on machines without to
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field, fields
@@ -19,8 +18,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from crackseg.edge.errors import CracksegError
-from crackseg.edge.spec import ModelSpec, SpecError
+from crackseg.edge.artifact.hashing import sha256_file
+from crackseg.edge.artifact.spec import ModelSpec, SpecError
 
 __all__ = [
     "CALIBRATION_KEY",
@@ -37,8 +36,6 @@ __all__ = [
     "manifest_path",
     "read_manifest",
     "rebuild_command",
-    "sha256_bytes",
-    "sha256_file",
     "target_capability",
     "write_manifest",
 ]
@@ -58,8 +55,8 @@ def crackseg_version() -> str:
         return "unknown"
 
 
-class ManifestError(CracksegError):
-    """An engine's manifest is missing or unreadable."""
+class ManifestError(SpecError):
+    """An engine's manifest is missing or unreadable (a :class:`SpecError`: the manifest carries the engine's spec)."""
 
 
 class ManifestMismatch(ManifestError):  # noqa: N818  (the name reads as the condition it reports)
@@ -186,18 +183,6 @@ class EngineManifest:
             )
         except (TypeError, AttributeError) as exc:
             raise ValueError(f"malformed field: {exc}") from exc
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest_path(engine_path: str | Path) -> Path:

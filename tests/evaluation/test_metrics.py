@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from crackseg.train.metrics import REFERENCE, CrackMetrics, MetricsReport
+from crackseg.edge.evaluation.metrics import REFERENCE, CrackMetrics, MetricsReport, binarize, f1_score
 
 
 def _score(*pairs: tuple[np.ndarray, np.ndarray], **kwargs: int) -> MetricsReport:
@@ -94,6 +94,14 @@ def test_hand_counted_image_scores() -> None:
 def test_threshold_is_strictly_greater(p: float, t: float, crack: bool) -> None:
     report = _score((np.array([[p]]), np.array([[True]])))
     assert report.recall[_at(report, t)] == (1.0 if crack else 0.0)
+    assert bool(binarize(np.array([[p]]), t)[0, 0]) is crack  # the rule every stage binarizes with agrees
+
+
+@pytest.mark.parametrize(
+    ("precision", "recall", "f1"), [(1.0, 1.0, 1.0), (0.5, 1.0, 2 / 3), (0.25, 0.75, 0.375), (0.0, 0.0, 0.0)]
+)
+def test_f1_is_the_harmonic_mean_and_zero_without_hits(precision: float, recall: float, f1: float) -> None:
+    assert float(f1_score(precision, recall)) == pytest.approx(f1)
 
 
 def test_perfect_prediction_scores_one() -> None:
@@ -149,6 +157,21 @@ def test_ap_of_a_known_curve() -> None:
     prob = np.array([[0.8, 0.4, 0.6, 0.2]])
     gt = np.array([[True, True, False, False]])
     assert _score((prob, gt)).ap == pytest.approx(0.5 * 2 / 3 + 0.5 * 1.0)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "f1"),
+    [
+        (0.5, 0.5),  # [0.4, 0.6): P 1/2, R 1/2
+        (0.7, 2 / 3),  # [0.6, 0.8): P 1, R 1/2
+        (0.3, 0.8),  # [0.2, 0.4): P 2/3, R 1
+        (0.594, 0.5),  # nearest curve point 0.59
+    ],
+)
+def test_f1_at_a_threshold_reads_the_pooled_curve(threshold: float, f1: float) -> None:
+    prob = np.array([[0.8, 0.4, 0.6, 0.2]])  # the same four pixels as above
+    gt = np.array([[True, True, False, False]])
+    assert _score((prob, gt)).f1_at(threshold) == pytest.approx(f1)
 
 
 def _patch(gt_rows: int, gt_cols: slice, pred_rows: int, pred_cols: slice) -> tuple[np.ndarray, np.ndarray]:

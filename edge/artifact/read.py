@@ -1,0 +1,69 @@
+"""One reader for every artifact's spec, chosen by file suffix, with one error type (:class:`SpecError`).
+
+Torch-free: a checkpoint's spec is read from its safetensors header, an ONNX file's from ``metadata_props``
+(protobuf only, weights left on disk), an engine's from its manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from crackseg.edge.artifact.manifest import read_manifest
+from crackseg.edge.artifact.spec import ModelSpec, SpecError, spec_from_metadata
+
+__all__ = ["MODEL_SUFFIXES", "read_spec"]
+
+
+def _checkpoint_spec(path: Path) -> ModelSpec:
+    try:
+        from safetensors import safe_open
+    except ImportError as exc:
+        raise SpecError(f"reading {path} needs safetensors: pip install 'crackseg[train]'") from exc
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise SpecError(f"{path} is not a safetensors checkpoint: {exc}") from exc
+    return spec_from_metadata(metadata, path)
+
+
+def _onnx_spec(path: Path) -> ModelSpec:
+    try:
+        import onnx
+    except ImportError as exc:
+        raise SpecError(f"reading {path} needs onnx: pip install 'crackseg[export]'") from exc
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and friends for corrupt files
+        raise SpecError(f"{path} is not a readable ONNX file: {exc}") from exc
+    return spec_from_metadata({prop.key: prop.value for prop in model.metadata_props}, path)
+
+
+def _engine_spec(path: Path) -> ModelSpec:
+    return read_manifest(path).spec
+
+
+_READERS: dict[str, tuple[str, Callable[[Path], ModelSpec]]] = {
+    ".safetensors": ("checkpoint", _checkpoint_spec),
+    ".onnx": ("ONNX file", _onnx_spec),
+    ".engine": ("engine file", _engine_spec),
+    ".plan": ("engine file", _engine_spec),
+}
+MODEL_SUFFIXES = tuple(_READERS)
+"""The model file suffixes crackseg reads: checkpoint, ONNX file, TensorRT engine (two spellings)."""
+
+
+def read_spec(path: str | Path) -> ModelSpec:
+    """The model spec an artifact carries, without loading its weights.
+
+    Raises:
+        SpecError: the file is missing, of an unknown kind, unreadable, or carries no valid spec.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in _READERS:
+        raise SpecError(f"cannot tell what {path.name!r} is: expected one of {', '.join(MODEL_SUFFIXES)}")
+    kind, reader = _READERS[path.suffix.lower()]
+    if not path.is_file():
+        raise SpecError(f"{kind} not found: {path}")
+    return reader(path)

@@ -1,0 +1,215 @@
+"""``crackseg run --overlay URI``: the published frames, with their masks drawn, to a video file or stream.
+
+======================================  ==============================================================
+``URI``                                 output
+======================================  ==============================================================
+``out.mp4`` (``.m4v``, ``.mov``)        MPEG-4 Part 2 video file (OpenCV's FFmpeg backend)
+``out.avi``, ``out.mkv``                Motion-JPEG video file
+``rtp://HOST:PORT``                     H.264 over RTP/UDP (GStreamer: ``x264enc ! rtph264pay ! udpsink``)
+``udp://HOST:PORT``                     H.264 in MPEG-TS over UDP (GStreamer)
+``gst://appsrc ! ...`` or `` ! `` text  a raw GStreamer pipeline that starts with ``appsrc`` (BGR frames)
+======================================  ==============================================================
+
+Streams need an OpenCV built with GStreamer (Jetson images have one; the ``opencv-python`` wheels do
+not): without it ``open`` says so in one line. The output is written at ``fps`` frames per second of
+video whatever the pipeline's pace; its size is the first frame's (later frames of another size are
+scaled to it).
+
+The publish stage only queues a reference to the frame (``send_frame`` never blocks); drawing and
+encoding run on this sink's own thread. When that thread falls ``queue_size`` frames behind, new frames
+are dropped from the overlay and counted (``overlay_dropped``), so a slow encoder never slows publishing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crackseg.edge.errors import CracksegError
+from crackseg.edge.frame import Frame
+from crackseg.edge.overlay import caption, draw_overlay
+from crackseg.edge.wire import MaskMessage
+
+__all__ = ["FILE_CODECS", "OverlayError", "OverlayOutput", "OverlayTarget", "parse_overlay_target"]
+
+log = logging.getLogger(__name__)
+
+FILE_CODECS = {"mp4": "mp4v", "m4v": "mp4v", "mov": "mp4v", "avi": "MJPG", "mkv": "MJPG"}
+"""Video file extension -> FourCC of the codec OpenCV writes it with."""
+
+_STREAM_PIPELINES = {
+    "rtp": "rtph264pay config-interval=1 pt=96 ! udpsink host={host} port={port} sync=false",
+    "udp": "mpegtsmux ! udpsink host={host} port={port} sync=false",
+}
+_H264 = "appsrc ! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
+_HOST_PORT = re.compile(r"^(?P<host>[^:/]+):(?P<port>\d{1,5})/?$")
+_END = None
+
+
+class OverlayError(CracksegError):
+    """The overlay output cannot be opened (bad URI, missing folder, no GStreamer in OpenCV)."""
+
+
+@dataclass(frozen=True)
+class OverlayTarget:
+    """Where overlay frames go: ``kind`` is ``file`` (``location`` a path, ``fourcc``) or ``gstreamer`` (a pipeline)."""
+
+    kind: str
+    location: str
+    fourcc: str = ""
+
+
+def parse_overlay_target(text: str) -> OverlayTarget:
+    """Parse ``--overlay`` (see the module table); a malformed URI raises :class:`OverlayError`."""
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme in _STREAM_PIPELINES:
+        match = _HOST_PORT.match(rest)
+        if match is None or not 0 < int(match["port"]) < 65536:
+            raise OverlayError(f"--overlay {text}: expected {scheme}://HOST:PORT, e.g. {scheme}://192.168.1.10:5600")
+        pipeline = _H264 + _STREAM_PIPELINES[scheme].format(host=match["host"], port=int(match["port"]))
+        return OverlayTarget("gstreamer", pipeline)
+    if sep and scheme == "gst":
+        return OverlayTarget("gstreamer", rest)
+    if " ! " in text:
+        return OverlayTarget("gstreamer", text)
+    if sep and scheme != "file":
+        raise OverlayError(f"--overlay {text}: unknown scheme {scheme!r}; use a video file, rtp://, udp:// or gst://")
+    path = Path(rest if sep else text).expanduser()
+    fourcc = FILE_CODECS.get(path.suffix.lower().lstrip("."))
+    if fourcc is None:
+        raise OverlayError(f"--overlay {text}: a video file must end in one of {', '.join(sorted(FILE_CODECS))}")
+    return OverlayTarget("file", str(path.absolute()), fourcc)
+
+
+def opencv_has_gstreamer(cv2: Any) -> bool:
+    return re.search(r"GStreamer:\s*YES", cv2.getBuildInformation()) is not None
+
+
+class OverlayOutput:
+    """A sink that draws each published frame and writes it to a video file or stream from its own thread.
+
+    Args:
+        target: the ``--overlay`` URI (see the module table).
+        fps: frame rate written into the video.
+        queue_size: frames waiting to be drawn before new ones are dropped.
+
+    Attributes:
+        written: frames handed to the video writer.
+        dropped: frames not drawn because the writer thread fell behind.
+        errors: frames lost because the writer could not be opened or refused them (logged once).
+    """
+
+    join_timeout_s = 10.0
+
+    def __init__(self, target: str, fps: float = 30.0, queue_size: int = 4) -> None:
+        if fps <= 0 or queue_size < 1:
+            raise OverlayError(f"--overlay-fps must be positive and the queue at least 1, got {fps} and {queue_size}")
+        self.target = parse_overlay_target(target)
+        self.fps = fps
+        self._queue: queue.Queue[tuple[Frame, MaskMessage] | threading.Event | None] = queue.Queue(maxsize=queue_size)
+        self._thread: threading.Thread | None = None
+        self._writer: Any = None
+        self._size: tuple[int, int] | None = None
+        self.written = 0
+        self.dropped = 0
+        self.errors = 0
+
+    def open(self) -> None:
+        """Check that the target can be written (folder, GStreamer support) and start the writer thread."""
+        import cv2
+
+        if self.target.kind == "gstreamer" and not opencv_has_gstreamer(cv2):
+            raise OverlayError(
+                "--overlay to a stream needs OpenCV built with GStreamer, and this one is not "
+                "(cv2.getBuildInformation()); write a file such as out.mp4 instead"
+            )
+        if self.target.kind == "file" and not Path(self.target.location).parent.is_dir():
+            raise OverlayError(f"--overlay {self.target.location}: the folder does not exist")
+        self._thread = threading.Thread(target=self._run, name="crackseg-overlay", daemon=True)
+        self._thread.start()
+        log.info("overlay video to %s", self.target.location)
+
+    def send(self, message: MaskMessage) -> None:
+        """Heartbeats carry no frame: nothing to draw."""
+
+    def send_frame(self, frame: Frame, message: MaskMessage) -> None:
+        """Queue a published frame for drawing; never blocks (a full queue drops it and counts the drop)."""
+        try:
+            self._queue.put_nowait((frame, message))
+        except queue.Full:
+            self.dropped += 1
+
+    def counters(self) -> dict[str, int]:
+        return {"overlay_written": self.written, "overlay_dropped": self.dropped, "overlay_errors": self.errors}
+
+    def flush(self, timeout_s: float) -> None:
+        """Wait until every frame queued so far is written (or ``timeout_s`` passed), so ``written`` counts it."""
+        if self._thread is None:
+            return
+        done = threading.Event()
+        try:
+            self._queue.put(done, timeout=timeout_s)
+        except queue.Full:
+            return
+        if not done.wait(timeout_s):
+            log.warning("overlay output %s still writing after %.0f s", self.target.location, timeout_s)
+
+    def close(self) -> None:
+        """Draw and write what is queued, then finish the video (its index is written now); safe to call twice."""
+        if self._thread is not None:
+            self._queue.put(_END)
+            self._thread.join(self.join_timeout_s)
+            if self._thread.is_alive():
+                log.warning("overlay writer did not finish in %.0f s", self.join_timeout_s)
+            self._thread = None
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+    def __enter__(self) -> OverlayOutput:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not _END:
+            if isinstance(item, threading.Event):  # a flush: everything queued before it is written
+                item.set()
+                continue
+            frame, message = item
+            assert message.mask is not None and message.stats is not None
+            lines = caption(message.frame_id, message.stats, message.pose)
+            self._write(draw_overlay(frame.image, message.mask, message.stats, lines))
+
+    def _write(self, bgr: Any) -> None:
+        import cv2
+
+        height, width = bgr.shape[:2]
+        if self._size is None:
+            self._size = (width, height)
+            self._writer = self._open_writer(cv2, width, height)
+        if self._writer is None:
+            self.errors += 1
+            return
+        if (width, height) != self._size:
+            bgr = cv2.resize(bgr, self._size, interpolation=cv2.INTER_AREA)
+        self._writer.write(bgr)
+        self.written += 1
+
+    def _open_writer(self, cv2: Any, width: int, height: int) -> Any:
+        if self.target.kind == "file":
+            fourcc = cv2.VideoWriter_fourcc(*self.target.fourcc)
+            writer = cv2.VideoWriter(self.target.location, cv2.CAP_FFMPEG, fourcc, self.fps, (width, height))
+        else:
+            writer = cv2.VideoWriter(self.target.location, cv2.CAP_GSTREAMER, 0, self.fps, (width, height))
+        if not writer.isOpened():
+            log.error("cannot open overlay output %s for %dx%d video: no overlay", self.target.location, width, height)
+            return None
+        return writer

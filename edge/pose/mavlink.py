@@ -1,0 +1,126 @@
+"""A drone's pose from its autopilot over MAVLink (``crackseg run --mavlink udpin:0.0.0.0:14550``).
+
+Reads, with ``pymavlink`` on its own thread:
+
+- ``GLOBAL_POSITION_INT``: latitude and longitude (degE7), altitude above mean sea level and above
+  home (mm) -> the ``position`` part;
+- ``ATTITUDE``: roll, pitch, yaw (rad) -> ``attitude``;
+- the camera gimbal, if one reports: ``GIMBAL_DEVICE_ATTITUDE_STATUS`` (gimbal protocol v2, a
+  quaternion) or ``MOUNT_STATUS`` (ArduPilot's older mount message, centidegrees) -> ``gimbal``.
+
+Samples are stamped with the time they are received on this computer, the clock frames are stamped
+with: on a serial or local UDP link the transport adds about a millisecond, well inside the track's
+staleness limit, and no mapping from the autopilot's boot clock is needed. The connection string is
+pymavlink's: ``udpin:HOST:PORT`` (listen), ``udpout:HOST:PORT``, ``tcp:HOST:PORT``, or a serial device
+(``/dev/ttyACM0``, with ``baud``). ``pymavlink`` is imported only when a MAVLink input opens.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from crackseg.edge.errors import CracksegError
+from crackseg.edge.pose import PoseParts
+from crackseg.edge.pose.track import PoseTrack
+
+__all__ = ["MAVLINK_MESSAGES", "MavlinkError", "MavlinkInput"]
+
+log = logging.getLogger(__name__)
+
+MAVLINK_MESSAGES = ("GLOBAL_POSITION_INT", "ATTITUDE", "GIMBAL_DEVICE_ATTITUDE_STATUS", "MOUNT_STATUS")
+_RECV_TIMEOUT_S = 0.1
+
+
+class MavlinkError(CracksegError):
+    """pymavlink is missing or the MAVLink connection cannot be opened."""
+
+
+def _import_mavutil() -> Any:
+    try:
+        from pymavlink import mavutil
+    except ImportError as exc:
+        raise MavlinkError("--mavlink needs pymavlink: pip install 'crackseg[pose]'") from exc
+    return mavutil
+
+
+def pose_sample(message: Any) -> tuple[PoseParts, tuple[float, ...]] | None:
+    """The pose part and values (degrees, metres) a MAVLink message carries, or ``None`` for other messages."""
+    kind = message.get_type()
+    if kind == "GLOBAL_POSITION_INT":
+        return PoseParts.POSITION, (message.lat / 1e7, message.lon / 1e7, message.alt / 1e3, message.relative_alt / 1e3)
+    if kind == "ATTITUDE":
+        return PoseParts.ATTITUDE, tuple(math.degrees(a) for a in (message.roll, message.pitch, message.yaw))
+    if kind == "GIMBAL_DEVICE_ATTITUDE_STATUS":
+        from pymavlink.quaternion import Quaternion
+
+        return PoseParts.GIMBAL, tuple(math.degrees(a) for a in Quaternion(list(message.q)).euler)
+    if kind == "MOUNT_STATUS":  # pointing_a/b/c: pitch, roll, yaw in centidegrees
+        return PoseParts.GIMBAL, (message.pointing_b / 100, message.pointing_a / 100, message.pointing_c / 100)
+    return None
+
+
+class MavlinkInput:
+    """Feeds a :class:`PoseTrack` from a MAVLink connection, on its own thread, from :meth:`open` to :meth:`close`.
+
+    Args:
+        url: pymavlink connection string (see the module docstring).
+        track: where samples go.
+        baud: serial baud rate (ignored for network links).
+
+    Attributes:
+        received: samples recorded, by MAVLink message type.
+    """
+
+    join_timeout_s = 2.0
+
+    def __init__(self, url: str, track: PoseTrack, baud: int = 57600) -> None:
+        self.url = url
+        self.track = track
+        self.baud = baud
+        self.received: Counter[str] = Counter()
+        self._connection: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> None:
+        mavutil = _import_mavutil()
+        try:
+            self._connection = mavutil.mavlink_connection(self.url, baud=self.baud, source_system=255)
+        except (OSError, ValueError) as exc:  # pymavlink raises these for bad devices and addresses
+            raise MavlinkError(f"cannot open MAVLink connection {self.url!r}: {exc}") from None
+        self._thread = threading.Thread(target=self._run, name="crackseg-mavlink", daemon=True)
+        self._thread.start()
+        log.info("pose from MAVLink %s", self.url)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.join_timeout_s)
+            self._thread = None
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+            log.info("MAVLink pose samples: %s", dict(self.received) or "none received")
+
+    def __enter__(self) -> MavlinkInput:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        wanted = list(MAVLINK_MESSAGES)  # recv_match takes a list or set; it would wrap a tuple as one name
+        while not self._stop.is_set():
+            message = self._connection.recv_match(type=wanted, blocking=True, timeout=_RECV_TIMEOUT_S)
+            if message is None:
+                continue
+            sample = pose_sample(message)
+            if sample is not None:
+                self.track.add(sample[0], time.time_ns(), sample[1])
+                self.received[message.get_type()] += 1

@@ -1,0 +1,173 @@
+"""A crawler's pose from its odometry (``crackseg run --odometry URI``): chainage and orientation.
+
+Each sample is one JSON object, on one ZeroMQ message or one line of a serial stream::
+
+    {"chainage_m": 12.35, "roll_deg": 0.4, "pitch_deg": -1.2, "yaw_deg": 87.0, "t_ns": 1700000000000000000}
+
+``chainage_m`` (distance along the pipe or tunnel) is required; the three angles are optional but go
+together (the ``attitude`` part); ``t_ns`` is when the odometry was measured, in ns since the Unix
+epoch, if the crawler's clock is synchronised with this computer's (else leave it out: the receive
+time is used). A malformed sample is skipped and counted, with one warning.
+
+``URI`` is a ZeroMQ endpoint to connect a ``SUB`` socket to (``tcp://``, ``ipc://``; messages start
+with the topic, ``crackseg/odometry`` by default) or a serial port (a device path or a pyserial URL).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from crackseg.edge.errors import CracksegError
+from crackseg.edge.pose import PoseParts
+from crackseg.edge.pose.track import PoseTrack
+
+__all__ = ["DEFAULT_ODOMETRY_TOPIC", "OdometryError", "OdometryInput", "parse_odometry"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ODOMETRY_TOPIC = b"crackseg/odometry"
+_ZMQ_SCHEMES = ("tcp://", "ipc://", "inproc://")
+_POLL_S = 0.1
+_ANGLES = ("roll_deg", "pitch_deg", "yaw_deg")
+
+
+class OdometryError(CracksegError):
+    """The odometry input cannot be opened, or a sample cannot be parsed."""
+
+
+def parse_odometry(text: str | bytes) -> tuple[int | None, float, tuple[float, float, float] | None]:
+    """``(t_ns or None, chainage_m, (roll, pitch, yaw) or None)`` from one sample; raises :class:`OdometryError`."""
+    try:
+        sample = json.loads(text)
+        chainage = float(sample["chainage_m"])
+        present = [key for key in _ANGLES if key in sample]
+        if present and len(present) != len(_ANGLES):
+            raise OdometryError(f"odometry angles come as a set of {', '.join(_ANGLES)}; got only {present}")
+        angles = (float(sample["roll_deg"]), float(sample["pitch_deg"]), float(sample["yaw_deg"])) if present else None
+        t_ns = int(sample["t_ns"]) if "t_ns" in sample else None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise OdometryError(f"malformed odometry sample {text[:80]!r}: {exc!r}") from None
+    return t_ns, chainage, angles
+
+
+class OdometryInput:
+    """Feeds a :class:`PoseTrack` from a ZeroMQ topic or a serial line, on its own thread.
+
+    Args:
+        uri: ZeroMQ endpoint or serial port (see the module docstring).
+        track: where samples go.
+        topic: ZeroMQ topic prefix (ignored on serial).
+        baud: serial baud rate (ignored on ZeroMQ).
+
+    Attributes:
+        received: samples recorded.
+        malformed: samples skipped because they did not parse.
+    """
+
+    join_timeout_s = 2.0
+
+    def __init__(self, uri: str, track: PoseTrack, topic: bytes = DEFAULT_ODOMETRY_TOPIC, baud: int = 115200) -> None:
+        self.uri = uri
+        self.track = track
+        self.topic = topic
+        self.baud = baud
+        self.received = 0
+        self.malformed = 0
+        self._transport: Any = None
+        self._context: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def is_zmq(self) -> bool:
+        return self.uri.startswith(_ZMQ_SCHEMES)
+
+    def open(self) -> None:
+        if self.is_zmq:
+            self._open_zmq()
+            read = self._read_zmq
+        else:
+            self._open_serial()
+            read = self._read_serial
+        self._thread = threading.Thread(target=self._run, args=(read,), name="crackseg-odometry", daemon=True)
+        self._thread.start()
+        log.info("pose from odometry %s", self.uri)
+
+    def _open_zmq(self) -> None:
+        from crackseg.edge.publish_zmq import import_zmq
+
+        zmq = import_zmq()
+        self._context = zmq.Context()
+        socket = self._context.socket(zmq.SUB)
+        socket.setsockopt(zmq.SUBSCRIBE, self.topic)
+        socket.setsockopt(zmq.RCVTIMEO, int(_POLL_S * 1000))
+        try:
+            socket.connect(self.uri)
+        except zmq.ZMQError as exc:
+            socket.close(linger=0)
+            raise OdometryError(f"cannot connect to odometry {self.uri}: {exc}") from None
+        self._transport = socket
+
+    def _open_serial(self) -> None:
+        import serial
+
+        try:
+            self._transport = serial.serial_for_url(self.uri, baudrate=self.baud, timeout=_POLL_S)
+        except (serial.SerialException, ValueError) as exc:
+            raise OdometryError(f"cannot open odometry port {self.uri}: {exc}") from None
+
+    def _read_zmq(self) -> bytes | None:
+        import zmq
+
+        try:
+            message: bytes = self._transport.recv()
+        except zmq.Again:
+            return None
+        return message[len(self.topic) :]
+
+    def _read_serial(self) -> bytes | None:
+        line: bytes = self._transport.readline()
+        return line.strip() or None
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.join_timeout_s)
+            self._thread = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+            log.info("odometry samples: %d received, %d malformed", self.received, self.malformed)
+        if self._context is not None:
+            self._context.term()
+            self._context = None
+
+    def __enter__(self) -> OdometryInput:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, read: Any) -> None:
+        while not self._stop.is_set():
+            text = read()
+            if text is None:
+                continue
+            received_ns = time.time_ns()
+            try:
+                t_ns, chainage, angles = parse_odometry(text)
+            except OdometryError as exc:
+                if not self.malformed:
+                    log.warning("%s; skipping such samples", exc)
+                self.malformed += 1
+                continue
+            t_ns = received_ns if t_ns is None else t_ns
+            self.track.add(PoseParts.CHAINAGE, t_ns, (chainage,))
+            if angles is not None:
+                self.track.add(PoseParts.ATTITUDE, t_ns, angles)
+            self.received += 1

@@ -1,0 +1,179 @@
+"""``crackseg report``'s HTML page: one self-contained file an inspector opens anywhere, offline.
+
+Sections: the run (model, threshold, software versions, source, pose inputs), a summary, the map of
+detections (:mod:`crackseg.edge.report.svg`), coverage / skeleton length / maximum width over time, a
+gallery of the worst frames with their masks drawn, and a table of every frame. Images are inline PNG
+(``data:`` URIs) and charts inline SVG: no scripts, no network, no second file.
+
+Frame images are not part of a recording (only masks are), so the gallery draws each mask, its boxes
+and its caption on a neutral grey frame, with the same drawing as the live ``--overlay``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from datetime import datetime, timezone
+from html import escape
+
+import numpy as np
+
+from crackseg.edge.overlay import caption, draw_overlay
+from crackseg.edge.pose import PoseParts
+from crackseg.edge.record import load_mask
+from crackseg.edge.report.recording import FrameRow, Recording
+from crackseg.edge.report.svg import line_chart, map_chart
+from crackseg.edge.stats import CrackBox, CrackStats
+
+__all__ = ["render_report"]
+
+_GALLERY_WIDTH_PX = 480
+_GREY = 96
+_STYLE = """
+body { font-family: sans-serif; margin: 24px; color: #222; }
+table { border-collapse: collapse; font-size: 12px; }
+td, th { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
+th { background: #eee; position: sticky; top: 0; }
+.gallery { display: flex; flex-wrap: wrap; gap: 12px; }
+.gallery figure { margin: 0; font-size: 12px; }
+.stale { color: #b15928; }
+.missing { color: #999; }
+dl { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; }
+dt { font-weight: bold; }
+"""
+
+
+def _time(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _stats_of(frame: FrameRow) -> CrackStats:
+    boxes = tuple(CrackBox(*box) for box in json.loads(frame.boxes))
+    return CrackStats(
+        frame.crack_pixels, frame.coverage_pct, frame.components, frame.skeleton_px, frame.max_width_px, boxes
+    )
+
+
+def _gallery_image(recording: Recording, frame: FrameRow) -> str:
+    """The frame's mask drawn on grey, as a PNG ``data:`` URI, scaled to ``_GALLERY_WIDTH_PX`` wide (pixels kept
+    sharp when enlarged, so hair-line cracks stay visible, and the caption drawn at a readable size)."""
+    import cv2
+
+    mask = load_mask(recording.path, frame.mask_path)
+    scale = _GALLERY_WIDTH_PX / mask.shape[1]
+    size = (_GALLERY_WIDTH_PX, max(1, round(mask.shape[0] * scale)))
+    interpolation = cv2.INTER_NEAREST if scale > 1 else cv2.INTER_AREA
+    mask = cv2.resize(mask.view(np.uint8), size, interpolation=interpolation) > 0
+    stats = _stats_of(frame)
+    boxes = tuple(
+        CrackBox(
+            round(b.x * scale), round(b.y * scale), max(1, round(b.w * scale)), max(1, round(b.h * scale)), b.pixels
+        )
+        for b in stats.boxes
+    )
+    grey = np.full((*mask.shape, 3), _GREY, np.uint8)
+    lines = caption(frame.frame_id, stats, frame.pose)  # the recorded statistics, in the mask's own pixels
+    bgr = draw_overlay(grey, mask, dataclasses.replace(stats, boxes=boxes), lines)
+    ok, png = cv2.imencode(".png", bgr)
+    assert ok, "OpenCV encodes any uint8 BGR image as PNG"
+    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode()
+
+
+def worst_frames(frames: list[FrameRow], count: int) -> list[FrameRow]:
+    """The ``count`` frames with the most crack coverage (then the widest crack), worst first."""
+    cracked = [f for f in frames if f.crack_pixels]
+    return sorted(cracked, key=lambda f: (f.coverage_pct, f.max_width_px), reverse=True)[:count]
+
+
+def _pose_cell(frame: FrameRow) -> str:
+    if frame.pose_parts is None:
+        return "<td></td>"
+    if frame.pose_missing:
+        return '<td class="missing">missing</td>'
+    stale = PoseParts(frame.pose_stale or 0)
+    text = ", ".join(str(p.name).lower() for p in PoseParts if p in stale)
+    return f'<td class="stale">stale: {text} ({frame.pose_age_ms} ms)</td>' if stale else "<td>ok</td>"
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _table(frames: list[FrameRow], start_ns: int) -> str:
+    head = (
+        "<tr><th>frame</th><th>time (s)</th><th>coverage (%)</th><th>cracks</th><th>length (px)</th>"
+        "<th>max width (px)</th><th>lat</th><th>lon</th><th>chainage (m)</th><th>pose</th></tr>"
+    )
+    rows = [
+        f'<tr id="frame-{f.frame_id}"><td>{f.frame_id}</td><td>{(f.capture_ns - start_ns) / 1e9:.3f}</td>'
+        f"<td>{f.coverage_pct:.3f}</td><td>{f.components}</td><td>{f.skeleton_px}</td><td>{f.max_width_px:.0f}</td>"
+        f"<td>{_number(f.lat_deg, 7)}</td><td>{_number(f.lon_deg, 7)}</td><td>{_number(f.chainage_m, 2)}</td>"
+        f"{_pose_cell(f)}</tr>"
+        for f in frames
+    ]
+    return "<table>" + head + "".join(rows) + "</table>"
+
+
+def _run_facts(recording: Recording) -> str:
+    info = recording.info
+    frames = recording.frames
+    versions = info.get("versions") or {}
+    facts = {
+        "recording": f"{recording.path.name}, run {recording.run_id} of {recording.runs}",
+        "started": _time(recording.started_ns),
+        "model": f"{info.get('model', '?')} ({info.get('arch', '?')}), hash {frames[0].model_hash if frames else '?'}",
+        "threshold": f"{frames[0].threshold:.3f}" if frames else "?",
+        "source": info.get("source", "?"),
+        "pose inputs": ", ".join(f"{k} {info[k]}" for k in ("mavlink", "odometry") if info.get(k)) or "none",
+        "software": ", ".join(f"{name} {version}" for name, version in sorted(versions.items()) if version) or "?",
+    }
+    return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in facts.items()) + "</dl>"
+
+
+def _summary(frames: list[FrameRow]) -> str:
+    cracked = [f for f in frames if f.crack_pixels]
+    posed = [f for f in frames if f.pose_parts is not None]
+    duration = (frames[-1].capture_ns - frames[0].capture_ns) / 1e9 if frames else 0.0
+    items = [
+        f"{len(frames)} frames over {duration:.1f} s, {len(cracked)} with cracks",
+        f"largest coverage {max((f.coverage_pct for f in frames), default=0):.2f} %, widest crack "
+        f"{max((f.max_width_px for f in frames), default=0):.0f} px",
+    ]
+    if posed:
+        stale = sum(f.pose_stale_any for f in posed)
+        missing = sum(f.pose_missing for f in posed)
+        items.append(f"pose: {len(posed) - stale - missing} current, {stale} stale, {missing} missing")
+    else:
+        items.append("pose: no pose source was configured")
+    return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
+
+
+def render_report(recording: Recording, worst: int = 12) -> str:
+    """The whole HTML page for one recorded run."""
+    frames = recording.frames
+    start_ns = frames[0].capture_ns if frames else recording.started_ns
+    times = [(f.capture_ns - start_ns) / 1e9 for f in frames]
+    crack_map = map_chart(frames) or "<p>No position or chainage was recorded: run with --mavlink or --odometry.</p>"
+    charts = "".join(
+        line_chart(times, [getattr(f, name) for f in frames], title, unit)
+        for name, title, unit in (
+            ("coverage_pct", "coverage", "%"),
+            ("skeleton_px", "crack length", "px"),
+            ("max_width_px", "maximum width", "px"),
+        )
+    )
+    gallery = "".join(
+        f'<figure><a href="#frame-{f.frame_id}"><img src="{_gallery_image(recording, f)}" '
+        f'alt="frame {f.frame_id}"></a><figcaption>frame {f.frame_id}: {f.coverage_pct:.2f} %</figcaption></figure>'
+        for f in worst_frames(frames, worst)
+    )
+    title = f"crackseg report: {recording.path.name}"
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>"
+        f"<h2>Run</h2>{_run_facts(recording)}<h2>Summary</h2>{_summary(frames)}"
+        f"<h2>Map of crack detections</h2>{crack_map}<h2>Over time</h2>{charts}"
+        f'<h2>Worst frames</h2><div class="gallery">{gallery or "<p>No cracks detected.</p>"}</div>'
+        f"<h2>Every frame</h2>{_table(frames, start_ns)}</body></html>"
+    )

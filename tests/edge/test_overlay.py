@@ -1,0 +1,163 @@
+"""The operator overlay: drawing, targets, a video that decodes back frame for frame, drops instead of stalls."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crackseg.edge import overlay_output
+from crackseg.edge.cli.main import main
+from crackseg.edge.frame import Frame
+from crackseg.edge.overlay import caption, draw_overlay
+from crackseg.edge.overlay_output import OverlayError, OverlayOutput, parse_overlay_target
+from crackseg.edge.pose import GeoPosition, Pose, PoseParts
+from crackseg.edge.stats import crack_stats
+from crackseg.edge.wire import MaskMessage
+
+cv2 = pytest.importorskip("cv2")
+
+HEIGHT, WIDTH = 48, 64
+
+
+def _frame_and_message(frame_id: int) -> tuple[Frame, MaskMessage]:
+    image = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
+    mask = np.zeros((HEIGHT, WIDTH), bool)
+    mask[30:34, 5 + frame_id % 10 : 50] = True
+    frame = Frame(image, frame_id, time.time_ns(), "test")
+    message = MaskMessage(frame_id, frame_id, "test", frame.capture_ns, frame.capture_ns, bytes(16), 0.5, mask,
+                          crack_stats(mask))  # fmt: skip
+    return frame, message
+
+
+def _decoded_frames(path: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    capture.release()
+    return frames
+
+
+def test_cracks_are_tinted_red_and_the_caption_states_the_statistics() -> None:
+    frame, message = _frame_and_message(0)
+    assert message.stats is not None and message.mask is not None
+    lines = caption(0, message.stats, None)
+    bgr = draw_overlay(frame.image, message.mask, message.stats, lines)
+    blue, green, red = bgr[32, 20]
+    assert red > 200 and blue < 80 and green < 80  # a crack pixel
+    assert tuple(bgr[45, 60]) == (128, 128, 128)  # background away from the box and the caption is untouched
+    assert lines == [f"frame 0  coverage {message.stats.coverage_pct:.2f}%  length {message.stats.skeleton_px} px  "
+                     f"width 3 px  cracks 1"]  # fmt: skip
+
+
+def test_caption_adds_the_pose_and_marks_it_stale() -> None:
+    _, message = _frame_and_message(0)
+    assert message.stats is not None
+    pose = Pose(position=GeoPosition(47.5, 8.25, 500.0, 31.5), stale=PoseParts.POSITION, age_ms=2500)
+    assert caption(0, message.stats, pose)[1] == "lat 47.500000 lon 8.250000 alt 31.5 m  STALE position"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "needle"),
+    [
+        ("out.mp4", "file", "out.mp4"),
+        ("file:///tmp/x.avi", "file", "/tmp/x.avi"),
+        ("rtp://192.168.1.10:5600", "gstreamer", "rtph264pay config-interval=1 pt=96 ! udpsink host=192.168.1.10 "
+                                                 "port=5600"),
+        ("udp://10.0.0.1:5000", "gstreamer", "mpegtsmux ! udpsink host=10.0.0.1 port=5000"),
+        ("gst://appsrc ! fakesink", "gstreamer", "appsrc ! fakesink"),
+    ],
+)  # fmt: skip
+def test_overlay_targets(text: str, kind: str, needle: str) -> None:
+    target = parse_overlay_target(text)
+    assert target.kind == kind and needle in target.location
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("out.txt", "a video file must end in one of avi, m4v, mkv, mov, mp4"),
+        ("rtp://camera", "expected rtp://HOST:PORT"),
+        ("ftp://host/x.mp4", "unknown scheme 'ftp'"),
+    ],
+)
+def test_bad_targets_are_one_line_errors(text: str, message: str) -> None:
+    with pytest.raises(OverlayError, match=re.escape(message)):
+        parse_overlay_target(text)
+
+
+def test_a_missing_folder_fails_at_open(tmp_path: Path) -> None:
+    with pytest.raises(OverlayError, match="the folder does not exist"), OverlayOutput(str(tmp_path / "no" / "o.mp4")):
+        pass
+
+
+@pytest.mark.skipif(overlay_output.opencv_has_gstreamer(cv2), reason="this OpenCV has GStreamer")
+def test_a_stream_without_gstreamer_is_a_clear_error() -> None:
+    with pytest.raises(OverlayError, match="needs OpenCV built with GStreamer"), OverlayOutput("rtp://127.0.0.1:5600"):
+        pass
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.avi"])
+def test_the_overlay_video_decodes_back_frame_for_frame(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    with OverlayOutput(str(path), fps=10, queue_size=64) as output:
+        for i in range(12):
+            output.send_frame(*_frame_and_message(i))
+            output.send(MaskMessage(100 + i, i, "test", 0, 0, bytes(16), 0.5))  # a heartbeat draws nothing
+    assert output.counters() == {"overlay_written": 12, "overlay_dropped": 0, "overlay_errors": 0}
+    frames = _decoded_frames(path)
+    assert len(frames) == 12
+    assert all(image.shape == (HEIGHT, WIDTH, 3) for image in frames)
+    blue, green, red = frames[0][32, 20].astype(int)
+    assert red > 150 and red > blue + 60 and red > green + 60  # the crack is drawn (lossy codec: loose bounds)
+
+
+def test_a_slow_writer_drops_frames_without_blocking_the_sender(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+
+    def held_drawing(*args: object) -> np.ndarray:
+        release.wait(10)  # the encoder stalls (a slow disk, a congested link)
+        return draw_overlay(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(overlay_output, "draw_overlay", held_drawing)
+    frames = [_frame_and_message(i) for i in range(20)]
+    output = OverlayOutput(str(tmp_path / "out.mp4"), queue_size=2)
+    output.open()
+    started = time.perf_counter()
+    for frame, message in frames:
+        output.send_frame(frame, message)
+    sending_s = time.perf_counter() - started
+    release.set()
+    output.close()
+    counters = output.counters()
+    assert sending_s < 5  # had a send waited for the stuck writer, it would have taken the writer's 10 s
+    assert counters["overlay_dropped"] >= 17  # one frame in the writer's hands, two queued, the rest dropped
+    assert counters["overlay_written"] + counters["overlay_dropped"] == 20
+    assert len(_decoded_frames(tmp_path / "out.mp4")) == counters["overlay_written"]
+
+
+def test_run_writes_the_overlay_of_every_published_frame(
+    endpoint: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    video = tmp_path / "overlay.mp4"
+    args = ["run", "--source", "synthetic://?width=64&height=48&fps=0",
+            "--frames", "6", "--bind", endpoint, "--overlay", str(video), "--log-every", "0"]  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        assert main(args) == 0
+    summary = caplog.records[-1].getMessage()  # logged once the overlay writer caught up (flushed)
+    assert "published=6" in summary
+    written = int(m[1]) if (m := re.search(r"overlay_written=(\d+)", summary)) else 0
+    dropped = int(m[1]) if (m := re.search(r"overlay_dropped=(\d+)", summary)) else 0
+    assert written + dropped == 6 and written >= 1
+    assert len(_decoded_frames(video)) == written

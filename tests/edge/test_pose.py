@@ -1,0 +1,263 @@
+"""Pose tagging: timestamp matching, interpolation, staleness, MAVLink and odometry inputs, the recording."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crackseg.edge.cli.main import main
+from crackseg.edge.pose import NO_PARTS, Attitude, GeoPosition, Pose, PoseParts
+from crackseg.edge.pose.odometry import OdometryError, OdometryInput, parse_odometry
+from crackseg.edge.pose.track import PoseTrack
+
+S = 1_000_000_000  # ns per second
+T0 = 1_700_000_000 * S
+
+
+# --- the track -------------------------------------------------------------------------------------------
+
+
+def test_without_samples_no_part_is_present() -> None:
+    assert PoseTrack().at(T0) == Pose()
+
+
+def test_between_samples_values_are_interpolated_and_the_age_is_the_nearer_sample() -> None:
+    track = PoseTrack(max_age_s=0.5)
+    track.add(PoseParts.POSITION, T0, (47.0, 8.0, 500.0, 30.0))
+    track.add(PoseParts.POSITION, T0 + S // 5, (47.2, 8.4, 502.0, 32.0))
+    pose = track.at(T0 + S // 20)  # a quarter of the way
+    assert pose.position == pytest.approx(GeoPosition(47.05, 8.1, 500.5, 30.5))
+    assert (pose.attitude, pose.gimbal, pose.chainage_m) == (None, None, None)  # never sampled: absent, not zero
+    assert (pose.stale, pose.age_ms) == (NO_PARTS, 50)
+
+
+def test_angles_interpolate_along_the_shorter_arc() -> None:
+    track = PoseTrack()
+    track.add(PoseParts.ATTITUDE, T0, (0.0, 10.0, 170.0))
+    track.add(PoseParts.ATTITUDE, T0 + 100, (0.0, 20.0, -170.0))
+    attitude = track.at(T0 + 50).attitude
+    assert attitude is not None
+    assert attitude.pitch_deg == pytest.approx(15.0)
+    assert abs(attitude.yaw_deg) == pytest.approx(180.0)  # through north-south at 180, not through 0
+
+
+def test_a_held_sample_becomes_stale_and_says_how_old_it_is() -> None:
+    track = PoseTrack(max_age_s=0.5)
+    track.add(PoseParts.CHAINAGE, T0, (12.5,))
+    track.add(PoseParts.ATTITUDE, T0 + 2 * S, (0.0, 0.0, 90.0))
+    pose = track.at(T0 + 2 * S)
+    assert pose.chainage_m == 12.5  # held, the best knowledge there is ...
+    assert pose.stale == PoseParts.CHAINAGE  # ... but flagged, while the fresh attitude is not
+    assert pose.age_ms == 2000
+    assert track.at(T0 - S).stale == PoseParts.CHAINAGE | PoseParts.ATTITUDE  # before every sample: stale too
+
+
+def test_samples_out_of_order_are_sorted_and_old_ones_forgotten() -> None:
+    track = PoseTrack(history_s=10)
+    track.add(PoseParts.CHAINAGE, T0 + S, (1.0,))
+    track.add(PoseParts.CHAINAGE, T0, (0.0,))
+    assert track.at(T0 + S // 2).chainage_m == pytest.approx(0.5)
+    track.add(PoseParts.CHAINAGE, T0 + 20 * S, (20.0,))
+    assert track.at(T0).age_ms == 20_000  # the samples at T0 and T0 + 1 s are gone
+
+
+def test_a_sample_of_the_wrong_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="POSITION sample has 4 values"):
+        PoseTrack().add(PoseParts.POSITION, T0, (47.0, 8.0))
+
+
+# --- odometry --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"chainage_m": 12.5}', (None, 12.5, None)),
+        ('{"chainage_m": 3, "roll_deg": 1, "pitch_deg": -2, "yaw_deg": 90, "t_ns": 5}', (5, 3.0, (1.0, -2.0, 90.0))),
+    ],
+)
+def test_odometry_samples(text: str, expected: tuple[object, ...]) -> None:
+    assert parse_odometry(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["not json", '{"roll_deg": 1}', '{"chainage_m": "far"}', '{"chainage_m": 1, "yaw_deg": 3}', "[1, 2]"]
+)
+def test_malformed_odometry_is_an_odometry_error(text: str) -> None:
+    with pytest.raises(OdometryError, match="odometry"):
+        parse_odometry(text)
+
+
+def test_odometry_over_zeromq_feeds_the_track(endpoint: str) -> None:
+    zmq = pytest.importorskip("zmq")
+    context = zmq.Context()
+    publisher = context.socket(zmq.PUB)
+    publisher.bind(endpoint)
+    track = PoseTrack(max_age_s=0.5)
+    try:
+        with OdometryInput(endpoint, track) as odometry:
+            deadline = time.monotonic() + 20
+            while odometry.received < 3 and time.monotonic() < deadline:  # a SUB misses what precedes its connect
+                sample = {"chainage_m": 7.25, "roll_deg": 0, "pitch_deg": 1, "yaw_deg": 2, "t_ns": T0}
+                publisher.send(b"crackseg/odometry" + json.dumps(sample).encode())
+                publisher.send(b"crackseg/odometry" + b"garbage")
+                time.sleep(0.05)
+    finally:
+        publisher.close(linger=0)
+        context.term()
+    assert odometry.received >= 3 and odometry.malformed >= 2
+    pose = track.at(T0 + 2 * S)
+    assert (pose.chainage_m, pose.attitude) == (7.25, Attitude(0.0, 1.0, 2.0))
+    assert pose.stale == PoseParts.CHAINAGE | PoseParts.ATTITUDE and pose.age_ms == 2000
+
+
+def test_odometry_over_a_serial_line_feeds_the_track() -> None:
+    pty = pytest.importorskip("pty")
+    import os
+
+    controller, device = pty.openpty()
+    track = PoseTrack()
+    try:
+        with OdometryInput(os.ttyname(device), track) as odometry:
+            os.write(controller, b'{"chainage_m": 1.5, "t_ns": %d}\n{"chainage_m": 2.5, "t_ns": %d}\n' % (T0, T0 + S))
+            deadline = time.monotonic() + 20
+            while odometry.received < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+    finally:
+        os.close(controller)
+        os.close(device)
+    assert track.at(T0 + S // 2).chainage_m == pytest.approx(2.0)
+
+
+# --- MAVLink, end to end ---------------------------------------------------------------------------------
+
+LAT0, LON0 = 47.397742, 8.545594
+LAT_PER_S = 1e-4  # the drone flies north at about 11 m/s
+
+
+def test_mavlink_messages_become_pose_samples_in_degrees_and_metres() -> None:
+    common = pytest.importorskip("pymavlink.dialects.v20.ardupilotmega")  # what mavutil speaks by default
+    from crackseg.edge.pose.mavlink import pose_sample
+
+    c, s = math.cos(math.radians(-22.5)), math.sin(math.radians(-22.5))  # quaternion of a -45 degree pitch
+    cases = [
+        (common.MAVLink_global_position_int_message(0, 473977420, 85455940, 488250, 30500, 0, 0, 0, 0),
+         PoseParts.POSITION, (47.397742, 8.545594, 488.25, 30.5)),
+        (common.MAVLink_attitude_message(0, math.pi / 2, -math.pi / 4, math.pi, 0, 0, 0),
+         PoseParts.ATTITUDE, (90.0, -45.0, 180.0)),
+        (common.MAVLink_gimbal_device_attitude_status_message(0, 0, 0, 0, [c, 0, s, 0], 0, 0, 0, 0),
+         PoseParts.GIMBAL, (0.0, -45.0, 0.0)),
+        (common.MAVLink_mount_status_message(0, 0, -4500, 150, 9000), PoseParts.GIMBAL, (1.5, -45.0, 90.0)),
+    ]  # fmt: skip
+    for message, part, values in cases:
+        sample = pose_sample(message)
+        assert sample is not None and sample[0] == part
+        assert sample[1] == pytest.approx(values, abs=1e-3)
+    assert pose_sample(common.MAVLink_heartbeat_message(0, 0, 0, 0, 0, 3)) is None
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _lat_at(t_ns: int, start_ns: int) -> float:
+    return LAT0 + LAT_PER_S * (t_ns - start_ns) / S
+
+
+@pytest.fixture
+def autopilot() -> Iterator[tuple[str, int]]:
+    """A pymavlink sender on loopback: position and attitude at 50 Hz, latitude growing linearly with time."""
+    mavutil = pytest.importorskip("pymavlink.mavutil")
+    port = _free_udp_port()
+    connection = mavutil.mavlink_connection(f"udpout:127.0.0.1:{port}", source_system=1)
+    stop, start_ns = threading.Event(), time.time_ns()
+
+    def send() -> None:
+        while not stop.is_set():
+            now = time.time_ns()
+            boot_ms = (now - start_ns) // 1_000_000
+            lat, lon = round(_lat_at(now, start_ns) * 1e7), round(LON0 * 1e7)
+            connection.mav.global_position_int_send(boot_ms, lat, lon, 520_000, 35_000, 0, 0, 0, 0)
+            connection.mav.attitude_send(boot_ms, 0.0, math.radians(-5), math.radians(30), 0, 0, 0)
+            stop.wait(0.02)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    yield f"udpin:127.0.0.1:{port}", start_ns
+    stop.set()
+    sender.join()
+    connection.close()
+
+
+def _recorded(db: Path, columns: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as con:
+        return con.execute(f"SELECT {columns} FROM frames ORDER BY frame_id").fetchall()
+
+
+def _run(endpoint: str, db: Path, *extra: str) -> None:
+    args = ["run", "--source", "synthetic://?width=64&height=48&fps=0", "--frames", "8",
+            "--bind", endpoint, "--record", str(db), "--log-every", "0", *extra]  # fmt: skip
+    assert main(args) == 0
+
+
+def test_mavlink_positions_are_matched_to_each_frame_and_recorded(
+    endpoint: str, tmp_path: Path, autopilot: tuple[str, int]
+) -> None:
+    url, start_ns = autopilot
+    db = tmp_path / "flight.db"
+    time.sleep(0.3)  # the sender is running before the first frame
+    _run(endpoint, db, "--mavlink", url)
+    rows = _recorded(db, "capture_ns, pose_parts, pose_stale, lat_deg, lon_deg, rel_alt_m, pitch_deg, yaw_deg, "
+                         "gimbal_yaw_deg, chainage_m")  # fmt: skip
+    assert len(rows) == 8
+    for capture_ns, parts, stale, lat, lon, rel_alt, pitch, yaw, gimbal_yaw, chainage in rows:
+        assert parts == PoseParts.POSITION | PoseParts.ATTITUDE and stale == 0
+        assert lat == pytest.approx(_lat_at(capture_ns, start_ns), abs=LAT_PER_S * 0.25)  # this frame's position
+        assert (lon, rel_alt, pitch, yaw) == pytest.approx((LON0, 35.0, -5.0, 30.0), abs=1e-5)
+        assert gimbal_yaw is None and chainage is None  # no gimbal reported, no odometry: absent, not zero
+    latitudes = [row[3] for row in rows]
+    assert latitudes == sorted(latitudes) and latitudes[0] < latitudes[-1]  # the drone moved between frames
+    with sqlite3.connect(db) as con:
+        (info,) = con.execute("SELECT info FROM runs").fetchone()
+    assert json.loads(info)["mavlink"] == url
+    assert main(["report", str(db)]) == 0  # the report places each detection where the drone was
+    points = {f["properties"]["frame_id"]: f["geometry"]["coordinates"][:2]
+              for f in json.loads(db.with_suffix(".geojson").read_text())["features"]}  # fmt: skip
+    recorded = _recorded(db, "frame_id, lon_deg, lat_deg, crack_pixels")
+    assert points == {frame_id: [lon, lat] for frame_id, lon, lat, cracks in recorded if cracks}
+    assert f"lat {latitudes[0]:.6f}.." in db.with_suffix(".html").read_text()
+
+
+def test_a_silent_autopilot_gives_frames_flagged_without_pose_and_no_source_gives_none(
+    endpoint: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("pymavlink")
+    _run(endpoint, tmp_path / "silent.db", "--mavlink", f"udpin:127.0.0.1:{_free_udp_port()}")
+    assert _recorded(tmp_path / "silent.db", "pose_parts, lat_deg, yaw_deg") == [(0, None, None)] * 8
+    _run(endpoint, tmp_path / "plain.db")
+    assert _recorded(tmp_path / "plain.db", "pose_parts, pose_stale, lat_deg") == [(None, None, None)] * 8
+
+
+def test_listen_shows_the_pose_only_when_the_message_has_one() -> None:
+    import numpy as np
+
+    from crackseg.edge.cli.listen import describe
+    from crackseg.edge.stats import crack_stats
+    from crackseg.edge.wire import MaskMessage
+
+    mask = np.zeros((4, 4), bool)
+    plain = MaskMessage(1, 1, "cam", T0, T0, bytes(16), 0.5, mask, crack_stats(mask))
+    posed = MaskMessage(1, 1, "cam", T0, T0, bytes(16), 0.5, mask, crack_stats(mask), pose=Pose(chainage_m=4.0))
+    assert "pose" not in json.loads(describe(plain, T0, as_json=True))
+    assert json.loads(describe(posed, T0, as_json=True))["pose"]["chainage_m"] == 4.0
+    assert describe(posed, T0).endswith("chainage 4.00 m") and "chainage" not in describe(plain, T0)

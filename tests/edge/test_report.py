@@ -1,0 +1,135 @@
+"""``crackseg report``: the HTML page and the GeoJSON of a recording, their speed, and the page in a real browser."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crackseg.edge.cli.main import main
+from crackseg.edge.pose import Attitude, GeoPosition, Pose, PoseParts
+from crackseg.edge.record import Recorder
+from crackseg.edge.report.geojson import detections_geojson
+from crackseg.edge.report.page import render_report, worst_frames
+from crackseg.edge.report.recording import read_recording
+from crackseg.edge.stats import crack_stats
+from crackseg.edge.wire import MaskMessage
+
+cv2 = pytest.importorskip("cv2")
+
+T0 = 1_700_000_000_000_000_000
+
+
+def _pose(i: int, kind: str) -> Pose | None:
+    if kind == "drone":
+        stale = PoseParts.POSITION if i % 10 == 9 else PoseParts(0)
+        return Pose(position=GeoPosition(47.0 + i * 1e-5, 8.0 + (i % 50) * 1e-5, 500.0, 30.0),
+                    attitude=Attitude(0.0, 0.0, 90.0), stale=stale, age_ms=900 if stale else 20)  # fmt: skip
+    if kind == "crawler":
+        return Pose(chainage_m=i * 0.05) if i % 7 else Pose()  # every 7th frame: no sample yet (missing)
+    return None
+
+
+def _record(db: Path, frames: int, kind: str, size: int = 32) -> None:
+    """A recording written by the real recorder: a crack every third frame, growing with the frame index."""
+    with Recorder(db, queue_size=frames + 1, run_info={"model": "m.onnx", "arch": "scnet-t", "threshold": 0.5,
+                                                       "versions": {"crackseg": "0.1.0"}}) as recorder:  # fmt: skip
+        for i in range(frames):
+            mask = np.zeros((size, size), bool)
+            if i % 3 == 0:
+                mask[size // 2, : 1 + i % size] = True
+            message = MaskMessage(i, i, "synthetic://", T0 + i * 33_000_000, T0 + i * 33_000_000, bytes(16), 0.5,
+                                  mask, crack_stats(mask), pose=_pose(i, kind))  # fmt: skip
+            recorder.send(message)
+
+
+def test_the_report_shows_the_run_the_map_the_worst_frames_and_every_frame(tmp_path: Path) -> None:
+    db = tmp_path / "flight.db"
+    _record(db, 60, "drone")
+    recording = read_recording(db)
+    worst = worst_frames(recording.frames, 4)
+    assert [f.frame_id for f in worst] == [30, 27, 57, 24]  # most coverage first: cracks of 31, 28, 26, 25 px
+    html = render_report(recording, worst=4)
+    assert "m.onnx (scnet-t)" in html and "crackseg 0.1.0" in html and "threshold" in html
+    assert html.count("<img ") == 4 and html.count('<tr id="frame-') == 60
+    assert html.count("<circle") == 20  # one per frame with cracks
+    assert "pose: 54 current, 6 stale, 0 missing" in html
+    assert re.search(r'<a href="#frame-30"><img src="data:image/png;base64,', html)
+
+
+def test_the_geojson_holds_each_detection_at_its_position(tmp_path: Path) -> None:
+    db = tmp_path / "flight.db"
+    _record(db, 30, "drone")
+    assert main(["report", str(db)]) == 0
+    collection = json.loads(db.with_suffix(".geojson").read_text())
+    features = collection["features"]
+    assert [f["properties"]["frame_id"] for f in features] == list(range(0, 30, 3))
+    first = features[3]["geometry"]
+    assert first["type"] == "Point" and first["coordinates"] == pytest.approx([8.0 + 9e-5, 47.0 + 9e-5, 500.0])
+    assert features[3]["properties"]["pose_stale"] == ["position"]
+    assert db.with_suffix(".html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_crawler_run_is_mapped_by_chainage_and_missing_pose_is_flagged(tmp_path: Path) -> None:
+    db = tmp_path / "crawl.db"
+    _record(db, 30, "crawler")
+    recording = read_recording(db)
+    html = render_report(recording)
+    assert "chainage 0.05..1.45 m" in html  # frames 0, 7, 14, ... had no pose: not on the chainage axis
+    assert "missing" in html and "pose: 25 current, 0 stale, 5 missing" in html
+    features = detections_geojson(recording)["features"]
+    assert all(f["geometry"] is None for f in features)
+    assert features[1]["properties"]["chainage_m"] == pytest.approx(0.15)
+
+
+def test_a_run_without_pose_says_so_and_a_bad_file_is_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "plain.db"
+    _record(db, 6, "none")
+    html = render_report(read_recording(db))
+    assert "No position or chainage was recorded" in html and "no pose source was configured" in html
+    (tmp_path / "junk.db").write_text("not sqlite")
+    for path, message in ((tmp_path / "absent.db", "does not exist"), (tmp_path / "junk.db", "not a crackseg")):
+        with pytest.raises(Exception, match=message):
+            read_recording(path)
+
+
+def test_ten_thousand_frames_render_in_under_30_seconds(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "long.db"
+    _record(db, 10_000, "drone", size=16)
+    started = time.perf_counter()
+    with caplog.at_level(logging.INFO):
+        assert main(["report", str(db)]) == 0
+    elapsed = time.perf_counter() - started
+    print(f"\nreport of 10,000 frames: {elapsed:.2f} s, {db.with_suffix('.html').stat().st_size / 1e6:.1f} MB")
+    assert elapsed < 30
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
+def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    db = tmp_path / "flight.db"
+    _record(db, 60, "drone", size=64)
+    assert main(["report", str(db), "--worst", "3"]) == 0
+    page = db.with_suffix(".html").resolve().as_uri()
+    flags = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1800",
+             "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, f"--screenshot={shot}", page], capture_output=True, timeout=120, check=True)
+    dom = subprocess.run([*flags, "--dump-dom", page], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "Map of crack detections" in dom and "Worst frames" in dom and 'id="frame-59"' in dom
+    assert dom.count("<img ") == 3 and dom.count("<circle") == 20
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[:2] == (1800, 1280)
+    blue, green, red = (image[..., c].astype(int) for c in range(3))
+    assert ((red > 180) & (green < 80) & (blue < 80)).sum() > 200  # the red detections of the map were painted
