@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from crackseg.edge.evaluation.dataset import DatasetError
 from crackseg.train.data.augment import Compose, TrainAugment
 from crackseg.train.data.camera import CameraEffects
-from crackseg.edge.evaluation.dataset import DatasetError
 from crackseg.train.data.sources import DataSource, LabelDilation, parse_source
 
 # --- the --data syntax ------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from crackseg.edge.errors import CracksegError
-from crackseg.train.commands.models import model_summary
 from crackseg.edge.evaluation.dataset import CrackDataset, DatasetError, resolve_split
+from crackseg.train.commands.models import model_summary
 from crackseg.train.data.sources import parse_source
 from crackseg.train.loop import RECIPES
 from crackseg.train.models import list_models
