@@ -170,12 +170,13 @@ def _model(args: argparse.Namespace) -> tuple[CrackModel, str, dict[str, object]
 
 
 def _augment(args: argparse.Namespace, source: DataSource) -> Augment:
+    """The source's augmentation: its label dilation, if any, then the chosen geometry and camera effects."""
     if args.augment == "paper":
-        geometry = TrainAugment(crop_size=args.crop_size)
-        steps: tuple[Augment, ...] = (geometry,)
+        steps: tuple[Augment, ...] = (TrainAugment(crop_size=args.crop_size),)
     else:
         steps = (TrainAugment(crop_size=args.crop_size, scale_range=(0.5, 2.0)), CameraEffects())
-    return Compose((LabelDilation(source.dilate_px), *steps)) if source.dilate_px else Compose(steps)
+    dilation = (LabelDilation(source.dilate_px),) if source.dilate_px else ()
+    return Compose((*dilation, *steps))
 
 
 def run(args: argparse.Namespace) -> int:
