@@ -34,6 +34,7 @@ from crackseg.edge.errors import CracksegError
 from crackseg.edge.frame import Frame
 from crackseg.edge.overlay import caption, draw_overlay
 from crackseg.edge.wire import MaskMessage
+from crackseg.edge.writer_flush import flush_writer
 
 __all__ = ["FILE_CODECS", "OverlayError", "OverlayOutput", "OverlayTarget", "parse_overlay_target"]
 
@@ -151,12 +152,7 @@ class OverlayOutput:
         """Wait until every frame queued so far is written (or ``timeout_s`` passed), so ``written`` counts it."""
         if self._thread is None:
             return
-        done = threading.Event()
-        try:
-            self._queue.put(done, timeout=timeout_s)
-        except queue.Full:
-            return
-        if not done.wait(timeout_s):
+        if not flush_writer(self._queue, timeout_s):
             log.warning("overlay output %s still writing after %.0f s", self.target.location, timeout_s)
 
     def close(self) -> None:

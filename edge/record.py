@@ -47,6 +47,7 @@ import numpy as np
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.pose import Pose
 from crackseg.edge.wire import MaskEncoding, MaskMessage, encode_mask
+from crackseg.edge.writer_flush import flush_writer
 
 __all__ = ["RecordError", "Recorder", "load_mask"]
 
@@ -200,12 +201,7 @@ class Recorder:
         """Wait until every frame queued so far is committed (or ``timeout_s`` passed), so ``written`` counts it."""
         if self._thread is None:
             return
-        done = threading.Event()
-        try:
-            self._queue.put(done, timeout=timeout_s)
-        except queue.Full:
-            return
-        if not done.wait(timeout_s):
+        if not flush_writer(self._queue, timeout_s):
             log.warning("recording to %s still writing after %.0f s", self.path, timeout_s)
 
     def close(self) -> None:
