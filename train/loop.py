@@ -204,16 +204,17 @@ class _Trainer:
             leave=False,
         )
         total_loss, seen, start = 0.0, 0, time.perf_counter()
-        for batch_index, (cpu_images, cpu_masks) in enumerate(self.loader):
+        for batch_index, (cpu_images, cpu_masks, cpu_weights) in enumerate(self.loader):
             if batch_index >= self.steps_per_epoch:
                 break
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr_at(self.step)
             images = cpu_images.to(self.device, non_blocking=True)
             masks = cpu_masks.to(self.device, non_blocking=True)
+            pixel_weights = cpu_weights.to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, enabled=self.use_amp):
                 fused, sides = self.model(images)
-            loss = self.loss_fn(fused.float(), [s.float() for s in sides], masks)
+            loss = self.loss_fn(fused.float(), [s.float() for s in sides], masks, pixel_weights)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss.item()} at step {self.step}; lower --lr")
             self.optimizer.zero_grad(set_to_none=True)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from crackseg.train.losses._functional import balanced_bce_with_logits
-from crackseg.train.losses.bce import BalancedBCELoss
+from crackseg.train.losses.bce import BalancedBCELoss, BCELoss
 from crackseg.train.losses.combo import SCNetLoss
 from crackseg.train.losses.deep_supervision import DeepSupervisionLoss
 from crackseg.train.losses.factory import create_loss
@@ -64,7 +64,7 @@ def test_balanced_bce_keeps_pixels_for_reduction_none() -> None:
 def test_deep_supervision_weights_the_fused_and_side_terms() -> None:
     target = torch.tensor([1.0, 0.0])
     fused, sides = torch.tensor([0.0, 0.0]), [torch.tensor([2.0, -1.0]), torch.tensor([-1.0, 1.0])]
-    loss = DeepSupervisionLoss(torch.nn.BCEWithLogitsLoss(), side_weights=(0.5, 2.0), fused_weight=1.5)
+    loss = DeepSupervisionLoss(BCELoss(), side_weights=(0.5, 2.0), fused_weight=1.5)
     expected = 1.5 * LN2  # fused: p = 0.5 on both pixels
     expected += 0.5 * (_bce(2.0, 1.0) + _bce(-1.0, 0.0)) / 2
     expected += 2.0 * (_bce(-1.0, 1.0) + _bce(1.0, 0.0)) / 2
@@ -73,7 +73,7 @@ def test_deep_supervision_weights_the_fused_and_side_terms() -> None:
 
 def test_deep_supervision_rejects_a_side_count_mismatch() -> None:
     with pytest.raises(ValueError, match="1 side outputs but 2 side weights"):
-        DeepSupervisionLoss(torch.nn.BCEWithLogitsLoss(), (1.0, 1.0))(torch.zeros(1), [torch.zeros(1)], torch.zeros(1))
+        DeepSupervisionLoss(BCELoss(), (1.0, 1.0))(torch.zeros(1), [torch.zeros(1)], torch.zeros(1))
 
 
 def test_pspnet_paper_loss_is_main_plus_four_tenths_auxiliary_cross_entropy() -> None:

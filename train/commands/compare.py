@@ -33,7 +33,7 @@ from tqdm import tqdm
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.evaluation.dataset import CrackDataset, DatasetError, resolve_split
 from crackseg.train.commands.models import model_summary
-from crackseg.train.data.sources import parse_source
+from crackseg.train.data.sources import SOURCE_SYNTAX, parse_source
 from crackseg.train.loop import RECIPES
 from crackseg.train.models import list_models
 
@@ -84,7 +84,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "--data",
         action="append",
         required=True,
-        metavar="ROOT[:TRAIN[:VAL]][:weight=W][:dilate=PX][:tol=PX]",
+        metavar=SOURCE_SYNTAX,
         help="training source, repeatable, as for crackseg train",
     )
     parser.add_argument("--train-split", default="train", help="training split of sources that name none")

@@ -1,6 +1,7 @@
 """Train a model variant on one or more crack datasets and keep the checkpoint with the best validation score.
 
-Each --data is one source: ROOT[:TRAIN[:VAL]][:weight=W][:dilate=PX][:tol=PX]. Every epoch draws from
+Each --data is one source: ROOT[:TRAIN[:VAL]][:weight=W][:dilate=PX][:ignore=PX][:negatives=DIR][:tol=PX].
+Every epoch draws from
 the sources by weight (default: equal shares), validation scores each source's validation split, and
 the checkpoint and its operating threshold are chosen by the mean over sources of F1 at one shared
 threshold (with one source: its ODS F1 and ODS threshold). Test splits are never used. Examples:
@@ -31,7 +32,8 @@ from crackseg.edge.evaluation.dataset import CrackDataset
 from crackseg.train.checkpoint import load_checkpoint
 from crackseg.train.data.augment import Augment, Compose, TrainAugment
 from crackseg.train.data.camera import CameraEffects
-from crackseg.train.data.sources import DataSource, LabelDilation, parse_source
+from crackseg.train.data.pixel_weights import PixelWeights
+from crackseg.train.data.sources import SOURCE_SYNTAX, DataSource, LabelDilation, parse_source
 from crackseg.train.data.torch_dataset import AugmentedCrackDataset, SourceMix
 from crackseg.train.loop import RECIPES, TrainConfig, fit
 from crackseg.train.losses.factory import create_loss
@@ -51,10 +53,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "--data",
         action="append",
         required=True,
-        metavar="ROOT[:TRAIN[:VAL]][:weight=W][:dilate=PX][:tol=PX]",
+        metavar=SOURCE_SYNTAX,
         help="a training source, repeatable: dataset root, its training and validation splits, its share of "
-        "each epoch (weight, default 1), label dilation for 1-px centreline labels (dilate) and the "
-        "validation tolerance (tol, 0/1/2/5)",
+        "each epoch (weight, default 1); for 1-px centreline labels, label dilation (dilate) or a band "
+        "left out of the loss (ignore); a folder of hard-negative regions laid out like masks/ "
+        "(negatives, e.g. UAV75's planking); the validation tolerance (tol, 0/1/2/5)",
     )
     parser.add_argument(
         "--train-split",
@@ -74,9 +77,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--augment",
         default="paper",
-        choices=["paper", "field"],
+        choices=["paper", "scale", "camera", "field"],
         help="'paper': rotation, flips, crops, mild colour jitter (default); 'field': also rescaling 0.5-2x and "
-        "camera effects (motion/defocus blur, noise, JPEG, exposure, shadow) for drone and robot imagery",
+        "camera effects (motion/defocus blur, noise, JPEG, exposure, shadow) for drone and robot imagery; "
+        "'scale' and 'camera': one of the two only (for ablations)",
     )
     parser.add_argument(
         "--samples-per-epoch", type=int, help="training samples per epoch (default: all training sets' total size)"
@@ -171,10 +175,9 @@ def _model(args: argparse.Namespace) -> tuple[CrackModel, str, dict[str, object]
 
 def _augment(args: argparse.Namespace, source: DataSource) -> Augment:
     """The source's augmentation: its label dilation, if any, then the chosen geometry and camera effects."""
-    if args.augment == "paper":
-        steps: tuple[Augment, ...] = (TrainAugment(crop_size=args.crop_size),)
-    else:
-        steps = (TrainAugment(crop_size=args.crop_size, scale_range=(0.5, 2.0)), CameraEffects())
+    scale_range = (0.5, 2.0) if args.augment in ("scale", "field") else (1.0, 1.0)
+    camera: tuple[Augment, ...] = (CameraEffects(),) if args.augment in ("camera", "field") else ()
+    steps = (TrainAugment(crop_size=args.crop_size, scale_range=scale_range), *camera)
     dilation = (LabelDilation(source.dilate_px),) if source.dilate_px else ()
     return Compose((*dilation, *steps))
 
@@ -230,7 +233,15 @@ def run(args: argparse.Namespace) -> int:
         )
     mix = SourceMix(
         [
-            AugmentedCrackDataset(train, _augment(args, source), args.seed, spec.pixel_mean, spec.pixel_std, stream)
+            AugmentedCrackDataset(
+                source.with_regions(train),
+                _augment(args, source),
+                args.seed,
+                spec.pixel_mean,
+                spec.pixel_std,
+                stream,
+                PixelWeights(source.ignore_px),
+            )
             for stream, (source, train) in enumerate(zip(sources, train_sets, strict=True))
         ],
         weights=[source.weight for source in sources],

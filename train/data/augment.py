@@ -29,7 +29,11 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 class Augment(Protocol):
-    """Anything that turns an (image, mask) pair into a new pair, drawing randomness only from ``rng``."""
+    """Anything that turns an (image, mask) pair into a new pair, drawing randomness only from ``rng``.
+
+    The mask is bool ``(H, W)``, True on crack, or ``(H, W, K)`` label planes whose first plane is
+    the cracks and whose others are regions that must follow the same geometry (hard negatives).
+    """
 
     def __call__(
         self, image: NDArray[np.uint8], mask: NDArray[np.bool_], rng: np.random.Generator
@@ -76,8 +80,8 @@ class TrainAugment:
     def __call__(
         self, image: NDArray[np.uint8], mask: NDArray[np.bool_], rng: np.random.Generator
     ) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
-        """Augment one pair: uint8 RGB ``(H, W, 3)`` and bool ``(H, W)`` in, crop-sized pair out."""
-        if image.shape[:2] != mask.shape:
+        """Augment one pair: uint8 RGB ``(H, W, 3)`` and bool ``(H, W[, K])`` in, crop-sized pair out."""
+        if image.shape[:2] != mask.shape[:2]:
             raise ValueError(f"image {image.shape} and mask {mask.shape} differ in size")
         scale = self._draw_scale(rng)
         matrix = self._crop_to_source(image.shape[0], image.shape[1], scale, rng)

@@ -3,7 +3,7 @@
 A model that must work on drone, crawler and hand-held imagery is trained on all of them at once. Each
 source is written on the command line as one ``--data`` value::
 
-    ROOT[:TRAIN_SPLIT[:VAL_SPLIT]][:weight=W][:dilate=PX][:tol=PX]
+    ROOT[:TRAIN_SPLIT[:VAL_SPLIT]][:weight=W][:dilate=PX][:ignore=PX][:negatives=DIR][:tol=PX]
 
 - ``ROOT``: the dataset folder (``images/`` and ``masks/``).
 - ``TRAIN_SPLIT``, ``VAL_SPLIT``: a subfolder name, a split file or a bundled split, as for a single
@@ -12,6 +12,10 @@ source is written on the command line as one ``--data`` value::
   (default 1: every source equally often, whatever its size).
 - ``dilate``: grow the training labels by this many pixels, for datasets annotated with 1-px
   centrelines (UAV75), so that a prediction as wide as the visible crack is not trained as wrong.
+- ``ignore``: the tolerance-aware alternative to ``dilate``: pixels within this many pixels of a
+  labelled crack count 0 in the loss (:mod:`crackseg.train.data.pixel_weights`).
+- ``negatives``: a folder under ``ROOT`` laid out like ``masks/`` (UAV75's ``planking``) whose regions
+  are trained as hard negatives.
 - ``tol``: score this source's validation with the tolerance protocol (a predicted pixel within
   ``tol`` px of a labelled one counts), again for centreline labels.
 
@@ -28,10 +32,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crackseg.edge.evaluation.dataset import CrackDataset, DatasetError, OnError, resolve_split
+from crackseg.train.data.regions import WithRegions
 
-__all__ = ["DataSource", "LabelDilation", "parse_source"]
+__all__ = ["SOURCE_SYNTAX", "DataSource", "LabelDilation", "parse_source"]
 
-_OPTIONS = ("weight", "dilate", "tol")
+SOURCE_SYNTAX = "ROOT[:TRAIN[:VAL]][:weight=W][:dilate=PX][:ignore=PX][:negatives=DIR][:tol=PX]"
+"""How one ``--data`` value is written (the command lines' metavar)."""
+
+_OPTIONS = ("weight", "dilate", "ignore", "negatives", "tol")
 _TOLERANCES = (0, 1, 2, 5)
 
 
@@ -44,6 +52,8 @@ class DataSource:
     val_split: str
     weight: float = 1.0
     dilate_px: int = 0
+    ignore_px: int = 0
+    negatives: str | None = None
     val_tolerance_px: int = 0
 
     @property
@@ -52,6 +62,10 @@ class DataSource:
 
     def train_set(self, on_error: OnError = "raise") -> CrackDataset:
         return CrackDataset(self.root, resolve_split(self.train_split), on_error=on_error)
+
+    def with_regions(self, samples: CrackDataset) -> CrackDataset | WithRegions:
+        """The training samples with this source's hard-negative regions as a second label plane, if any."""
+        return WithRegions(samples, self.root / self.negatives) if self.negatives else samples
 
     def val_set(self, on_error: OnError = "raise") -> CrackDataset:
         return CrackDataset(self.root, resolve_split(self.val_split), on_error=on_error)
@@ -64,6 +78,8 @@ class DataSource:
             "val_split": self.val_split,
             "weight": self.weight,
             "dilate_px": self.dilate_px,
+            "ignore_px": self.ignore_px,
+            "negatives": self.negatives,
             "val_tolerance_px": self.val_tolerance_px,
         }
 
@@ -91,14 +107,19 @@ def parse_source(text: str, default_train: str | None = None, default_val: str |
         val,
         weight=_number(options, "weight", 1.0, text),
         dilate_px=_whole_number(options, "dilate", text),
+        ignore_px=_whole_number(options, "ignore", text),
+        negatives=options.get("negatives"),
         val_tolerance_px=_whole_number(options, "tol", text),
     )
     if not source.root.is_dir():
         raise DatasetError(f"--data {text!r}: dataset folder not found: {source.root}")
     if source.weight <= 0:
         raise DatasetError(f"--data {text!r}: weight must be positive, not {source.weight}")
-    if not 0 <= source.dilate_px <= 5:
-        raise DatasetError(f"--data {text!r}: dilate must be 0-5 px, not {source.dilate_px}")
+    for key, pixels in (("dilate", source.dilate_px), ("ignore", source.ignore_px)):
+        if not 0 <= pixels <= 5:
+            raise DatasetError(f"--data {text!r}: {key} must be 0-5 px, not {pixels}")
+    if source.negatives is not None and not (source.negatives and (source.root / source.negatives).is_dir()):
+        raise DatasetError(f"--data {text!r}: hard-negative folder not found: {source.root / source.negatives}")
     if source.val_tolerance_px not in _TOLERANCES:
         raise DatasetError(f"--data {text!r}: tol must be one of {_TOLERANCES}, not {source.val_tolerance_px}")
     return source
@@ -129,7 +150,7 @@ def _whole_number(options: dict[str, str], key: str, text: str) -> int:
 
 @dataclass(frozen=True)
 class LabelDilation:
-    """Grows crack labels by ``radius_px`` with a disc, before any geometric augmentation.
+    """Grows crack labels (the first label plane) by ``radius_px`` with a disc, before any geometric augmentation.
 
     Dilating first keeps the widened line consistent through rotation and rescaling; it is a
     training-time choice only, validation is scored on the labels as annotated.
@@ -144,4 +165,6 @@ class LabelDilation:
             return image, mask
         side = 2 * self.radius_px + 1
         disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
-        return image, cv2.dilate(mask.astype(np.uint8), disc).astype(bool)
+        cracks = mask if mask.ndim == 2 else mask[..., 0]
+        grown = cv2.dilate(cracks.astype(np.uint8), disc).astype(bool)
+        return image, grown if mask.ndim == 2 else np.dstack([grown, mask[..., 1:]])

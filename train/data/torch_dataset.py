@@ -6,20 +6,34 @@ The only module of ``crackseg.train.data`` that imports torch.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from crackseg.edge.evaluation.dataset import CrackDataset
 from crackseg.edge.preprocess import normalize
 from crackseg.train.data.augment import Augment
+from crackseg.train.data.pixel_weights import PixelWeights
 
-__all__ = ["AugmentedCrackDataset", "SourceMix", "WeightedSourceSampler"]
+__all__ = ["AugmentedCrackDataset", "SourceMix", "TrainingSample", "WeightedSourceSampler"]
+
+TrainingSample = tuple[Tensor, Tensor, Tensor]
+"""``(image, mask, pixel_weight)``: float32 ``(3, h, w)`` normalized, ``(1, h, w)`` in {0, 1}, ``(1, h, w)``."""
 
 
-class AugmentedCrackDataset(Dataset[tuple[Tensor, Tensor]]):
+class Samples(Protocol):
+    """What the training view reads: a :class:`~crackseg.edge.evaluation.dataset.CrackDataset`, or one
+    with label planes (:class:`~crackseg.train.data.regions.WithRegions`)."""
+
+    def __len__(self) -> int: ...
+
+    def load(self, index: int) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]: ...
+
+
+class AugmentedCrackDataset(Dataset[TrainingSample]):
     """Augmented, normalized training samples whose randomness depends only on (seed, epoch, index).
 
     Each item draws from ``np.random.default_rng([seed, epoch, index])``, so a run is reproducible
@@ -35,16 +49,18 @@ class AugmentedCrackDataset(Dataset[tuple[Tensor, Tensor]]):
         std: per-channel std of the model spec.
         stream: non-negative number that keeps the draws of datasets mixed in one run apart
             (their source's position in the mix); 0 for a dataset trained alone.
+        pixel_weights: how much each pixel of the augmented crop counts in the loss (default: all 1).
     """
 
     def __init__(
         self,
-        dataset: CrackDataset,
+        dataset: Samples,
         augment: Augment,
         seed: int,
         mean: Sequence[float],
         std: Sequence[float],
         stream: int = 0,
+        pixel_weights: PixelWeights | None = None,
     ) -> None:
         if seed < 0 or stream < 0:
             raise ValueError(f"seed and stream must be non-negative, not {seed} and {stream}")
@@ -54,6 +70,7 @@ class AugmentedCrackDataset(Dataset[tuple[Tensor, Tensor]]):
         self.seed = seed
         self.mean = tuple(mean)
         self.std = tuple(std)
+        self.pixel_weights = pixel_weights or PixelWeights()
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
     @property
@@ -69,15 +86,20 @@ class AugmentedCrackDataset(Dataset[tuple[Tensor, Tensor]]):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        """Return ``(image, mask)``: float32 ``(3, h, w)`` normalized and float32 ``(1, h, w)`` in {0, 1}."""
+    def __getitem__(self, index: int) -> TrainingSample:
+        """One augmented sample (see :data:`TrainingSample`)."""
         key = [self.seed, self.epoch, index] + ([self.stream] if self.stream else [])
         rng = np.random.default_rng(key)
-        image, mask = self.augment(*self.dataset.load(index), rng)
-        return torch.from_numpy(normalize(image, self.mean, self.std)), torch.from_numpy(mask[None].astype(np.float32))
+        image, labels = self.augment(*self.dataset.load(index), rng)
+        cracks, regions = (labels, None) if labels.ndim == 2 else (labels[..., 0], labels[..., 1])
+        return (
+            torch.from_numpy(normalize(image, self.mean, self.std)),
+            torch.from_numpy(cracks[None].astype(np.float32)),
+            torch.from_numpy(self.pixel_weights(cracks, regions)[None]),
+        )
 
 
-class SourceMix(Dataset[tuple[Tensor, Tensor]]):
+class SourceMix(Dataset[TrainingSample]):
     """Several augmented datasets behind one index (``0 .. len(first) - 1`` is the first), with sampling weights.
 
     Args:
@@ -104,7 +126,7 @@ class SourceMix(Dataset[tuple[Tensor, Tensor]]):
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+    def __getitem__(self, index: int) -> TrainingSample:
         source = int(np.searchsorted(self.offsets, index, side="right")) - 1
         return self.sources[source][index - int(self.offsets[source])]
 

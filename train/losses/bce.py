@@ -1,4 +1,4 @@
-"""Class-balanced binary cross-entropy module (HED's weighting)."""
+"""Binary cross-entropy modules: plain, and class-balanced (HED's weighting)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from functools import partial
 
 from torch import Tensor, nn
 
-from crackseg.train.losses._functional import balanced_bce_with_logits
+from crackseg.train.losses._functional import balanced_bce_with_logits, bce_with_logits
 
-__all__ = ["BalancedBCELoss"]
+__all__ = ["BCELoss", "BalancedBCELoss"]
 
 
 class BalancedBCELoss(nn.Module):
@@ -18,5 +18,16 @@ class BalancedBCELoss(nn.Module):
         super().__init__()
         self.loss_fn = partial(balanced_bce_with_logits, reduction=reduction)
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return self.loss_fn(logits, target)
+    def forward(self, logits: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return self.loss_fn(logits, target, weight=weight)
+
+
+class BCELoss(nn.Module):
+    """Sigmoid cross-entropy on logits with an optional pixel weight; see :func:`bce_with_logits`."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.loss_fn = partial(bce_with_logits, reduction=reduction)
+
+    def forward(self, logits: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return self.loss_fn(logits, target, weight=weight)

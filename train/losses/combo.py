@@ -22,7 +22,8 @@ class SCNetLoss(nn.Module):
         alpha, gamma: focal-loss parameters (paper: 1, 2).
 
     Shape:
-        fused: ``(N, 1, H, W)`` logits; sides: one such tensor per scale; target: ``(N, 1, H, W)`` in {0, 1}.
+        fused: ``(N, 1, H, W)`` logits; sides: one such tensor per scale; target: ``(N, 1, H, W)`` in {0, 1};
+        pixel_weight (optional): ``(N, 1, H, W)``, how much each pixel counts in every term.
     """
 
     def __init__(
@@ -40,10 +41,13 @@ class SCNetLoss(nn.Module):
         self.focal = FocalLoss(alpha=alpha, gamma=gamma)
         self.soft_iou = SoftIoULoss()
 
-    def forward(self, fused: Tensor, sides: Sequence[Tensor], target: Tensor) -> Tensor:
+    def forward(
+        self, fused: Tensor, sides: Sequence[Tensor], target: Tensor, pixel_weight: Tensor | None = None
+    ) -> Tensor:
         if len(sides) != len(self.side_weights):
             raise ValueError(f"got {len(sides)} side outputs but {len(self.side_weights)} side weights")
-        loss = self.fused_weight * self.focal(fused, target) + self.iou_weight * self.soft_iou(fused, target)
+        loss = self.fused_weight * self.focal(fused, target, pixel_weight)
+        loss = loss + self.iou_weight * self.soft_iou(fused, target, pixel_weight)
         for weight, side in zip(self.side_weights, sides, strict=True):
-            loss = loss + weight * self.focal(side, target)
+            loss = loss + weight * self.focal(side, target, pixel_weight)
         return loss

@@ -14,12 +14,13 @@ class DeepSupervisionLoss(nn.Module):
     HCNN and PSPNet (whose one side output is the auxiliary head), differing only in the pixel loss.
 
     Args:
-        pixel_loss: maps ``(logits, target)`` to a scalar, e.g. :class:`torch.nn.BCEWithLogitsLoss`.
+        pixel_loss: maps ``(logits, target, weight)`` to a scalar, e.g. :class:`~crackseg.train.losses.bce.BCELoss`.
         side_weights: weight of each side output, finest scale first (empty: the fused output only).
         fused_weight: weight of the fused output's term.
 
     Shape:
-        fused: ``(N, 1, H, W)`` logits; sides: one such tensor per side output; target: ``(N, 1, H, W)`` in {0, 1}.
+        fused: ``(N, 1, H, W)`` logits; sides: one such tensor per side output; target: ``(N, 1, H, W)`` in {0, 1};
+        pixel_weight (optional): ``(N, 1, H, W)``, how much each pixel counts.
     """
 
     def __init__(self, pixel_loss: nn.Module, side_weights: Sequence[float], fused_weight: float = 1.0) -> None:
@@ -28,10 +29,12 @@ class DeepSupervisionLoss(nn.Module):
         self.side_weights = tuple(side_weights)
         self.fused_weight = fused_weight
 
-    def forward(self, fused: Tensor, sides: Sequence[Tensor], target: Tensor) -> Tensor:
+    def forward(
+        self, fused: Tensor, sides: Sequence[Tensor], target: Tensor, pixel_weight: Tensor | None = None
+    ) -> Tensor:
         if len(sides) != len(self.side_weights):
             raise ValueError(f"got {len(sides)} side outputs but {len(self.side_weights)} side weights")
-        loss = self.fused_weight * self.pixel_loss(fused, target)
+        loss = self.fused_weight * self.pixel_loss(fused, target, pixel_weight)
         for weight, side in zip(self.side_weights, sides, strict=True):
-            loss = loss + weight * self.pixel_loss(side, target)
+            loss = loss + weight * self.pixel_loss(side, target, pixel_weight)
         return loss

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from torch import nn
 
-from crackseg.train.losses.bce import BalancedBCELoss
+from crackseg.train.losses.bce import BalancedBCELoss, BCELoss
 from crackseg.train.losses.combo import SCNetLoss
 from crackseg.train.losses.deep_supervision import DeepSupervisionLoss
 
@@ -18,7 +18,7 @@ __all__ = ["LOSSES", "create_loss"]
 
 LOSSES: dict[str, Callable[[Sequence[float]], nn.Module]] = {
     "scnet": SCNetLoss,
-    "bce": lambda side_weights: DeepSupervisionLoss(nn.BCEWithLogitsLoss(), side_weights),
+    "bce": lambda side_weights: DeepSupervisionLoss(BCELoss(), side_weights),
     "balanced-bce": lambda side_weights: DeepSupervisionLoss(BalancedBCELoss(), side_weights),
 }
 """'scnet': focal on every output plus soft IoU on the fused one (SCNet eq. 11); 'bce': sigmoid
@@ -29,8 +29,8 @@ cross-entropy on every output (DeepCrack-Liu, HCNN)."""
 def create_loss(name: str, side_weights: Sequence[float]) -> nn.Module:
     """The objective ``name`` (see :data:`LOSSES`) for a model with these side-output weights.
 
-    The module is called as ``loss(fused_logits, side_logits, target)``; raises ``ValueError`` for an
-    unknown name, with a suggestion.
+    The module is called as ``loss(fused_logits, side_logits, target, pixel_weight)``, the weight
+    optional; raises ``ValueError`` for an unknown name, with a suggestion.
     """
     if name not in LOSSES:
         close = difflib.get_close_matches(name, LOSSES, n=1)

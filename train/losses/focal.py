@@ -18,5 +18,5 @@ class FocalLoss(nn.Module):
         super().__init__()
         self.loss_fn = partial(focal_loss_with_logits, alpha=alpha, gamma=gamma, reduction=reduction)
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return self.loss_fn(logits, target)
+    def forward(self, logits: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return self.loss_fn(logits, target, weight=weight)

@@ -18,5 +18,5 @@ class SoftIoULoss(nn.Module):
         super().__init__()
         self.loss_fn = partial(soft_iou_loss_with_logits, eps=eps, reduction=reduction)
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return self.loss_fn(logits, target)
+    def forward(self, logits: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return self.loss_fn(logits, target, weight=weight)
