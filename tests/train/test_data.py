@@ -431,11 +431,12 @@ def test_augmented_items_follow_seed_epoch_and_index(tmp_path: Path) -> None:
     mean, std = (127.5,) * 3, (127.5,) * 3
     view = AugmentedCrackDataset(data, augment, seed=3, mean=mean, std=std)
     view.set_epoch(2)
-    image, mask = view[1]
+    image, mask, weight = view[1]
     expected_image, expected_mask = augment(*data.load(1), np.random.default_rng([3, 2, 1]))
     np.testing.assert_array_equal(image.numpy(), normalize(expected_image, mean, std))
     np.testing.assert_array_equal(mask.numpy(), expected_mask[None].astype(np.float32))
     assert image.shape == (3, 8, 8) and mask.shape == (1, 8, 8)
+    assert weight.numpy().tolist() == np.ones((1, 8, 8)).tolist()  # no band, no hard negatives
     view.set_epoch(3)
     assert not np.array_equal(view[1][0].numpy(), image.numpy())
 
@@ -449,11 +450,11 @@ def test_worker_processes_see_each_new_epoch(tmp_path: Path) -> None:
 
     view = AugmentedCrackDataset(_tiny_dataset(tmp_path), TrainAugment(crop_size=8), 0, (127.5,) * 3, (127.5,) * 3)
 
-    def epochs(loader: DataLoader[tuple[Tensor, Tensor]]) -> list[Tensor]:
+    def epochs(loader: DataLoader[tuple[Tensor, Tensor, Tensor]]) -> list[Tensor]:
         batches = []
         for epoch in range(2):
             view.set_epoch(epoch)
-            batches.append(torch.cat([images for images, _ in loader]))
+            batches.append(torch.cat([images for images, _, _ in loader]))
         return batches
 
     in_process = epochs(DataLoader(view, batch_size=2))

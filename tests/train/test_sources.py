@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from crackseg.edge.evaluation.dataset import DatasetError
+from crackseg.edge.evaluation.dataset import CrackDataset, DatasetError
 from crackseg.train.data.augment import Compose, TrainAugment
 from crackseg.train.data.camera import CameraEffects
+from crackseg.train.data.regions import WithRegions
 from crackseg.train.data.sources import DataSource, LabelDilation, parse_source
 
 # --- the --data syntax ------------------------------------------------------------------------------
@@ -21,6 +22,12 @@ def test_a_source_names_its_splits_and_options(tmp_path: Path) -> None:
     source = parse_source(f"{tmp_path}:train:val:weight=2.5:dilate=1:tol=2")
     assert source == DataSource(tmp_path, "train", "val", weight=2.5, dilate_px=1, val_tolerance_px=2)
     assert source.name == tmp_path.name
+
+
+def test_a_source_may_name_a_loss_band_and_hard_negative_regions(tmp_path: Path) -> None:
+    (tmp_path / "planking").mkdir()
+    source = parse_source(f"{tmp_path}:train:val:ignore=2:negatives=planking")
+    assert (source.ignore_px, source.negatives) == (2, "planking")
 
 
 def test_splits_left_out_fall_back_to_the_defaults(tmp_path: Path) -> None:
@@ -41,6 +48,9 @@ def test_splits_left_out_fall_back_to_the_defaults(tmp_path: Path) -> None:
         (":a:b:dilate=1.5", "dilate must be a whole number"),
         (":a:b:dilate=9", "dilate must be 0-5 px"),
         (":a:b:tol=3", "tol must be one of (0, 1, 2, 5)"),
+        (":a:b:ignore=6", "ignore must be 0-5 px"),
+        (":a:b:negatives=planking", "hard-negative folder not found"),
+        (":a:b:negatives=", "hard-negative folder not found"),
     ],
 )
 def test_a_bad_source_is_refused_naming_the_problem(tmp_path: Path, suffix: str, message: str) -> None:
@@ -107,6 +117,63 @@ def test_dilation_widens_a_one_pixel_line_to_three_pixels() -> None:
     assert grown.sum() == 3 * 5 + 2
     assert grown[3:6, 2:7].all() and grown[4, 1] and grown[4, 7] and not grown[3, 1]
     assert LabelDilation(0)(image, mask, np.random.default_rng(0))[1] is mask
+
+
+# --- hard-negative regions ------------------------------------------------------------------------
+
+
+def _write_png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), array)
+
+
+def _with_planking(root: Path) -> WithRegions:
+    rng = np.random.default_rng(1)
+    for stem in ("a", "b"):
+        _write_png(root / "images" / "train" / f"{stem}.png", rng.integers(0, 256, (24, 30, 3), dtype=np.uint8))
+        cracks = np.zeros((24, 30), dtype=np.uint8)
+        cracks[12, 3:27] = 255
+        _write_png(root / "masks" / "train" / f"{stem}.png", cracks)
+    joint = np.zeros((24, 30), dtype=np.uint8)
+    joint[2:22, 20] = 255
+    _write_png(root / "planking" / "train" / "a.png", joint)  # b has no region file
+    return WithRegions(CrackDataset(root, "train"), root / "planking")
+
+
+def test_regions_come_as_a_second_label_plane_and_missing_ones_are_empty(tmp_path: Path) -> None:
+    samples = _with_planking(tmp_path)
+    _, planes = samples.load(0)
+    assert planes.shape == (24, 30, 2) and planes[12, 3:27, 0].all() and planes[2:22, 20, 1].all()
+    assert planes[..., 1].sum() == 20
+    assert not samples.load(1)[1][..., 1].any()
+
+
+def test_regions_follow_the_crack_labels_through_augmentation_and_dilation(tmp_path: Path) -> None:
+    image, planes = _with_planking(tmp_path).load(0)
+    augment = Compose((LabelDilation(1), TrainAugment(crop_size=16, scale_range=(0.5, 2.0))))
+    _, warped = augment(image, planes, np.random.default_rng(7))
+    # the same draws applied to each plane alone: regions are moved, never dilated
+    alone = TrainAugment(crop_size=16, scale_range=(0.5, 2.0))
+    _, cracks = alone(
+        image, LabelDilation(1)(image, planes[..., 0], np.random.default_rng(0))[1], np.random.default_rng(7)
+    )
+    _, region = alone(image, planes[..., 1], np.random.default_rng(7))
+    np.testing.assert_array_equal(warped[..., 0], cracks)
+    np.testing.assert_array_equal(warped[..., 1], region)
+
+
+def test_a_training_sample_weighs_its_hard_negatives(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from crackseg.train.data.pixel_weights import PixelWeights
+    from crackseg.train.data.torch_dataset import AugmentedCrackDataset
+
+    no_change = TrainAugment(crop_size=(24, 30), max_rotation_deg=0.0, flip=False, jitter=0.0)
+    view = AugmentedCrackDataset(
+        _with_planking(tmp_path), no_change, 0, (0.0,) * 3, (1.0,) * 3, 0, PixelWeights(0, 4.0)
+    )
+    _, mask, weight = view[0]
+    assert weight[0, 2:22, 20].tolist() == [4.0] * 10 + [1.0] + [4.0] * 9  # the crack pixel at row 12 stays 1
+    assert mask[0, 12, 20] == 1.0 and weight.sum().item() == 24 * 30 + 3 * 19
 
 
 # --- field augmentation ----------------------------------------------------------------------------
