@@ -44,7 +44,7 @@ def test_splits_left_out_fall_back_to_the_defaults(tmp_path: Path) -> None:
         (":a:b:c", "expected ROOT[:TRAIN[:VAL]], got 3 splits"),
         (":a:b:weigth=2", "unknown option 'weigth'"),
         (":a:b:weight=x", "weight must be a number, not 'x'"),
-        (":a:b:weight=0", "weight must be positive"),
+        (":a:b:weight=-1", "weight must be 0 (validation only) or positive"),
         (":a:b:dilate=1.5", "dilate must be a whole number"),
         (":a:b:dilate=9", "dilate must be 0-5 px"),
         (":a:b:tol=3", "tol must be one of (0, 1, 2, 5)"),
@@ -75,6 +75,13 @@ def test_sources_are_drawn_in_proportion_to_their_weights() -> None:
     counts = [np.sum(indices < 10), np.sum((indices >= 10) & (indices < 310)), np.sum(indices >= 310)]
     np.testing.assert_allclose(np.asarray(counts) / len(indices), [0.25, 0.25, 0.5], atol=0.01)
     assert indices.min() >= 0 and indices.max() < 350
+
+
+def test_a_source_of_weight_zero_is_never_drawn() -> None:
+    from crackseg.train.data.torch_dataset import WeightedSourceSampler
+
+    indices = list(WeightedSourceSampler([5, 8], [1.0, 0.0], seed=2, samples_per_rank=50))
+    assert len(indices) == 50 and max(indices) < 5
 
 
 def test_within_a_source_every_image_is_seen_before_any_repeats() -> None:

@@ -55,9 +55,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar=SOURCE_SYNTAX,
         help="a training source, repeatable: dataset root, its training and validation splits, its share of "
-        "each epoch (weight, default 1); for 1-px centreline labels, label dilation (dilate) or a band "
-        "left out of the loss (ignore); a folder of hard-negative regions laid out like masks/ "
-        "(negatives, e.g. UAV75's planking); the validation tolerance (tol, 0/1/2/5)",
+        "each epoch (weight, default 1; 0 validates on it without training on it); for 1-px centreline "
+        "labels, label dilation (dilate) or a band left out of the loss (ignore); a folder of hard-negative "
+        "regions laid out like masks/ (negatives, e.g. UAV75's planking); the validation tolerance (tol, 0/1/2/5)",
     )
     parser.add_argument(
         "--train-split",
@@ -146,6 +146,8 @@ def _sources(args: argparse.Namespace) -> list[DataSource]:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise CracksegError(f"--data names dataset {', '.join(repeated)} more than once: give one --data per dataset")
+    if not any(source.weight > 0 for source in sources):
+        raise CracksegError("every --data source has weight 0 (validation only): give at least one a positive weight")
     return sources
 
 

@@ -9,7 +9,8 @@ source is written on the command line as one ``--data`` value::
 - ``TRAIN_SPLIT``, ``VAL_SPLIT``: a subfolder name, a split file or a bundled split, as for a single
   dataset; omitted ones fall back to ``--train-split`` / ``--val-split``.
 - ``weight``: the source's share of every epoch's samples, relative to the other sources' weights
-  (default 1: every source equally often, whatever its size).
+  (default 1: every source equally often, whatever its size). ``weight=0`` validates on the source
+  without ever training on it: a held-out domain, to measure what generalizes.
 - ``dilate``: grow the training labels by this many pixels, for datasets annotated with 1-px
   centrelines (UAV75), so that a prediction as wide as the visible crack is not trained as wrong.
 - ``ignore``: the tolerance-aware alternative to ``dilate``: pixels within this many pixels of a
@@ -113,8 +114,8 @@ def parse_source(text: str, default_train: str | None = None, default_val: str |
     )
     if not source.root.is_dir():
         raise DatasetError(f"--data {text!r}: dataset folder not found: {source.root}")
-    if source.weight <= 0:
-        raise DatasetError(f"--data {text!r}: weight must be positive, not {source.weight}")
+    if source.weight < 0:
+        raise DatasetError(f"--data {text!r}: weight must be 0 (validation only) or positive, not {source.weight}")
     for key, pixels in (("dilate", source.dilate_px), ("ignore", source.ignore_px)):
         if not 0 <= pixels <= 5:
             raise DatasetError(f"--data {text!r}: {key} must be 0-5 px, not {pixels}")

@@ -134,7 +134,8 @@ class SourceMix(Dataset[TrainingSample]):
 class WeightedSourceSampler(Sampler[int]):
     """Draws each epoch's indices of a :class:`SourceMix` so that each source gets its weight's share.
 
-    How many samples each source gives is drawn from a multinomial over the normalized weights; within
+    How many samples each source gives is drawn from a multinomial over the normalized weights (a
+    source of weight 0 gives none: it is there to be validated on); within
     a source, samples come from its own shuffled order, repeated when its share exceeds its size, so
     no image repeats before every image of its source has been seen. With one source and the default
     length this is a plain random permutation. The draws depend only on (seed, epoch); under
@@ -160,8 +161,11 @@ class WeightedSourceSampler(Sampler[int]):
     ) -> None:
         if len(sizes) != len(weights) or not sizes:
             raise ValueError(f"need one weight per source, got {len(weights)} weights for {len(sizes)} sources")
-        if min(weights) <= 0 or min(sizes) <= 0:
-            raise ValueError(f"source weights and sizes must be positive, got {list(weights)} and {list(sizes)}")
+        if min(weights) < 0 or max(weights) <= 0 or min(sizes) <= 0:
+            raise ValueError(
+                f"source weights must be non-negative, one positive, and sizes positive; got {list(weights)} "
+                f"and {list(sizes)}"
+            )
         self.sizes = list(sizes)
         self.shares = np.asarray(weights, dtype=np.float64) / float(sum(weights))
         self.offsets = np.cumsum([0, *self.sizes])
