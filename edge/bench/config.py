@@ -29,6 +29,7 @@ from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.publish_zmq import ENCODINGS
+from crackseg.edge.stats import STATS_MODES, StatsMode
 
 __all__ = [
     "BACKENDS",
@@ -173,6 +174,7 @@ class MeasureConfig:
         calib_frames: synthetic frames used to calibrate an INT8 model made on the fly.
         replay_ms: the replay backend's latency per inference call.
         postprocess_workers: the pipeline's postprocessing threads (``None``: its default, one per usable core).
+        stats: how the end-to-end runs measure crack statistics (``crackseg.edge.stats.STATS_MODES``).
     """
 
     warmup_s: float = 1.0
@@ -189,6 +191,7 @@ class MeasureConfig:
     calib_frames: int = 8
     replay_ms: float = 5.0
     postprocess_workers: int | None = None
+    stats: StatsMode = "exact"
 
     def __post_init__(self) -> None:
         problems = [
@@ -215,6 +218,8 @@ class MeasureConfig:
         ]
         if self.encoding not in ENCODINGS:
             problems.append(f"encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
+        if self.stats not in STATS_MODES:
+            problems.append(f"statistics mode must be one of {', '.join(STATS_MODES)}, got {self.stats!r}")
         if problems:
             raise BenchError("; ".join(problems))
 

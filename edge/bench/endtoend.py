@@ -47,6 +47,7 @@ from crackseg.edge.publish_zmq import ENCODINGS, MessageBuilder, ZmqPublisher
 from crackseg.edge.sources import open_source
 from crackseg.edge.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
 from crackseg.edge.sources.memory import read_frames
+from crackseg.edge.stats import StatsMode
 from crackseg.edge.uri import Uri, parse_uri
 from crackseg.edge.wire import MaskEncoding, MaskMessage
 
@@ -245,10 +246,15 @@ class Wiring:
     model_hash: bytes
     encoding: str
     postprocess_workers: int | None = None
+    stats_mode: StatsMode = "exact"
 
     @property
     def geometry(self) -> Geometry:
         return self.pool.geometry(self.runner.spec, self.size)
+
+    @property
+    def postprocessor(self) -> Postprocessor:
+        return Postprocessor(self.runner.spec.threshold, stats_mode=self.stats_mode)
 
 
 @contextmanager
@@ -312,7 +318,7 @@ def run_pipeline(
             source,
             wiring.runner,
             wiring.geometry,
-            Postprocessor(wiring.runner.spec.threshold),
+            wiring.postprocessor,
             builder,
             [sink],
             config,
@@ -332,8 +338,7 @@ def run_naive(wiring: Wiring, duration_s: float) -> tuple[EndToEndResult, list[f
     """The naive baseline: one thread, one frame at a time, for ``duration_s``, from the unpaced source."""
     log = SampleLog()
     source = ReplaySource(wiring.pool, log)
-    runner, spec = wiring.runner, wiring.runner.spec
-    geometry, postprocessor = wiring.geometry, Postprocessor(spec.threshold)
+    runner, geometry, postprocessor = wiring.runner, wiring.geometry, wiring.postprocessor
     with _publishing(wiring, log) as (builder, sink, finish), source:
         published, start = 0, time.monotonic()
         while time.monotonic() - start < duration_s:

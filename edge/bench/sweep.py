@@ -65,6 +65,8 @@ def _notes(case: Case, measure: MeasureConfig, runs: Sequence[EndToEndResult]) -
             "random-init weights: the masks are noise, not cracks, so postprocess and encode cost more than with "
             "a trained model"
         )
+    if measure.stats == "fast" and runs:
+        notes.append("fast statistics: skeleton length and width estimated (edge/stats.py gives their error)")
     if case.batch > 1 and measure.end_to_end:
         notes.append("end to end is measured at batch 1 only: the pipeline infers one frame per call")
     for run in runs:
@@ -101,7 +103,13 @@ def _measure(
             if case.size not in pools:
                 pools[case.size] = FramePool.load(measure.source, case.size, measure.frame_pool)
             wiring = Wiring(
-                runner, pools[case.size], case.size, artifact.model_hash, measure.encoding, measure.postprocess_workers
+                runner,
+                pools[case.size],
+                case.size,
+                artifact.model_hash,
+                measure.encoding,
+                measure.postprocess_workers,
+                measure.stats,
             )
             if isinstance(runner, ReplayRunner):
                 step("recording maps for replay")

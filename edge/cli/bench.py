@@ -48,6 +48,7 @@ from crackseg.edge.artifact.size import parse_size
 from crackseg.edge.bench.config import BACKENDS, BenchConfig, BenchError, MeasureConfig, plan, require
 from crackseg.edge.bench.report import markdown, write_json, write_markdown, write_plot
 from crackseg.edge.bench.sweep import run_bench
+from crackseg.edge.cli.options import add_stats_mode
 from crackseg.edge.cli.run import default_model
 from crackseg.edge.publish_zmq import ENCODINGS
 from crackseg.edge.sources import open_source
@@ -110,6 +111,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "--postprocess-workers", type=int, metavar="N",
         help="the pipeline's postprocessing threads (default: one per usable core)",
     )  # fmt: skip
+    add_stats_mode(e2e)
     e2e.add_argument(
         "--replay-ms", type=float, default=_MEASURE.replay_ms, metavar="MS",
         help="latency of each call of the replay backend (default: %(default)s)",
@@ -144,6 +146,7 @@ def _config(args: argparse.Namespace) -> BenchConfig:
         calib_frames=args.calib_frames,
         replay_ms=args.replay_ms,
         postprocess_workers=args.postprocess_workers,
+        stats=args.stats,
     )
     return BenchConfig(
         models=tuple(args.model),

@@ -33,7 +33,7 @@ RUN_KEYS = {"mode", "source_fps", "elapsed_s", "offered", "published", "dropped"
             "bottleneck"}  # fmt: skip
 SETTINGS_KEYS = {"models", "backends", "precisions", "sizes", "batches", "warmup_s", "iterations", "duration_s",
                  "min_iterations", "end_to_end", "e2e_duration_s", "load", "source", "frame_pool", "encoding",
-                 "threads", "calib_frames", "cache_dir", "replay_ms", "postprocess_workers"}  # fmt: skip
+                 "threads", "calib_frames", "cache_dir", "replay_ms", "postprocess_workers", "stats"}  # fmt: skip
 RATIOS = {"pipeline_over_raw", "load_p50_over_raw_p50", "pipeline_over_naive"}
 
 
@@ -265,6 +265,7 @@ def test_a_tiny_sweep_runs_end_to_end_without_torch_and_writes_json_markdown_and
     assert report["schema_version"] == 1
     assert set(report) == {"schema_version", "created", "settings", "machine", "targets", "results"}
     assert set(report["settings"]) == SETTINGS_KEYS and report["settings"]["sizes"] == ["64x64"]
+    assert report["settings"]["stats"] == "exact"  # the default
     assert report["targets"] == {"pipeline_over_raw": ">= 0.95", "load_p50_over_raw_p50": "<= 1.3",
                                  "pipeline_over_naive": "> 1.0"}  # fmt: skip
     machine = report["machine"]
@@ -312,7 +313,7 @@ def test_a_tiny_sweep_runs_end_to_end_without_torch_and_writes_json_markdown_and
     assert out["png"].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
-def test_a_replay_sweep_measures_the_runtime_at_the_set_latency_and_says_so(
+def test_a_replay_sweep_measures_the_runtime_at_the_set_latency_and_says_so_and_its_statistics_mode(
     tmp_path: Path, crackseg_command: Callable[..., list[str]]
 ) -> None:
     pytest.importorskip("zmq")
@@ -320,10 +321,12 @@ def test_a_replay_sweep_measures_the_runtime_at_the_set_latency_and_says_so(
     out = tmp_path / "replay.json"
     command = crackseg_command("bench", "--backend", "replay", "--replay-ms", "20", "--size", "64x64", "--warmup", "0",
                                "--iterations", "5", "--e2e-duration", "1", "--frame-pool", "3", "--json", str(out),
-                               "--no-progress")  # fmt: skip
+                               "--stats", "fast", "--no-progress")  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
-    (result,) = json.loads(out.read_text())["results"]
+    report = json.loads(out.read_text())
+    assert report["settings"]["stats"] == "fast"
+    (result,) = report["results"]
     assert (result["config"]["backend"], result["config"]["runtime"], result["config"]["replay_ms"]) == (
         "replay",
         "replay",
@@ -334,3 +337,4 @@ def test_a_replay_sweep_measures_the_runtime_at_the_set_latency_and_says_so(
     assert result["notes"][0].startswith("replay measurement: onnxruntime probability maps recorded beforehand")
     assert "| scnet-t-deepcrack.onnx | replay 20 ms | fp32 | 64x64 | 1 |" in done.stdout
     assert "replay measurement" in done.stdout
+    assert "fast statistics: skeleton length and width estimated" in done.stdout
