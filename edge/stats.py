@@ -211,11 +211,11 @@ def _fast_length_and_distance(mask: np.ndarray, labels: np.ndarray, cc: np.ndarr
     | ``max_width_px`` | 0.9 % / 2.0 % | 0 / 0 |
     | pixels, coverage, components, boxes | 0 | 0 |
 
-    ``crack_stats`` CPU time, fast / exact: 0.52, timed back to back on the same masks on a busy 2-core
-    machine (a ratio; the absolute times there mean nothing). The connected-component labelling that
-    both modes share is most of what remains. On drawn straight cracks of odd width w (tests/edge/test_stats.py)
-    the length is within [-1, 2w + 2] px of ``exact``; where thinning leaves staircases (2-px-wide
-    oblique cracks) ``exact`` reads up to 50 % long and this estimate does not.
+    ``crack_stats`` CPU time, fast / exact: 0.52-0.54 (three runs), timed back to back on the same masks on
+    a busy 2-core machine (a ratio; the absolute times there mean nothing). The connected-component
+    labelling that both modes share is most of what remains. On drawn straight cracks of odd width w
+    (tests/edge/test_stats.py) the length is within [-1, 2w + 2] px of ``exact``; where thinning leaves
+    staircases (2-px-wide oblique cracks) ``exact`` reads up to 50 % long and this estimate does not.
     """
     del labels  # one signature with the exact measure
     import cv2
