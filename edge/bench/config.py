@@ -29,7 +29,7 @@ from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.publish_zmq import ENCODINGS
-from crackseg.edge.stats import STATS_MODES, StatsMode
+from crackseg.edge.stats import StatsMode, check_stats_mode
 
 __all__ = [
     "BACKENDS",
@@ -218,8 +218,10 @@ class MeasureConfig:
         ]
         if self.encoding not in ENCODINGS:
             problems.append(f"encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
-        if self.stats not in STATS_MODES:
-            problems.append(f"statistics mode must be one of {', '.join(STATS_MODES)}, got {self.stats!r}")
+        try:
+            check_stats_mode(self.stats)
+        except ValueError as exc:
+            problems.append(str(exc))
         if problems:
             raise BenchError("; ".join(problems))
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from crackseg.edge.bench.config import BenchConfig, BenchError, ModelRef, plan
+from crackseg.edge.bench.config import BenchConfig, BenchError, MeasureConfig, ModelRef, plan
 from crackseg.edge.bench.results import (
     PIPELINE_STAGES,
     STAGES,
@@ -168,6 +168,11 @@ def test_bad_arguments_fail_before_anything_runs_with_one_line(
     err = capsys.readouterr().err
     assert err.startswith("crackseg bench: error: ") and message in err
     assert err.count("\n") == 1
+
+
+def test_an_unknown_statistics_mode_is_a_bench_error() -> None:
+    with pytest.raises(BenchError, match="statistics mode must be one of exact, fast, got 'approx'"):
+        MeasureConfig(stats="approx")  # type: ignore[arg-type]
 
 
 def test_an_onnx_file_cannot_run_on_pytorch(tmp_path: Path) -> None:
