@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from crackseg.edge.evaluation import metrics
-from crackseg.edge.stats import CrackStats, crack_stats
+from crackseg.edge.stats import CrackStats, StatsMode, check_stats_mode, crack_stats
 
 __all__ = ["FrameResult", "Postprocessor", "binarize"]
 
@@ -50,11 +50,14 @@ class Postprocessor:
         threshold: operating threshold, normally the model spec's.
         hysteresis_low: weak threshold for hysteresis, or ``None``.
         max_boxes: bounding boxes kept per frame (largest components first).
+        stats_mode: ``exact`` statistics, or ``fast`` estimates of skeleton length and width
+            (``crackseg.edge.stats``, with their measured error).
     """
 
     threshold: float
     hysteresis_low: float | None = None
     max_boxes: int = 16
+    stats_mode: StatsMode = "exact"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold < 1.0:
@@ -63,6 +66,7 @@ class Postprocessor:
             raise ValueError(
                 f"the hysteresis threshold must lie in [0, threshold = {self.threshold}), got {self.hysteresis_low}"
             )
+        check_stats_mode(self.stats_mode)
 
     @property
     def thresholds_alone(self) -> bool:
@@ -75,7 +79,7 @@ class Postprocessor:
     def measure(self, mask: np.ndarray) -> tuple[np.ndarray, CrackStats]:
         """The statistics of a mask already made (by :meth:`__call__`, or on the device where
         :attr:`thresholds_alone`)."""
-        return mask, crack_stats(mask, self.max_boxes)
+        return mask, crack_stats(mask, self.max_boxes, self.stats_mode)
 
 
 @dataclass(frozen=True, eq=False)

@@ -29,6 +29,7 @@ from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.publish_zmq import ENCODINGS
+from crackseg.edge.stats import StatsMode, check_stats_mode
 
 __all__ = [
     "BACKENDS",
@@ -164,6 +165,8 @@ class MeasureConfig:
         duration_s: raw level: time calls for this long, and at least ``min_iterations`` of them.
         min_iterations: raw level: fewest timed calls when timing by duration.
         end_to_end: also run the pipeline, the pipeline under load and the naive loop.
+        inspection: also run the pipeline with ``crackseg run``'s inspection outputs on (an overlay video file and
+            pose tagging from MAVLink), right after the plain pipeline run.
         e2e_duration_s: how long each end-to-end run captures frames.
         load: the load point's source rate, as a fraction of the raw throughput.
         source: frame source URI for the end-to-end runs (synthetic frames come at the case's input size).
@@ -173,6 +176,7 @@ class MeasureConfig:
         calib_frames: synthetic frames used to calibrate an INT8 model made on the fly.
         replay_ms: the replay backend's latency per inference call.
         postprocess_workers: the pipeline's postprocessing threads (``None``: its default, one per usable core).
+        stats: how the end-to-end runs measure crack statistics (``crackseg.edge.stats.STATS_MODES``).
     """
 
     warmup_s: float = 1.0
@@ -180,6 +184,7 @@ class MeasureConfig:
     duration_s: float = 5.0
     min_iterations: int = 10
     end_to_end: bool = True
+    inspection: bool = False
     e2e_duration_s: float = 10.0
     load: float = 0.8
     source: str = "synthetic://"
@@ -189,6 +194,7 @@ class MeasureConfig:
     calib_frames: int = 8
     replay_ms: float = 5.0
     postprocess_workers: int | None = None
+    stats: StatsMode = "exact"
 
     def __post_init__(self) -> None:
         problems = [
@@ -215,6 +221,12 @@ class MeasureConfig:
         ]
         if self.encoding not in ENCODINGS:
             problems.append(f"encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
+        try:
+            check_stats_mode(self.stats)
+        except ValueError as exc:
+            problems.append(str(exc))
+        if self.inspection and not self.end_to_end:
+            problems.append("the inspection run is an end-to-end run: drop --no-e2e")
         if problems:
             raise BenchError("; ".join(problems))
 
@@ -363,6 +375,8 @@ def _check_packages(case: Case, measure: MeasureConfig) -> None:
     if measure.end_to_end and case.batch == 1:
         for module in ("zmq", "cv2"):
             require(module, "the end-to-end level (--no-e2e skips it)", "pip install 'crackseg[edge]'")
+        if measure.inspection:
+            require("pymavlink", "--inspection (pose tagging from MAVLink)", "pip install 'crackseg[pose]'")
 
 
 def _check_variant(name: str) -> None:

@@ -12,6 +12,9 @@ and starts capturing only once that subscriber hears the publisher:
 
 * ``pipeline``: :class:`~crackseg.edge.pipeline.Pipeline`, exactly as ``crackseg run`` wires it, from an
   unpaced playback source (lossless: the pipeline runs at the pace of its slowest stage);
+* ``inspection`` (``--inspection``): the same with ``crackseg run --overlay FILE --mavlink URL``'s outputs on,
+  an overlay video written to a temporary folder and every frame tagged with a pose from a loopback
+  autopilot (:mod:`crackseg.edge.bench.inspection`);
 * ``load``: the same from a live source clocked at a fixed rate (80 % of the raw throughput by default):
   frame *k* is captured at *k / rate* whether or not the pipeline is ready, and a frame the pipeline
   reads late is replaced by the newest one (counted as dropped), as with a camera;
@@ -25,32 +28,46 @@ bytes to ZeroMQ); ``capture_to_publish`` runs from the capture stamp to that han
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 import numpy as np
 
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.bench.config import BenchError
+from crackseg.edge.bench.inspection import InspectionOutputs
 from crackseg.edge.bench.listener import Heard, SubscriberProcess
 from crackseg.edge.bench.results import STAGES, EndToEndResult, LatencyStats, SubscriberResult, stage_capacity
 from crackseg.edge.frame import Frame
 from crackseg.edge.geometry import Geometry, make_geometry
 from crackseg.edge.metrics import PipelineMetrics
 from crackseg.edge.pipeline import STAGES as PIPELINE_STAGES
-from crackseg.edge.pipeline import Pipeline, PipelineConfig
+from crackseg.edge.pipeline import Pipeline, PipelineConfig, Sink
+from crackseg.edge.pose import Pose
 from crackseg.edge.postprocess import FrameResult, Postprocessor
 from crackseg.edge.publish_zmq import ENCODINGS, MessageBuilder, ZmqPublisher
 from crackseg.edge.sources import open_source
 from crackseg.edge.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
 from crackseg.edge.sources.memory import read_frames
+from crackseg.edge.stats import StatsMode
 from crackseg.edge.uri import Uri, parse_uri
 from crackseg.edge.wire import MaskEncoding, MaskMessage
 
-__all__ = ["ClockedSource", "FramePool", "ReplaySource", "SampleLog", "Wiring", "run_naive", "run_pipeline"]
+__all__ = [
+    "ClockedSource",
+    "FramePool",
+    "ReplaySource",
+    "SampleLog",
+    "Wiring",
+    "run_inspection",
+    "run_naive",
+    "run_pipeline",
+]
 
 _END_TO_END = PipelineMetrics.END_TO_END
 _LOAD_TIMEOUT_S = 60.0
@@ -191,8 +208,10 @@ class _EncodedMessage(MaskMessage):
 class _TimedBuilder(MessageBuilder):
     """The product's message builder, which also encodes each frame message, timing it as ``encode``."""
 
-    def __init__(self, model_hash: bytes, encoding: MaskEncoding, log: SampleLog) -> None:
-        super().__init__(model_hash, encoding)
+    def __init__(
+        self, model_hash: bytes, encoding: MaskEncoding, log: SampleLog, pose_at: Callable[[int], Pose] | None
+    ) -> None:
+        super().__init__(model_hash, encoding, pose_at)
         self.log = log
 
     def frame(self, result: FrameResult) -> MaskMessage:
@@ -245,16 +264,23 @@ class Wiring:
     model_hash: bytes
     encoding: str
     postprocess_workers: int | None = None
+    stats_mode: StatsMode = "exact"
 
     @property
     def geometry(self) -> Geometry:
         return self.pool.geometry(self.runner.spec, self.size)
 
+    @property
+    def postprocessor(self) -> Postprocessor:
+        return Postprocessor(self.runner.spec.threshold, stats_mode=self.stats_mode)
+
 
 @contextmanager
-def _publishing(wiring: Wiring, log: SampleLog) -> Iterator[tuple[_TimedBuilder, _TimedSink, Callable[[], Heard]]]:
+def _publishing(
+    wiring: Wiring, log: SampleLog, pose_at: Callable[[int], Pose] | None = None
+) -> Iterator[tuple[_TimedBuilder, _TimedSink, Callable[[], Heard]]]:
     """A bound publisher and a connected subscriber process; yields the builder, the sink and ``finish``."""
-    builder = _TimedBuilder(wiring.model_hash, ENCODINGS[wiring.encoding], log)
+    builder = _TimedBuilder(wiring.model_hash, ENCODINGS[wiring.encoding], log, pose_at)
     with ZmqPublisher(_LOCAL_ENDPOINT) as publisher, SubscriberProcess(publisher.endpoint, publisher.topic) as heard:
         heard.wait_connected(
             lambda: publisher.send(builder.heartbeat(wiring.pool.uri.display, wiring.runner.spec.threshold))
@@ -297,9 +323,19 @@ def _result(
 
 
 def run_pipeline(
-    wiring: Wiring, duration_s: float, source_fps: float | None = None
+    wiring: Wiring,
+    duration_s: float,
+    source_fps: float | None = None,
+    inspection: InspectionOutputs | None = None,
 ) -> tuple[EndToEndResult, list[float]]:
     """The streaming pipeline for ``duration_s`` of capture, from an unpaced source or a clocked one.
+
+    Args:
+        wiring: model, frames and publishing.
+        duration_s: seconds of capture.
+        source_fps: the clocked source's rate (a ``load`` run); ``None``: the unpaced source.
+        inspection: open inspection outputs: their overlay sink follows the publisher, their pose lookup
+            tags every message (an ``inspection`` run, without its :class:`InspectionResult` yet).
 
     Returns:
         the result, and every frame's capture-to-publish seconds (for plots).
@@ -307,21 +343,23 @@ def run_pipeline(
     log = SampleLog()
     source = ReplaySource(wiring.pool, log) if source_fps is None else ClockedSource(wiring.pool, log, source_fps)
     config = PipelineConfig(duration_s=duration_s, log_every_s=0.0, postprocess_workers=wiring.postprocess_workers)
-    with _publishing(wiring, log) as (builder, sink, finish):
+    pose_at = None if inspection is None else inspection.pose_at
+    with _publishing(wiring, log, pose_at) as (builder, sink, finish):
+        sinks: list[Sink] = [sink] if inspection is None else [sink, inspection.overlay]
         pipeline = Pipeline(
             source,
             wiring.runner,
             wiring.geometry,
-            Postprocessor(wiring.runner.spec.threshold),
+            wiring.postprocessor,
             builder,
-            [sink],
+            sinks,
             config,
         )
         pipeline.metrics = _RecordingMetrics(log)
         report = pipeline.run()
         heard = finish()
     stats = source.stats
-    mode = "pipeline" if source_fps is None else "load"
+    mode = "inspection" if inspection is not None else "pipeline" if source_fps is None else "load"
     offered = stats.delivered + stats.dropped_stale
     published = report.metrics.published
     result = _result(mode, source_fps, report.metrics.elapsed_s, offered, published, log, heard, config.workers)
@@ -332,8 +370,7 @@ def run_naive(wiring: Wiring, duration_s: float) -> tuple[EndToEndResult, list[f
     """The naive baseline: one thread, one frame at a time, for ``duration_s``, from the unpaced source."""
     log = SampleLog()
     source = ReplaySource(wiring.pool, log)
-    runner, spec = wiring.runner, wiring.runner.spec
-    geometry, postprocessor = wiring.geometry, Postprocessor(spec.threshold)
+    runner, geometry, postprocessor = wiring.runner, wiring.geometry, wiring.postprocessor
     with _publishing(wiring, log) as (builder, sink, finish), source:
         published, start = 0, time.monotonic()
         while time.monotonic() - start < duration_s:
@@ -356,3 +393,13 @@ def run_naive(wiring: Wiring, duration_s: float) -> tuple[EndToEndResult, list[f
         heard = finish()
     offered = source.stats.delivered
     return _result("naive", None, elapsed, offered, published, log, heard), log.samples[_END_TO_END]
+
+
+def run_inspection(wiring: Wiring, duration_s: float) -> tuple[EndToEndResult, list[float]]:
+    """The unpaced pipeline with the inspection outputs on (overlay video, pose tagging) for ``duration_s``;
+    the video goes to a temporary folder, decoded back and counted after the run, then deleted."""
+    with tempfile.TemporaryDirectory(prefix="crackseg-inspection-") as folder:
+        outputs = InspectionOutputs(Path(folder) / "overlay.mp4")
+        with outputs:
+            result, samples = run_pipeline(wiring, duration_s, inspection=outputs)
+        return replace(result, inspection=outputs.result()), samples

@@ -1,8 +1,9 @@
 """The three outputs of ``crackseg bench``: the JSON document, a Markdown table and a PNG plot.
 
 The JSON follows ``edge/BENCH.md`` (``schema_version``); the Markdown is for people (it is also printed),
-and the plot shows each case's latency distribution, its throughput at the three levels and what each
-pipeline stage could sustain alone, with the bottleneck marked. A replay case is labelled with its
+and the plot shows each case's latency distribution, its throughput at each level (raw, pipeline, pipeline
+with the inspection outputs when measured, naive) and what each pipeline stage could sustain alone, with
+the bottleneck marked. A replay case is labelled with its
 latency (``replay 5 ms``) everywhere it appears. matplotlib
 is imported only for the plot, and through ``Figure`` directly, so no GUI backend or pyplot state is involved.
 """
@@ -31,7 +32,10 @@ _RATIO_COLUMNS = {
     "pipeline_over_raw": "pipeline / raw fps",
     "load_p50_over_raw_p50": "p50 @ load / raw p50",
     "pipeline_over_naive": "pipeline / naive fps",
+    "inspection_over_pipeline": "inspection / pipeline fps",
 }
+_RUNS = ("pipeline", "inspection", "naive", "load")
+"""The end-to-end runs, in the order they are measured and listed."""
 
 
 def write_json(report: BenchReport, path: Path) -> Path:
@@ -89,12 +93,23 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
+def _runs(result: CaseResult, modes: tuple[str, ...] = _RUNS) -> list[EndToEndResult]:
+    """The end-to-end runs of ``modes`` the case has, in that order."""
+    return [run for mode in modes if (run := getattr(result, mode)) is not None]
+
+
+def _overlay_drops(run: EndToEndResult | None) -> str:
+    if run is None or run.inspection is None:
+        return _NONE
+    return f"{run.inspection.overlay_dropped} / {run.published}"
+
+
 def markdown(report: BenchReport) -> str:
-    """A summary table (raw, pipeline, load point, naive, target ratios) and a per-stage table."""
+    """A summary table (raw, pipeline, inspection, load point, naive, target ratios) and a per-stage table."""
     ratio_header = [f"{_RATIO_COLUMNS[name]} ({rule} {limit})" for name, (rule, limit) in TARGETS.items()]
     header = ["model", "backend", "precision", "input", "batch", "raw p50 ms", "raw p99 ms", "raw fps",
-              "pipeline fps", "naive fps", "pipeline c→p p50 ms", "c→p p99 ms", "load point fps", "load c→p p50 ms",
-              "load drops"]  # fmt: skip
+              "pipeline fps", "inspection fps", "overlay drops", "naive fps", "pipeline c→p p50 ms", "c→p p99 ms",
+              "load point fps", "load c→p p50 ms", "load drops"]  # fmt: skip
     summary = _table(
         [*header, *ratio_header],
         [
@@ -104,6 +119,8 @@ def markdown(report: BenchReport) -> str:
                 _num(result.raw.latency.p99_ms, 2),
                 _num(result.raw.throughput_fps),
                 _fps(result.pipeline),
+                _fps(result.inspection),
+                _overlay_drops(result.inspection),
                 _fps(result.naive),
                 _p50(result.pipeline.capture_to_publish if result.pipeline else None),
                 _num(result.pipeline.capture_to_publish.p99_ms)
@@ -127,8 +144,7 @@ def markdown(report: BenchReport) -> str:
             f"{run.subscriber.lost} / {run.published}",
         ]
         for result in report.results
-        for run in (result.pipeline, result.naive, result.load)
-        if run is not None
+        for run in _runs(result)
     ]
     lines = [f"crackseg bench, {report.created}: {_machine_line(report)}", "", *summary]
     if stage_rows:
@@ -145,8 +161,7 @@ def markdown(report: BenchReport) -> str:
             _fps(run),
         ]
         for result in report.results
-        for run in (result.pipeline, result.load)
-        if run is not None
+        for run in _runs(result, ("pipeline", "inspection", "load"))
     ]
     if capacity_rows:
         capacity_header = ["model", "backend", "precision", "input", "batch", "run", "postprocess workers"]
@@ -206,6 +221,7 @@ def write_plot(report: BenchReport, path: Path) -> Path:
             ("raw", "raw inference, per call"),
             ("load", "pipeline at the load point, capture→publish"),
             ("pipeline", "pipeline at full speed, capture→publish"),
+            ("inspection", "pipeline with overlay and pose, capture→publish"),
         )
         if any(r.samples_ms.get(key) for r in results)
     ]
@@ -214,6 +230,7 @@ def write_plot(report: BenchReport, path: Path) -> Path:
         for name, values in (
             ("raw", [r.raw.throughput_fps for r in results]),
             ("pipeline", [r.pipeline.throughput_fps if r.pipeline else 0.0 for r in results]),
+            ("inspection", [r.inspection.throughput_fps if r.inspection else 0.0 for r in results]),
             ("naive", [r.naive.throughput_fps if r.naive else 0.0 for r in results]),
         )
         if any(values)

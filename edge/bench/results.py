@@ -26,6 +26,7 @@ __all__ = [
     "CaseInfo",
     "CaseResult",
     "EndToEndResult",
+    "InspectionResult",
     "LatencyStats",
     "Ratio",
     "RawResult",
@@ -54,9 +55,11 @@ TARGETS: dict[str, tuple[str, float]] = {
     "pipeline_over_raw": (">=", 0.95),
     "load_p50_over_raw_p50": ("<=", 1.3),
     "pipeline_over_naive": (">", 1.0),
+    "inspection_over_pipeline": (">=", 0.95),
 }
 """Benchmark targets (figures to report, not pass/fail tests): the pipeline keeps the backend's throughput,
-adds little latency at 80 % load, and beats a naive single-thread loop."""
+adds little latency at 80 % load, beats a naive single-thread loop, and keeps 95 % of its throughput with
+the inspection outputs (overlay video and pose tagging) on."""
 
 
 @dataclass(frozen=True)
@@ -119,11 +122,35 @@ class SubscriberResult:
 
 
 @dataclass(frozen=True)
+class InspectionResult:
+    """What the inspection outputs of an ``inspection`` run did.
+
+    Attributes:
+        overlay_written: overlay frames handed to the video writer.
+        overlay_dropped: overlay frames dropped because the writer fell behind (the masks were still published).
+        overlay_errors: overlay frames the writer could not take.
+        video_frames: frames decoded back from the overlay video after the run.
+        pose_samples: MAVLink samples received from the loopback autopilot, by message type.
+        frames_with_pose: published frames whose message carried a position and an attitude.
+        frames_with_stale_pose: of those, frames with a part older than the track's staleness limit.
+    """
+
+    overlay_written: int
+    overlay_dropped: int
+    overlay_errors: int
+    video_frames: int
+    pose_samples: dict[str, int]
+    frames_with_pose: int
+    frames_with_stale_pose: int
+
+
+@dataclass(frozen=True)
 class EndToEndResult:
     """One end-to-end run: frames from the source to messages received by a subscriber.
 
     Attributes:
-        mode: ``pipeline`` (unpaced), ``load`` (a live source at a fixed rate) or ``naive`` (one thread).
+        mode: ``pipeline`` (unpaced), ``inspection`` (the same with the overlay video and pose tagging on),
+            ``load`` (a live source at a fixed rate) or ``naive`` (one thread).
         source_fps: the capture rate of a ``load`` run; ``None`` when the source is unpaced.
         elapsed_s: from the first capture to the last publish.
         offered: frames the source made available (a live source's missed frames included).
@@ -138,6 +165,7 @@ class EndToEndResult:
         capacity_fps: per stage of :data:`PIPELINE_STAGES`, the frames per second it could sustain alone
             (:func:`stage_capacity`); ``None`` where a step was not timed.
         bottleneck: the stage with the lowest capacity (``None`` if none was measured).
+        inspection: what the overlay and pose tagging did (``inspection`` runs only).
     """
 
     mode: str
@@ -154,6 +182,7 @@ class EndToEndResult:
     postprocess_workers: int = 1
     capacity_fps: dict[str, float | None] = field(default_factory=dict)
     bottleneck: str | None = None
+    inspection: InspectionResult | None = None
 
 
 def stage_capacity(
@@ -193,16 +222,22 @@ def _ratio(name: str, numerator: float | None, denominator: float | None) -> Rat
 
 
 def ratios(
-    raw: RawResult, pipeline: EndToEndResult | None, load: EndToEndResult | None, naive: EndToEndResult | None
+    raw: RawResult,
+    pipeline: EndToEndResult | None,
+    load: EndToEndResult | None,
+    naive: EndToEndResult | None,
+    inspection: EndToEndResult | None = None,
 ) -> dict[str, Ratio]:
-    """The three target ratios (see :data:`TARGETS`) of one case."""
+    """The target ratios (see :data:`TARGETS`) of one case; ``None`` values for the runs that did not run."""
     pipeline_fps = pipeline.throughput_fps if pipeline is not None else None
     naive_fps = naive.throughput_fps if naive is not None else None
+    inspection_fps = inspection.throughput_fps if inspection is not None else None
     load_p50 = load.capture_to_publish.p50_ms if load is not None and load.capture_to_publish else None
     return {
         "pipeline_over_raw": _ratio("pipeline_over_raw", pipeline_fps, raw.throughput_fps),
         "load_p50_over_raw_p50": _ratio("load_p50_over_raw_p50", load_p50, raw.latency.p50_ms),
         "pipeline_over_naive": _ratio("pipeline_over_naive", pipeline_fps, naive_fps),
+        "inspection_over_pipeline": _ratio("inspection_over_pipeline", inspection_fps, pipeline_fps),
     }
 
 
@@ -253,6 +288,7 @@ class CaseResult:
     pipeline: EndToEndResult | None
     load: EndToEndResult | None
     naive: EndToEndResult | None
+    inspection: EndToEndResult | None
     ratios: dict[str, Ratio]
     notes: list[str]
     samples_ms: dict[str, list[float]] = field(default_factory=dict, repr=False)

@@ -2,8 +2,9 @@
 
 Every model is made (exported, converted, quantized, built) before the first measurement, so a failing
 build stops the run early. Then, per case and on the same warm runner: raw inference first (its
-throughput sets the load point), then the pipeline, the naive loop and the pipeline under load, one
-right after the other, so that the figures compared in the ratios were measured side by side. A replay
+throughput sets the load point), then the pipeline, the pipeline with the inspection outputs on (with
+``--inspection``), the naive loop and the pipeline under load, one right after the other, so that the
+figures compared in the ratios were measured side by side. A replay
 case first records the maps it replays: of the raw level's input, then of every pooled frame.
 """
 
@@ -23,7 +24,7 @@ from tqdm import tqdm
 from crackseg.edge.backends.replay import ReplayRunner
 from crackseg.edge.bench.artifacts import Artifact, ArtifactMaker, running
 from crackseg.edge.bench.config import BenchConfig, Case, MeasureConfig
-from crackseg.edge.bench.endtoend import FramePool, Wiring, run_naive, run_pipeline
+from crackseg.edge.bench.endtoend import FramePool, Wiring, run_inspection, run_naive, run_pipeline
 from crackseg.edge.bench.machine import machine_facts
 from crackseg.edge.bench.raw import measure_raw, random_batch
 from crackseg.edge.bench.results import (
@@ -33,6 +34,7 @@ from crackseg.edge.bench.results import (
     CaseInfo,
     CaseResult,
     EndToEndResult,
+    InspectionResult,
     ratios,
 )
 
@@ -44,6 +46,11 @@ _FEW_FRAMES = 20
 
 def _end_to_end(case: Case, measure: MeasureConfig) -> bool:
     return measure.end_to_end and case.batch == 1
+
+
+def _end_to_end_runs(case: Case, measure: MeasureConfig) -> int:
+    """End-to-end runs of one case: pipeline, naive and load, plus inspection when asked for."""
+    return 3 + int(measure.inspection) if _end_to_end(case, measure) else 0
 
 
 def _settings(config: BenchConfig, work_dir: Path) -> dict[str, Any]:
@@ -65,6 +72,8 @@ def _notes(case: Case, measure: MeasureConfig, runs: Sequence[EndToEndResult]) -
             "random-init weights: the masks are noise, not cracks, so postprocess and encode cost more than with "
             "a trained model"
         )
+    if measure.stats == "fast" and runs:
+        notes.append("fast statistics: skeleton length and width estimated (edge/stats.py gives their error)")
     if case.batch > 1 and measure.end_to_end:
         notes.append("end to end is measured at batch 1 only: the pipeline infers one frame per call")
     for run in runs:
@@ -74,7 +83,21 @@ def _notes(case: Case, measure: MeasureConfig, runs: Sequence[EndToEndResult]) -
             notes.append(f"load: {run.dropped} of {run.offered} frames dropped, the pipeline fell behind the source")
         if run.subscriber.lost:
             notes.append(f"{run.mode}: the subscriber missed {run.subscriber.lost} of {run.published} messages")
+        if run.inspection is not None:
+            notes.append(_inspection_note(run.published, run.inspection))
     return notes
+
+
+def _inspection_note(published: int, outputs: InspectionResult) -> str:
+    """What the overlay and the pose tagging did in the inspection run, drops included."""
+    samples = sum(outputs.pose_samples.values())
+    errors = f", {outputs.overlay_errors} not writable" if outputs.overlay_errors else ""
+    return (
+        f"inspection: overlay video {outputs.overlay_written} frames written ({outputs.video_frames} decoded back), "
+        f"{outputs.overlay_dropped} of {published} dropped from it{errors}; {outputs.frames_with_pose} of "
+        f"{published} frames tagged with position and attitude ({outputs.frames_with_stale_pose} stale) from "
+        f"{samples} MAVLink samples"
+    )
 
 
 def _measure(
@@ -101,7 +124,13 @@ def _measure(
             if case.size not in pools:
                 pools[case.size] = FramePool.load(measure.source, case.size, measure.frame_pool)
             wiring = Wiring(
-                runner, pools[case.size], case.size, artifact.model_hash, measure.encoding, measure.postprocess_workers
+                runner,
+                pools[case.size],
+                case.size,
+                artifact.model_hash,
+                measure.encoding,
+                measure.postprocess_workers,
+                measure.stats,
             )
             if isinstance(runner, ReplayRunner):
                 step("recording maps for replay")
@@ -110,6 +139,11 @@ def _measure(
             runs["pipeline"], pipeline_s = run_pipeline(wiring, measure.e2e_duration_s)
             samples["pipeline"] = [s * 1e3 for s in pipeline_s]
             done()
+            if measure.inspection:
+                step("pipeline with overlay and pose")
+                runs["inspection"], inspection_s = run_inspection(wiring, measure.e2e_duration_s)
+                samples["inspection"] = [s * 1e3 for s in inspection_s]
+                done()
             step("naive loop")
             runs["naive"], _ = run_naive(wiring, measure.e2e_duration_s)
             done()
@@ -134,9 +168,10 @@ def _measure(
         batch=case.batch,
         replay_ms=measure.replay_ms if isinstance(runner, ReplayRunner) else None,
     )
-    pipeline, load, naive = runs.get("pipeline"), runs.get("load"), runs.get("naive")
+    pipeline, load, naive, inspection = (runs.get(mode) for mode in ("pipeline", "load", "naive", "inspection"))
     notes = ([note] if note else []) + _notes(case, measure, list(runs.values()))
-    return CaseResult(info, raw, pipeline, load, naive, ratios(raw, pipeline, load, naive), notes, samples)
+    figures = ratios(raw, pipeline, load, naive, inspection)
+    return CaseResult(info, raw, pipeline, load, naive, inspection, figures, notes, samples)
 
 
 def run_bench(config: BenchConfig, cases: Sequence[Case], progress: bool = True) -> BenchReport:
@@ -156,7 +191,7 @@ def run_bench(config: BenchConfig, cases: Sequence[Case], progress: bool = True)
         else:
             work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crackseg-bench-")))
         maker = ArtifactMaker(work_dir, measure.calib_frames)
-        steps = sum(2 + (3 if _end_to_end(case, measure) else 0) for case in cases)
+        steps = sum(2 + _end_to_end_runs(case, measure) for case in cases)
         bar = stack.enter_context(tqdm(total=steps, desc="crackseg bench", unit="step", disable=not progress))
         artifacts = []
         for case in cases:

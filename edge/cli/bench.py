@@ -13,6 +13,12 @@ whole sweep is checked before anything runs. Each configuration is measured at t
 The report states three ratios with their targets: pipeline / raw throughput (>= 0.95), capture-to-publish
 p50 at the load point / raw p50 (<= 1.3) and pipeline / naive throughput (> 1).
 
+With --inspection, one more run follows the pipeline run: the same pipeline with the inspection outputs of
+`crackseg run --overlay out.mp4 --mavlink URL` on, an overlay video written to a temporary folder and every
+frame tagged with the pose from a simulated autopilot streaming MAVLink position and attitude at 50 Hz on
+loopback (needs crackseg[pose]). Its ratio, inspection / pipeline throughput, has the target >= 0.95; the
+overlay frames dropped (the overlay drops rather than slow publishing) are counted in the table and notes.
+
 Backends: ort-cpu, ort-cuda, ort-trt (ONNX Runtime with that provider only), tensorrt, torch-cpu,
 torch-cuda (eager), torch-cuda-cl (channels-last), torch-cuda-graph (channels-last + CUDA graph) and
 torch-cuda-compile (channels-last + torch.compile "reduce-overhead"). replay is a measuring instrument:
@@ -28,6 +34,7 @@ right for speed, not accuracy); TensorRT engines are built for each input shape.
   crackseg bench --model scnet-t --precision fp32 int8 --json bench.json --plot bench.png
   crackseg bench --model m.onnx --backend tensorrt ort-cuda --precision fp16 --size 512x512 1024x1024
   crackseg bench --backend replay --replay-ms 5 --source /data/DeepCrack/images/test   # the runtime alone
+  crackseg bench --backend replay --replay-ms 10 --inspection --e2e-duration 20   # what overlay + pose cost
 
 Every end-to-end run also reports the frames per second each pipeline stage could sustain alone and
 names the slowest one, the bottleneck.
@@ -48,6 +55,7 @@ from crackseg.edge.artifact.size import parse_size
 from crackseg.edge.bench.config import BACKENDS, BenchConfig, BenchError, MeasureConfig, plan, require
 from crackseg.edge.bench.report import markdown, write_json, write_markdown, write_plot
 from crackseg.edge.bench.sweep import run_bench
+from crackseg.edge.cli.options import add_stats_mode
 from crackseg.edge.cli.run import default_model
 from crackseg.edge.publish_zmq import ENCODINGS
 from crackseg.edge.sources import open_source
@@ -93,6 +101,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     e2e = parser.add_argument_group("end to end")
     e2e.add_argument("--no-e2e", action="store_true", help="measure raw inference only")
     e2e.add_argument(
+        "--inspection", action="store_true",
+        help="after the pipeline run, run it again with the overlay video and MAVLink pose tagging on (as "
+        "crackseg run --overlay out.mp4 --mavlink URL; a loopback autopilot at 50 Hz) and report inspection / "
+        "pipeline fps (target >= 0.95) and the overlay's dropped frames; needs crackseg[pose]",
+    )  # fmt: skip
+    e2e.add_argument(
         "--e2e-duration", type=float, default=_MEASURE.e2e_duration_s, metavar="S",
         help="seconds of capture per run: pipeline, naive loop, load point (default: %(default)s)",
     )  # fmt: skip
@@ -110,6 +124,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "--postprocess-workers", type=int, metavar="N",
         help="the pipeline's postprocessing threads (default: one per usable core)",
     )  # fmt: skip
+    add_stats_mode(e2e)
     e2e.add_argument(
         "--replay-ms", type=float, default=_MEASURE.replay_ms, metavar="MS",
         help="latency of each call of the replay backend (default: %(default)s)",
@@ -135,6 +150,7 @@ def _config(args: argparse.Namespace) -> BenchConfig:
         iterations=args.iterations,
         duration_s=args.duration,
         end_to_end=not args.no_e2e,
+        inspection=args.inspection,
         e2e_duration_s=args.e2e_duration,
         load=args.load,
         source=args.source,
@@ -144,6 +160,7 @@ def _config(args: argparse.Namespace) -> BenchConfig:
         calib_frames=args.calib_frames,
         replay_ms=args.replay_ms,
         postprocess_workers=args.postprocess_workers,
+        stats=args.stats,
     )
     return BenchConfig(
         models=tuple(args.model),

@@ -1,4 +1,4 @@
-"""One spelling per idea on the command line: ``--size WxH``, and the old spellings it replaces.
+"""One spelling per idea on the command line: ``--size WxH`` (and the old spellings it replaces), ``--stats``.
 
 The old spellings (``--input-size``, ``--crop``, ``--crop-size``, ``--size H W``) stay for one release as
 hidden aliases: they store the same value where ``--size`` stores it and print a warning that names the
@@ -13,8 +13,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from crackseg.edge.artifact.size import Size, parse_size
+from crackseg.edge.stats import STATS_MODES
 
-__all__ = ["SizeOrOldHeightWidth", "add_old_size_spelling", "square_side"]
+__all__ = ["SizeOrOldHeightWidth", "add_old_size_spelling", "add_stats_mode", "square_side"]
+
+
+def add_stats_mode(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--stats exact|fast`` (into ``args.stats``): how the crack statistics are measured."""
+    parser.add_argument(
+        "--stats", choices=STATS_MODES, default=STATS_MODES[0],
+        help="crack statistics: exact, or fast: skeleton length and width estimated at a fraction of the cost "
+        "(errors measured in edge/stats.py) (default: %(default)s)",
+    )  # fmt: skip
 
 
 def square_side(text: str) -> int:

@@ -52,7 +52,7 @@ from crackseg.edge.backends import Runner, open_runner
 from crackseg.edge.backends.replay import ReplayRunner
 from crackseg.edge.bench.machine import library_versions
 from crackseg.edge.cli.listen import describe
-from crackseg.edge.cli.options import add_old_size_spelling
+from crackseg.edge.cli.options import add_old_size_spelling, add_stats_mode
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.geometry import BLENDS, Geometry, make_geometry
 from crackseg.edge.models import BUNDLED_MODELS, DEFAULT_MODEL_NAME, bundled_model, model_path
@@ -128,6 +128,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     mask.add_argument(
         "--postprocess-workers", type=int, metavar="N", help="threads measuring masks (default: one per usable core)"
     )
+    add_stats_mode(mask)
 
     zmq = parser.add_argument_group("ZeroMQ publisher")
     zmq.add_argument("--bind", default=DEFAULT_ENDPOINT, help="endpoint to publish on (default: %(default)s)")
@@ -273,7 +274,8 @@ def _run_info(
     """What a recording keeps about its run, for ``crackseg report``."""
     return {
         "model": model.name, "arch": spec.arch, "threshold": threshold, "spec_threshold": spec.threshold,
-        "source": source_id, "mavlink": args.mavlink, "odometry": args.odometry, "versions": library_versions(),
+        "stats": args.stats, "source": source_id, "mavlink": args.mavlink, "odometry": args.odometry,
+        "versions": library_versions(),
     }  # fmt: skip
 
 
@@ -329,7 +331,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             geometry = make_geometry(spec, args.input_size, args.tile, args.tile_overlap, args.tile_blend)
             threshold = spec.threshold if args.threshold is None else args.threshold
-            postprocessor = Postprocessor(threshold, args.hysteresis)
+            postprocessor = Postprocessor(threshold, args.hysteresis, stats_mode=args.stats)
         except ValueError as exc:
             raise CracksegError(str(exc)) from None
         if args.backend == "replay":
@@ -353,7 +355,10 @@ def run(args: argparse.Namespace) -> int:
             listener.start()
             stack.callback(listener.join, _GATE_TIMEOUT_S)
             stack.callback(finished.set)  # runs first: the listener drains, then everything closes
-        log.info("model %s (%s), threshold %.2f, source %s", model.name, spec.arch, threshold, source.source_id)
+        log.info(
+            "model %s (%s), threshold %.2f, %s statistics, source %s",
+            model.name, spec.arch, threshold, args.stats, source.source_id,
+        )  # fmt: skip
         if runner.measurement_note:
             log.info("%s", runner.measurement_note)
         track = _pose_track(args, stack)

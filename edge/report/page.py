@@ -29,6 +29,8 @@ from crackseg.edge.stats import CrackBox, CrackStats
 __all__ = ["render_report"]
 
 _GALLERY_WIDTH_PX = 480
+_STATS_FACT = {"exact": "exact", "fast": "fast: skeleton length and width estimated (crackseg run --stats fast)"}
+"""How the run measured its statistics (recordings made before ``--stats`` existed were exact)."""
 _GREY = 96
 _STYLE = """
 body { font-family: sans-serif; margin: 24px; color: #222; }
@@ -124,6 +126,7 @@ def _run_facts(recording: Recording) -> str:
         "started": _time(recording.started_ns),
         "model": f"{info.get('model', '?')} ({info.get('arch', '?')}), hash {frames[0].model_hash if frames else '?'}",
         "threshold": f"{frames[0].threshold:.3f}" if frames else "?",
+        "statistics": _STATS_FACT.get(info.get("stats", "exact"), "?"),
         "source": info.get("source", "?"),
         "pose inputs": ", ".join(f"{k} {info[k]}" for k in ("mavlink", "odometry") if info.get(k)) or "none",
         "software": ", ".join(f"{name} {version}" for name, version in sorted(versions.items()) if version) or "?",

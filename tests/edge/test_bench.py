@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from crackseg.edge.bench.config import BenchConfig, BenchError, ModelRef, plan
+from crackseg.edge.bench.config import BenchConfig, BenchError, MeasureConfig, ModelRef, plan
 from crackseg.edge.bench.results import (
     PIPELINE_STAGES,
     STAGES,
@@ -30,11 +31,14 @@ CONFIG_KEYS = {"model", "model_kind", "artifact", "origin", "backend", "runtime"
                "input_height", "input_width", "batch", "replay_ms"}  # fmt: skip
 RUN_KEYS = {"mode", "source_fps", "elapsed_s", "offered", "published", "dropped", "drop_rate", "throughput_fps",
             "capture_to_publish", "stages", "subscriber", "postprocess_workers", "capacity_fps",
-            "bottleneck"}  # fmt: skip
+            "bottleneck", "inspection"}  # fmt: skip
 SETTINGS_KEYS = {"models", "backends", "precisions", "sizes", "batches", "warmup_s", "iterations", "duration_s",
-                 "min_iterations", "end_to_end", "e2e_duration_s", "load", "source", "frame_pool", "encoding",
-                 "threads", "calib_frames", "cache_dir", "replay_ms", "postprocess_workers"}  # fmt: skip
-RATIOS = {"pipeline_over_raw", "load_p50_over_raw_p50", "pipeline_over_naive"}
+                 "min_iterations", "end_to_end", "inspection", "e2e_duration_s", "load", "source", "frame_pool",
+                 "encoding", "threads", "calib_frames", "cache_dir", "replay_ms", "postprocess_workers",
+                 "stats"}  # fmt: skip
+RATIOS = {"pipeline_over_raw", "load_p50_over_raw_p50", "pipeline_over_naive", "inspection_over_pipeline"}
+INSPECTION_KEYS = {"overlay_written", "overlay_dropped", "overlay_errors", "video_frames", "pose_samples",
+                   "frames_with_pose", "frames_with_stale_pose"}  # fmt: skip
 
 
 def _stats_ms(*values: float) -> LatencyStats:
@@ -72,13 +76,16 @@ def _run(fps: float, p50_ms: float) -> EndToEndResult:
 
 def test_ratios_are_measured_against_their_targets() -> None:
     raw = RawResult(1, 3, 50, 5.0, 10.0, _stats_ms(20.0))
-    figures = ratios(raw, pipeline=_run(9.6, 40.0), load=_run(8.0, 27.0), naive=_run(8.0, 30.0))
+    figures = ratios(raw, _run(9.6, 40.0), load=_run(8.0, 27.0), naive=_run(8.0, 30.0), inspection=_run(9.0, 41.0))
     assert figures["pipeline_over_raw"].value == pytest.approx(0.96)  # 9.6 / 10
     assert figures["pipeline_over_raw"].met is True  # >= 0.95
     assert figures["load_p50_over_raw_p50"].value == pytest.approx(1.35)  # 27 / 20
     assert figures["load_p50_over_raw_p50"].met is False  # <= 1.3
     assert figures["pipeline_over_naive"].value == pytest.approx(1.2)  # 9.6 / 8
     assert figures["pipeline_over_naive"].met is True
+    assert figures["inspection_over_pipeline"].value == pytest.approx(0.9375)  # 9.0 / 9.6
+    assert figures["inspection_over_pipeline"].met is False  # >= 0.95
+    assert ratios(raw, _run(9.6, 40.0), None, None)["inspection_over_pipeline"].value is None  # not asked for
     unmeasured = ratios(raw, None, None, None)
     assert all(ratio.value is None and ratio.met is None for ratio in unmeasured.values())
 
@@ -157,6 +164,7 @@ def test_a_model_that_is_neither_variant_nor_file_is_refused(
         (["--precision", "fp8"], "unknown precision 'fp8'"),
         (["--load", "1.5"], "load must be in (0, 1]"),
         (["--batch", "0"], "batch sizes must be at least 1"),
+        (["--inspection", "--no-e2e"], "the inspection run is an end-to-end run: drop --no-e2e"),
     ],
 )
 def test_bad_arguments_fail_before_anything_runs_with_one_line(
@@ -168,6 +176,11 @@ def test_bad_arguments_fail_before_anything_runs_with_one_line(
     err = capsys.readouterr().err
     assert err.startswith("crackseg bench: error: ") and message in err
     assert err.count("\n") == 1
+
+
+def test_an_unknown_statistics_mode_is_a_bench_error() -> None:
+    with pytest.raises(BenchError, match="statistics mode must be one of exact, fast, got 'approx'"):
+        MeasureConfig(stats="approx")  # type: ignore[arg-type]
 
 
 def test_an_onnx_file_cannot_run_on_pytorch(tmp_path: Path) -> None:
@@ -265,15 +278,16 @@ def test_a_tiny_sweep_runs_end_to_end_without_torch_and_writes_json_markdown_and
     assert report["schema_version"] == 1
     assert set(report) == {"schema_version", "created", "settings", "machine", "targets", "results"}
     assert set(report["settings"]) == SETTINGS_KEYS and report["settings"]["sizes"] == ["64x64"]
+    assert report["settings"]["stats"] == "exact"  # the default
     assert report["targets"] == {"pipeline_over_raw": ">= 0.95", "load_p50_over_raw_p50": "<= 1.3",
-                                 "pipeline_over_naive": "> 1.0"}  # fmt: skip
+                                 "pipeline_over_naive": "> 1.0", "inspection_over_pipeline": ">= 0.95"}  # fmt: skip
     machine = report["machine"]
     assert {"platform", "python", "cpu", "memory_bytes", "load_average", "gpus", "jetson", "libraries"} <= set(machine)
     assert machine["libraries"]["onnxruntime"] and isinstance(machine["cpu"]["logical_cores"], int)
 
     single, batched = report["results"]
     for result, batch in ((single, 1), (batched, 2)):
-        assert set(result) == {"config", "raw", "pipeline", "naive", "load", "ratios", "notes"}
+        assert set(result) == {"config", "raw", "pipeline", "naive", "load", "inspection", "ratios", "notes"}
         config = result["config"]
         assert set(config) == CONFIG_KEYS and config["batch"] == batch
         assert (config["backend"], config["precision"], config["providers"]) == (
@@ -291,6 +305,8 @@ def test_a_tiny_sweep_runs_end_to_end_without_torch_and_writes_json_markdown_and
 
     for mode in ("pipeline", "naive", "load"):
         _assert_run(single[mode], mode)
+        assert single[mode]["inspection"] is None
+    assert single["inspection"] is None and single["ratios"]["inspection_over_pipeline"]["value"] is None
     assert single["pipeline"]["postprocess_workers"] == single["load"]["postprocess_workers"] == 2
     assert single["naive"]["postprocess_workers"] == 1
     assert single["pipeline"]["dropped"] == 0 and single["naive"]["dropped"] == 0  # playback: nothing is lost
@@ -312,7 +328,7 @@ def test_a_tiny_sweep_runs_end_to_end_without_torch_and_writes_json_markdown_and
     assert out["png"].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
-def test_a_replay_sweep_measures_the_runtime_at_the_set_latency_and_says_so(
+def test_a_replay_sweep_measures_the_runtime_at_the_set_latency_and_says_so_and_its_statistics_mode(
     tmp_path: Path, crackseg_command: Callable[..., list[str]]
 ) -> None:
     pytest.importorskip("zmq")
@@ -320,10 +336,12 @@ def test_a_replay_sweep_measures_the_runtime_at_the_set_latency_and_says_so(
     out = tmp_path / "replay.json"
     command = crackseg_command("bench", "--backend", "replay", "--replay-ms", "20", "--size", "64x64", "--warmup", "0",
                                "--iterations", "5", "--e2e-duration", "1", "--frame-pool", "3", "--json", str(out),
-                               "--no-progress")  # fmt: skip
+                               "--stats", "fast", "--no-progress")  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
-    (result,) = json.loads(out.read_text())["results"]
+    report = json.loads(out.read_text())
+    assert report["settings"]["stats"] == "fast"
+    (result,) = report["results"]
     assert (result["config"]["backend"], result["config"]["runtime"], result["config"]["replay_ms"]) == (
         "replay",
         "replay",
@@ -332,5 +350,53 @@ def test_a_replay_sweep_measures_the_runtime_at_the_set_latency_and_says_so(
     assert result["raw"]["latency"]["min_ms"] >= 20.0 and result["raw"]["throughput_fps"] <= 50.0
     assert result["pipeline"]["stages"]["infer"]["min_ms"] >= 20.0
     assert result["notes"][0].startswith("replay measurement: onnxruntime probability maps recorded beforehand")
+    assert result["inspection"] is None and result["ratios"]["inspection_over_pipeline"]["value"] is None
+    assert " inspection |" not in done.stdout  # without --inspection: no such run
     assert "| scnet-t-deepcrack.onnx | replay 20 ms | fp32 | 64x64 | 1 |" in done.stdout
     assert "replay measurement" in done.stdout
+    assert "fast statistics: skeleton length and width estimated" in done.stdout
+
+
+def test_inspection_measures_the_pipeline_again_with_overlay_video_and_mavlink_pose(
+    tmp_path: Path, crackseg_command: Callable[..., list[str]]
+) -> None:
+    pytest.importorskip("zmq")
+    pytest.importorskip("cv2")
+    pytest.importorskip("pymavlink")
+    out = tmp_path / "inspection.json"
+    command = crackseg_command("bench", "--backend", "replay", "--replay-ms", "20", "--size", "64x64", "--warmup", "0",
+                               "--iterations", "5", "--e2e-duration", "1.5", "--frame-pool", "3", "--inspection",
+                               "--json", str(out), "--no-progress")  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    (result,) = json.loads(out.read_text())["results"]
+    run, pipeline = result["inspection"], result["pipeline"]
+    _assert_run(run, "inspection")
+    assert pipeline["inspection"] is None and run["dropped"] == 0  # the overlay never costs a published mask
+    outputs = run["inspection"]
+    assert set(outputs) == INSPECTION_KEYS
+    assert outputs["overlay_written"] >= 1 and outputs["overlay_errors"] == 0
+    assert outputs["overlay_written"] + outputs["overlay_dropped"] == run["published"]  # every frame drawn or counted
+    assert outputs["video_frames"] == outputs["overlay_written"]  # the video decodes back, frame for frame
+    assert outputs["frames_with_pose"] == run["published"]  # every published frame carried position and attitude
+    assert outputs["pose_samples"]["GLOBAL_POSITION_INT"] >= 1 and outputs["pose_samples"]["ATTITUDE"] >= 1
+    ratio = result["ratios"]["inspection_over_pipeline"]
+    assert ratio["target"] == ">= 0.95"
+    assert ratio["value"] == pytest.approx(run["throughput_fps"] / pipeline["throughput_fps"])
+    assert "| replay 20 ms | fp32 | 64x64 | 1 | inspection |" in done.stdout  # in the stage and capacity tables
+    dropped = f"{outputs['overlay_dropped']} of {run['published']} dropped from it"
+    assert any(note.startswith("inspection: overlay video") and dropped in note for note in result["notes"])
+    assert dropped in done.stdout
+
+
+def test_inspection_without_pymavlink_is_a_one_line_error_naming_the_extra(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("zmq")
+    pytest.importorskip("cv2")
+    monkeypatch.setitem(sys.modules, "pymavlink", None)  # as on an install without crackseg[pose]
+    assert main(["bench", "--backend", "replay", "--size", "64x64", "--inspection", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--inspection (pose tagging from MAVLink) needs the Python package 'pymavlink'" in err
+    assert "pip install 'crackseg[pose]'" in err

@@ -79,3 +79,16 @@ def test_training_crops_must_be_square(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         _parser("crackseg.train.commands.train").parse_args([*TRAIN, "--size", "64x32"])
     assert "expected a square size such as 256x256" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["crackseg.edge.cli.run", "crackseg.edge.cli.bench"])
+def test_run_and_bench_measure_exact_statistics_unless_fast_is_chosen(
+    module: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = _parser(module)
+    assert parser.parse_args([]).stats == "exact"
+    assert parser.parse_args(["--stats", "fast"]).stats == "fast"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--stats", "approx"])
+    err = capsys.readouterr().err
+    assert "argument --stats: invalid choice: 'approx' (choose from" in err and "exact" in err and "fast" in err

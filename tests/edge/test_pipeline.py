@@ -25,7 +25,7 @@ from crackseg.edge.publish_zmq import MessageBuilder, ZmqPublisher
 from crackseg.edge.record import Recorder
 from crackseg.edge.sources import open_source
 from crackseg.edge.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
-from crackseg.edge.stats import CrackStats
+from crackseg.edge.stats import CrackStats, StatsMode, crack_stats
 from crackseg.edge.uri import Uri
 from crackseg.edge.wire import MaskEncoding, MaskMessage
 
@@ -195,10 +195,12 @@ class JitteryPostprocessor(Postprocessor):
         return super().__call__(prob)
 
 
-def test_parallel_postprocessing_publishes_in_order_what_one_worker_publishes() -> None:
+@pytest.mark.parametrize("stats_mode", ["exact", "fast"])
+def test_parallel_postprocessing_publishes_in_order_what_one_worker_publishes(stats_mode: StatsMode) -> None:
     images = [_image(i) for i in range(30)]
+    postprocessor = JitteryPostprocessor(0.5, stats_mode=stats_mode)
     runs = {
-        workers: _run(ListPlayback(images), postprocessor=JitteryPostprocessor(0.5), postprocess_workers=workers)
+        workers: _run(ListPlayback(images), postprocessor=postprocessor, postprocess_workers=workers)
         for workers in (1, 4)
     }
     (one_report, one), (four_report, four) = runs[1], runs[4]
@@ -206,6 +208,7 @@ def test_parallel_postprocessing_publishes_in_order_what_one_worker_publishes() 
     assert [m.seq for m in four.messages] == list(range(len(four.messages)))
     for serial, parallel in zip(one.frames, four.frames, strict=True):
         assert np.array_equal(parallel.mask, serial.mask) and parallel.stats == serial.stats
+        assert parallel.stats == crack_stats(parallel.mask, mode=stats_mode)
     assert four_report.metrics.latency["capture_to_publish"].count == 30
     assert four_report.metrics.elapsed_s < one_report.metrics.elapsed_s  # the workers did overlap
 

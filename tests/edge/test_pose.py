@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from crackseg.edge.bench.autopilot import LoopbackAutopilot
 from crackseg.edge.cli.main import main
 from crackseg.edge.pose import NO_PARTS, Attitude, GeoPosition, Pose, PoseParts
 from crackseg.edge.pose.odometry import OdometryError, OdometryInput, parse_odometry
@@ -139,9 +138,6 @@ def test_odometry_over_a_serial_line_feeds_the_track() -> None:
 
 # --- MAVLink, end to end ---------------------------------------------------------------------------------
 
-LAT0, LON0 = 47.397742, 8.545594
-LAT_PER_S = 1e-4  # the drone flies north at about 11 m/s
-
 
 def test_mavlink_messages_become_pose_samples_in_degrees_and_metres() -> None:
     common = pytest.importorskip("pymavlink.dialects.v20.ardupilotmega")  # what mavutil speaks by default
@@ -164,39 +160,12 @@ def test_mavlink_messages_become_pose_samples_in_degrees_and_metres() -> None:
     assert pose_sample(common.MAVLink_heartbeat_message(0, 0, 0, 0, 0, 3)) is None
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _lat_at(t_ns: int, start_ns: int) -> float:
-    return LAT0 + LAT_PER_S * (t_ns - start_ns) / S
-
-
 @pytest.fixture
-def autopilot() -> Iterator[tuple[str, int]]:
+def autopilot() -> Iterator[LoopbackAutopilot]:
     """A pymavlink sender on loopback: position and attitude at 50 Hz, latitude growing linearly with time."""
-    mavutil = pytest.importorskip("pymavlink.mavutil")
-    port = _free_udp_port()
-    connection = mavutil.mavlink_connection(f"udpout:127.0.0.1:{port}", source_system=1)
-    stop, start_ns = threading.Event(), time.time_ns()
-
-    def send() -> None:
-        while not stop.is_set():
-            now = time.time_ns()
-            boot_ms = (now - start_ns) // 1_000_000
-            lat, lon = round(_lat_at(now, start_ns) * 1e7), round(LON0 * 1e7)
-            connection.mav.global_position_int_send(boot_ms, lat, lon, 520_000, 35_000, 0, 0, 0, 0)
-            connection.mav.attitude_send(boot_ms, 0.0, math.radians(-5), math.radians(30), 0, 0, 0)
-            stop.wait(0.02)
-
-    sender = threading.Thread(target=send, daemon=True)
-    sender.start()
-    yield f"udpin:127.0.0.1:{port}", start_ns
-    stop.set()
-    sender.join()
-    connection.close()
+    pytest.importorskip("pymavlink")
+    with LoopbackAutopilot(rate_hz=50.0) as sender:
+        yield sender
 
 
 def _recorded(db: Path, columns: str) -> list[tuple[object, ...]]:
@@ -211,9 +180,9 @@ def _run(endpoint: str, db: Path, *extra: str) -> None:
 
 
 def test_mavlink_positions_are_matched_to_each_frame_and_recorded(
-    endpoint: str, tmp_path: Path, autopilot: tuple[str, int]
+    endpoint: str, tmp_path: Path, autopilot: LoopbackAutopilot
 ) -> None:
-    url, start_ns = autopilot
+    url, lat_per_s = autopilot.url, autopilot.LAT_PER_S
     db = tmp_path / "flight.db"
     time.sleep(0.3)  # the sender is running before the first frame
     _run(endpoint, db, "--mavlink", url)
@@ -222,8 +191,9 @@ def test_mavlink_positions_are_matched_to_each_frame_and_recorded(
     assert len(rows) == 8
     for capture_ns, parts, stale, lat, lon, rel_alt, pitch, yaw, gimbal_yaw, chainage in rows:
         assert parts == PoseParts.POSITION | PoseParts.ATTITUDE and stale == 0
-        assert lat == pytest.approx(_lat_at(capture_ns, start_ns), abs=LAT_PER_S * 0.25)  # this frame's position
-        assert (lon, rel_alt, pitch, yaw) == pytest.approx((LON0, 35.0, -5.0, 30.0), abs=1e-5)
+        assert lat == pytest.approx(autopilot.latitude_at(capture_ns), abs=lat_per_s * 0.25)  # this frame's position
+        flight = (autopilot.LON0_DEG, autopilot.REL_ALT_M, autopilot.PITCH_DEG, autopilot.YAW_DEG)
+        assert (lon, rel_alt, pitch, yaw) == pytest.approx(flight, abs=1e-5)
         assert gimbal_yaw is None and chainage is None  # no gimbal reported, no odometry: absent, not zero
     latitudes = [row[3] for row in rows]
     assert latitudes == sorted(latitudes) and latitudes[0] < latitudes[-1]  # the drone moved between frames
@@ -242,7 +212,8 @@ def test_a_silent_autopilot_gives_frames_flagged_without_pose_and_no_source_give
     endpoint: str, tmp_path: Path
 ) -> None:
     pytest.importorskip("pymavlink")
-    _run(endpoint, tmp_path / "silent.db", "--mavlink", f"udpin:127.0.0.1:{_free_udp_port()}")
+    silent = LoopbackAutopilot()  # never opened: nothing is sent to its URL
+    _run(endpoint, tmp_path / "silent.db", "--mavlink", silent.url)
     assert _recorded(tmp_path / "silent.db", "pose_parts, lat_deg, yaw_deg") == [(0, None, None)] * 8
     _run(endpoint, tmp_path / "plain.db")
     assert _recorded(tmp_path / "plain.db", "pose_parts, pose_stale, lat_deg") == [(None, None, None)] * 8

@@ -52,3 +52,17 @@ def test_postprocessor_returns_the_mask_and_its_statistics() -> None:
     assert stats == crack_stats(mask, max_boxes=1)
     assert stats.crack_pixels == 16 and stats.components == 2 and len(stats.boxes) == 1
     assert stats.boxes[0].pixels == 10
+
+
+def test_statistics_are_exact_unless_the_fast_mode_is_chosen() -> None:
+    prob = np.zeros((24, 40), np.float32)
+    prob[8:15, 4:36] = 0.9  # a 32 x 7 bar: the modes disagree on its length
+    mask, default = Postprocessor(0.5)(prob)
+    _, fast = Postprocessor(0.5, stats_mode="fast")(prob)
+    assert default == crack_stats(mask) and fast == crack_stats(mask, mode="fast")
+    assert fast.skeleton_px != default.skeleton_px
+
+
+def test_an_unknown_statistics_mode_is_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match="statistics mode must be one of exact, fast"):
+        Postprocessor(0.5, stats_mode="approx")  # type: ignore[arg-type]

@@ -37,10 +37,10 @@ def _pose(i: int, kind: str) -> Pose | None:
     return None
 
 
-def _record(db: Path, frames: int, kind: str, size: int = 32) -> None:
+def _record(db: Path, frames: int, kind: str, size: int = 32, **info: str) -> None:
     """A recording written by the real recorder: a crack every third frame, growing with the frame index."""
-    with Recorder(db, queue_size=frames + 1, run_info={"model": "m.onnx", "arch": "scnet-t", "threshold": 0.5,
-                                                       "versions": {"crackseg": "0.1.0"}}) as recorder:  # fmt: skip
+    run_info = {"model": "m.onnx", "arch": "scnet-t", "threshold": 0.5, "versions": {"crackseg": "0.1.0"}, **info}
+    with Recorder(db, queue_size=frames + 1, run_info=run_info) as recorder:
         for i in range(frames):
             mask = np.zeros((size, size), bool)
             if i % 3 == 0:
@@ -62,6 +62,14 @@ def test_the_report_shows_the_run_the_map_the_worst_frames_and_every_frame(tmp_p
     assert html.count("<circle") == 20  # one per frame with cracks
     assert "pose: 54 current, 6 stale, 0 missing" in html
     assert re.search(r'<a href="#frame-30"><img src="data:image/png;base64,', html)
+
+
+def test_the_report_says_how_the_statistics_were_measured(tmp_path: Path) -> None:
+    _record(tmp_path / "before.db", 3, "none")  # recordings made before --stats existed: always exact
+    _record(tmp_path / "fast.db", 3, "none", stats="fast")
+    assert "<dt>statistics</dt><dd>exact</dd>" in render_report(read_recording(tmp_path / "before.db"))
+    fast = render_report(read_recording(tmp_path / "fast.db"))
+    assert "<dt>statistics</dt><dd>fast: skeleton length and width estimated" in fast
 
 
 def test_the_geojson_holds_each_detection_at_its_position(tmp_path: Path) -> None:

@@ -15,6 +15,9 @@ import pytest
 
 from crackseg.edge.cli.main import main
 from crackseg.edge.publish_zmq import ZmqPublisher
+from crackseg.edge.record import load_mask
+from crackseg.edge.report.recording import read_recording
+from crackseg.edge.stats import StatsMode, crack_stats
 
 pytest.importorskip("zmq")
 pytest.importorskip("cv2")
@@ -171,6 +174,26 @@ def test_run_with_the_replay_backend_says_it_is_a_measurement(
         assert main(args) == 0, capsys.readouterr().err
     replay_lines = [r.message for r in caplog.records if "replay measurement" in r.message]
     assert any("frame limit" in line and "published=5" in line for line in replay_lines)
+
+
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_the_statistics_mode_makes_the_published_statistics_and_is_recorded(
+    mode: StatsMode, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "run.db"
+    chosen = ["--stats", "fast"] if mode == "fast" else []  # exact is the default
+    args = ["run", "--backend", "replay", "--replay-ms", "0", "--replay-frames", "3", "--frames", "3",
+            "--source", "synthetic://?width=160&height=128&fps=0", "--bind", endpoint, "--log-every", "0",
+            "--record", str(db), *chosen]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    recording = read_recording(db)
+    assert recording.info["stats"] == mode
+    masks = [load_mask(db, frame.mask_path) for frame in recording.frames]
+    expected = [crack_stats(mask, mode=mode) for mask in masks]
+    assert [(f.skeleton_px, f.max_width_px) for f in recording.frames] == [
+        (s.skeleton_px, pytest.approx(s.max_width_px)) for s in expected
+    ]
+    assert any(crack_stats(mask, mode="fast") != crack_stats(mask) for mask in masks)  # the modes differ here
 
 
 @pytest.mark.parametrize(

@@ -184,3 +184,51 @@ def test_golden_messages_keep_the_statistics_they_were_made_with(name: str) -> N
     message = MaskMessage.from_bytes((GOLDEN / name).read_bytes())
     assert message.mask is not None
     assert crack_stats(message.mask) == message.stats
+
+
+def _drawn_crack(width: int, angle_deg: float, length: int = 160) -> np.ndarray:
+    """A straight crack ``length`` px long and ``width`` px wide, drawn through the centre at ``angle_deg``."""
+    mask = np.zeros((256, 256), np.uint8)
+    half = length / 2 * np.array([np.cos(np.deg2rad(angle_deg)), np.sin(np.deg2rad(angle_deg))])
+    start, end = (np.round(128 + sign * half).astype(int) for sign in (-1, 1))
+    cv2.line(mask, (int(start[0]), int(start[1])), (int(end[0]), int(end[1])), 1, width)
+    return mask.astype(bool)
+
+
+@pytest.mark.parametrize("angle", [0, 30, 45, 90, 135])
+@pytest.mark.parametrize("width", [1, 3, 7])
+def test_fast_statistics_of_a_drawn_crack_stay_within_the_stated_bounds(width: int, angle: int) -> None:
+    mask = _drawn_crack(width, angle)
+    exact, fast = crack_stats(mask), crack_stats(mask, mode="fast")
+    # Half the boundary: a w-wide crack reads up to 2w + 2 px longer than its skeleton, a 1-px one 1 px shorter.
+    assert -1 <= fast.skeleton_px - exact.skeleton_px <= 2 * width + 2
+    assert fast.max_width_px == pytest.approx(exact.max_width_px, rel=0.03)  # 5x5 chamfer: within 2 % of D
+    assert (fast.crack_pixels, fast.coverage_pct, fast.components, fast.boxes) == (
+        exact.crack_pixels, exact.coverage_pct, exact.components, exact.boxes,
+    )  # fmt: skip
+
+
+def test_fast_length_of_a_bar_is_half_its_boundary() -> None:
+    mask = _canvas(11, 30)
+    mask[3:8, 5:25] = True  # 20 x 5: 2 * 19 + 2 * 4 boundary pixels
+    stats = crack_stats(mask, mode="fast")
+    assert stats.skeleton_px == 23 and stats.max_width_px == 5.0  # exact: 15 and 5 (test_five_pixel_wide_bar)
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_fast_statistics_of_crack_masks_keep_the_error_measured_on_real_masks(index: int) -> None:
+    mask = _crack_masks()[index]
+    exact, fast = crack_stats(mask), crack_stats(mask, mode="fast")
+    # Stated in crackseg.edge.stats: at most 21.0 % (length) and 2.0 % (width) on the bundled model's masks.
+    assert fast.skeleton_px == pytest.approx(exact.skeleton_px, rel=0.25)
+    assert fast.max_width_px == pytest.approx(exact.max_width_px, rel=0.025)
+    assert (fast.crack_pixels, fast.components, fast.boxes) == (exact.crack_pixels, exact.components, exact.boxes)
+
+
+def test_an_empty_mask_is_all_zeros_in_fast_mode_too() -> None:
+    assert crack_stats(_canvas(8, 9), mode="fast") == CrackStats()
+
+
+def test_an_unknown_statistics_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="statistics mode must be one of exact, fast, got 'approx'"):
+        crack_stats(_canvas(4, 4), mode="approx")  # type: ignore[arg-type]
