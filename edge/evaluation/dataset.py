@@ -53,6 +53,7 @@ __all__ = [
     "MASK_SUFFIXES",
     "CrackDataset",
     "DatasetError",
+    "read_mask",
     "read_split_file",
     "resolve_split",
     "split_file",
@@ -245,7 +246,7 @@ class CrackDataset:
         """
         sample = self._samples[index]
         image = np.asarray(cv2.cvtColor(_decode(sample.image, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), dtype=np.uint8)
-        mask = _binary_mask(_decode(sample.mask, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH), sample.mask)
+        mask = read_mask(sample.mask)
         if image.shape[:2] != mask.shape:
             raise DatasetError(
                 f"size mismatch: image {sample.image} is {image.shape[1]}x{image.shape[0]} "
@@ -332,6 +333,11 @@ def _decode(path: Path, flags: int) -> NDArray[Any]:
     if array is None:
         raise DatasetError(f"cannot decode {path}: not a readable image (corrupt, empty or unsupported format)")
     return np.asarray(array)
+
+
+def read_mask(path: Path) -> NDArray[np.bool_]:
+    """A binary mask file as bool ``(H, W)``; raises :class:`DatasetError` if unreadable or not binary."""
+    return _binary_mask(_decode(path, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH), path)
 
 
 def _binary_mask(grey: NDArray[Any], path: Path) -> NDArray[np.bool_]:

@@ -155,6 +155,13 @@ def test_regions_come_as_a_second_label_plane_and_missing_ones_are_empty(tmp_pat
     assert not samples.load(1)[1][..., 1].any()
 
 
+def test_a_region_file_that_is_not_a_binary_mask_is_refused_naming_it(tmp_path: Path) -> None:
+    samples = _with_planking(tmp_path)
+    _write_png(tmp_path / "planking" / "train" / "a.png", np.full((24, 30), 204, dtype=np.uint8))
+    with pytest.raises(DatasetError, match=r"a\.png is not binary"):
+        samples.load(0)
+
+
 def test_regions_follow_the_crack_labels_through_augmentation_and_dilation(tmp_path: Path) -> None:
     image, planes = _with_planking(tmp_path).load(0)
     augment = Compose((LabelDilation(1), TrainAugment(crop_size=16, scale_range=(0.5, 2.0))))

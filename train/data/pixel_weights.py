@@ -23,10 +23,17 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["HARD_NEGATIVE_WEIGHT", "PixelWeights"]
+__all__ = ["HARD_NEGATIVE_WEIGHT", "PixelWeights", "grow"]
 
 HARD_NEGATIVE_WEIGHT = 4.0
 """Loss weight of a hard-negative background pixel, against 1 for other background."""
+
+
+def grow(mask: NDArray[np.bool_], radius_px: int) -> NDArray[np.bool_]:
+    """``mask`` dilated by a disc of ``radius_px`` (the label dilation, and the band around labels)."""
+    side = 2 * radius_px + 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    return np.asarray(cv2.dilate(mask.astype(np.uint8), disc), dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -59,8 +66,5 @@ class PixelWeights:
         if hard_negatives is not None:
             weight[hard_negatives & ~cracks] = self.hard_negative_weight
         if self.tolerance_px:
-            side = 2 * self.tolerance_px + 1
-            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
-            band = cv2.dilate(cracks.astype(np.uint8), disc).astype(bool) & ~cracks
-            weight[band] = 0.0
+            weight[grow(cracks, self.tolerance_px) & ~cracks] = 0.0
         return weight

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from crackseg.edge.evaluation.dataset import CrackDataset, DatasetError
+from crackseg.edge.evaluation.dataset import CrackDataset, DatasetError, read_mask
 
 __all__ = ["WithRegions"]
 
@@ -24,8 +23,8 @@ class WithRegions:
 
     Args:
         dataset: the crack samples.
-        regions_dir: folder laid out like the masks folder (``<stem>.png``, any non-zero pixel in the
-            region); an image without a region file has an empty region.
+        regions_dir: folder laid out like the masks folder (``<stem>.png``, binary like a crack
+            mask); an image without a region file has an empty region.
     """
 
     def __init__(self, dataset: CrackDataset, regions_dir: Path) -> None:
@@ -42,12 +41,10 @@ class WithRegions:
         path = self.regions_dir / f"{self.dataset.stems[index]}.png"
         if not path.is_file():
             return image, np.dstack([cracks, np.zeros_like(cracks)])
-        region = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if region is None:
-            raise DatasetError(f"cannot read hard-negative region {path}")
+        region = read_mask(path)
         if region.shape != cracks.shape:
             raise DatasetError(
                 f"size mismatch: region {path} is {region.shape[1]}x{region.shape[0]} "
                 f"but its mask is {cracks.shape[1]}x{cracks.shape[0]}"
             )
-        return image, np.dstack([cracks, region > 0])
+        return image, np.dstack([cracks, region])

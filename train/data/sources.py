@@ -28,11 +28,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from crackseg.edge.evaluation.dataset import CrackDataset, DatasetError, OnError, resolve_split
+from crackseg.train.data.pixel_weights import grow
 from crackseg.train.data.regions import WithRegions
 
 __all__ = ["SOURCE_SYNTAX", "DataSource", "LabelDilation", "parse_source"]
@@ -164,8 +164,5 @@ class LabelDilation:
     ) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
         if self.radius_px == 0:
             return image, mask
-        side = 2 * self.radius_px + 1
-        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
-        cracks = mask if mask.ndim == 2 else mask[..., 0]
-        grown = cv2.dilate(cracks.astype(np.uint8), disc).astype(bool)
+        grown = grow(mask if mask.ndim == 2 else mask[..., 0], self.radius_px)
         return image, grown if mask.ndim == 2 else np.dstack([grown, mask[..., 1:]])
