@@ -11,9 +11,15 @@
 ======================================  ==============================================================
 
 Streams need an OpenCV built with GStreamer (Jetson images have one; the ``opencv-python`` wheels do
-not): without it ``open`` says so in one line. The output is written at ``fps`` frames per second of
-video whatever the pipeline's pace; its size is the first frame's (later frames of another size are
-scaled to it).
+not): without it ``open`` says so in one line. The video's size is the first frame's (later frames of
+another size are scaled to it).
+
+The overlay is paced by capture time: of the published frames it draws at most ``fps`` per second of
+capture, evenly spread (:class:`FramePacer`), and skips the rest (counted, ``overlay_skipped``). Its cost
+then follows the video's frame rate, not the pipeline's, and the video plays in real time: a 30 fps
+overlay of a 120 fps pipeline draws one frame in four. A source slower than ``fps`` has every frame
+drawn (its video plays faster than real time). ``every_frame`` draws every published frame instead
+(reviewing a folder offline), at a cost that grows with the pipeline's rate.
 
 The publish stage only queues a reference to the frame (``send_frame`` never blocks); drawing and
 encoding run on this sink's own thread. When that thread falls ``queue_size`` frames behind, new frames
@@ -36,9 +42,20 @@ from crackseg.edge.overlay import caption, draw_overlay
 from crackseg.edge.wire import MaskMessage
 from crackseg.edge.writer_flush import flush_writer
 
-__all__ = ["FILE_CODECS", "OverlayError", "OverlayOutput", "OverlayTarget", "parse_overlay_target"]
+__all__ = [
+    "DEFAULT_FPS",
+    "FILE_CODECS",
+    "FramePacer",
+    "OverlayError",
+    "OverlayOutput",
+    "OverlayTarget",
+    "parse_overlay_target",
+]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_FPS = 30.0
+"""The overlay video's frame rate unless ``--overlay-fps`` says otherwise."""
 
 FILE_CODECS = {"mp4": "mp4v", "m4v": "mp4v", "mov": "mp4v", "avi": "MJPG", "mkv": "MJPG"}
 """Video file extension -> FourCC of the codec OpenCV writes it with."""
@@ -91,32 +108,59 @@ def opencv_has_gstreamer(cv2: Any) -> bool:
     return re.search(r"GStreamer:\s*YES", cv2.getBuildInformation()) is not None
 
 
+class FramePacer:
+    """Admits at most ``fps`` frames per second of capture time, one per slot of a regular grid.
+
+    A frame is admitted when it was captured at least half a period after the last admitted slot, and
+    the next slot is a period later (or, after a gap, half a period before this frame). So a source at
+    exactly ``fps`` keeps every frame despite timing jitter, a faster one keeps ``fps`` frames a second
+    on average, and a slower one keeps every frame.
+    """
+
+    def __init__(self, fps: float) -> None:
+        self._period_ns = round(1e9 / fps)
+        self._slot_ns: int | None = None
+
+    def admit(self, capture_ns: int) -> bool:
+        """Whether the frame captured at ``capture_ns`` (non-decreasing from call to call) is drawn."""
+        half_ns = self._period_ns // 2
+        if self._slot_ns is not None and capture_ns < self._slot_ns + half_ns:
+            return False
+        slot_ns = capture_ns if self._slot_ns is None else self._slot_ns + self._period_ns
+        self._slot_ns = max(slot_ns, capture_ns - half_ns)
+        return True
+
+
 class OverlayOutput:
     """A sink that draws each published frame and writes it to a video file or stream from its own thread.
 
     Args:
         target: the ``--overlay`` URI (see the module table).
-        fps: frame rate written into the video.
+        fps: frame rate of the video, and the most frames drawn per second of capture time.
         queue_size: frames waiting to be drawn before new ones are dropped.
+        every_frame: draw every published frame, not ``fps`` per second of capture time.
 
     Attributes:
         written: frames handed to the video writer.
+        skipped: frames not drawn because the video's frame rate had no slot for them (the pacing).
         dropped: frames not drawn because the writer thread fell behind.
         errors: frames lost because the writer could not be opened or refused them (logged once).
     """
 
     join_timeout_s = 10.0
 
-    def __init__(self, target: str, fps: float = 30.0, queue_size: int = 4) -> None:
+    def __init__(self, target: str, fps: float = DEFAULT_FPS, queue_size: int = 4, every_frame: bool = False) -> None:
         if fps <= 0 or queue_size < 1:
             raise OverlayError(f"--overlay-fps must be positive and the queue at least 1, got {fps} and {queue_size}")
         self.target = parse_overlay_target(target)
         self.fps = fps
+        self._pacer = None if every_frame else FramePacer(fps)
         self._queue: queue.Queue[tuple[Frame, MaskMessage] | threading.Event | None] = queue.Queue(maxsize=queue_size)
         self._thread: threading.Thread | None = None
         self._writer: Any = None
         self._size: tuple[int, int] | None = None
         self.written = 0
+        self.skipped = 0
         self.dropped = 0
         self.errors = 0
 
@@ -139,14 +183,22 @@ class OverlayOutput:
         """Heartbeats carry no frame: nothing to draw."""
 
     def send_frame(self, frame: Frame, message: MaskMessage) -> None:
-        """Queue a published frame for drawing; never blocks (a full queue drops it and counts the drop)."""
+        """Queue a published frame for drawing if its capture time has a slot; never blocks (a full queue drops it)."""
+        if self._pacer is not None and not self._pacer.admit(frame.capture_ns):
+            self.skipped += 1
+            return
         try:
             self._queue.put_nowait((frame, message))
         except queue.Full:
             self.dropped += 1
 
     def counters(self) -> dict[str, int]:
-        return {"overlay_written": self.written, "overlay_dropped": self.dropped, "overlay_errors": self.errors}
+        return {
+            "overlay_written": self.written,
+            "overlay_skipped": self.skipped,
+            "overlay_dropped": self.dropped,
+            "overlay_errors": self.errors,
+        }
 
     def flush(self, timeout_s: float) -> None:
         """Wait until every frame queued so far is written (or ``timeout_s`` passed), so ``written`` counts it."""

@@ -90,6 +90,7 @@ class InspectionOutputs:
         counters = self.overlay.counters()
         return InspectionResult(
             overlay_written=counters["overlay_written"],
+            overlay_skipped=counters["overlay_skipped"],
             overlay_dropped=counters["overlay_dropped"],
             overlay_errors=counters["overlay_errors"],
             video_frames=_decoded_frames(self.video),

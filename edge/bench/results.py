@@ -127,6 +127,7 @@ class InspectionResult:
 
     Attributes:
         overlay_written: overlay frames handed to the video writer.
+        overlay_skipped: published frames the overlay's frame rate had no slot for (its pacing, by capture time).
         overlay_dropped: overlay frames dropped because the writer fell behind (the masks were still published).
         overlay_errors: overlay frames the writer could not take.
         video_frames: frames decoded back from the overlay video after the run.
@@ -136,6 +137,7 @@ class InspectionResult:
     """
 
     overlay_written: int
+    overlay_skipped: int
     overlay_dropped: int
     overlay_errors: int
     video_frames: int

@@ -37,6 +37,7 @@ from crackseg.edge.bench.results import (
     InspectionResult,
     ratios,
 )
+from crackseg.edge.overlay_output import DEFAULT_FPS as OVERLAY_FPS
 
 __all__ = ["run_bench"]
 
@@ -94,7 +95,8 @@ def _inspection_note(published: int, outputs: InspectionResult) -> str:
     errors = f", {outputs.overlay_errors} not writable" if outputs.overlay_errors else ""
     return (
         f"inspection: overlay video {outputs.overlay_written} frames written ({outputs.video_frames} decoded back), "
-        f"{outputs.overlay_dropped} of {published} dropped from it{errors}; {outputs.frames_with_pose} of "
+        f"{outputs.overlay_skipped} of {published} skipped by its {OVERLAY_FPS:g} fps pacing, "
+        f"{outputs.overlay_dropped} dropped from it{errors}; {outputs.frames_with_pose} of "
         f"{published} frames tagged with position and attitude ({outputs.frames_with_stale_pose} stale) from "
         f"{samples} MAVLink samples"
     )

@@ -56,6 +56,7 @@ from crackseg.edge.cli.options import add_old_size_spelling, add_stats_mode
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.geometry import BLENDS, Geometry, make_geometry
 from crackseg.edge.models import BUNDLED_MODELS, DEFAULT_MODEL_NAME, bundled_model, model_path
+from crackseg.edge.overlay_output import DEFAULT_FPS as DEFAULT_OVERLAY_FPS
 from crackseg.edge.overlay_output import OverlayOutput
 from crackseg.edge.pipeline import Pipeline, PipelineConfig, Sink
 from crackseg.edge.pose.mavlink import MavlinkInput
@@ -168,7 +169,18 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "from it (and counted) rather than slow publishing",
     )
     overlay.add_argument(
-        "--overlay-fps", type=float, default=30.0, help="frame rate of the overlay video (default: 30)"
+        "--overlay-fps",
+        type=float,
+        default=DEFAULT_OVERLAY_FPS,
+        help="frame rate of the overlay video: at most this many frames are drawn per second of capture time, "
+        "evenly spread, the others skipped (counted), so the overlay's cost follows its own rate and the video "
+        "plays in real time (default: %(default)g)",
+    )
+    overlay.add_argument(
+        "--overlay-every-frame",
+        action="store_true",
+        help="draw every published frame instead (reviewing a folder offline): the cost grows with the "
+        "pipeline's rate and the video plays at --overlay-fps whatever the capture rate",
     )
 
     pose = parser.add_argument_group("pose tagging (each frame carries the vehicle's pose at capture time)")
@@ -347,7 +359,9 @@ def run(args: argparse.Namespace) -> int:
             info = _run_info(args, model, spec, threshold, source.source_id)
             sinks.append(stack.enter_context(Recorder(args.record, run_info=info)))
         if args.overlay:
-            sinks.append(stack.enter_context(OverlayOutput(args.overlay, args.overlay_fps)))
+            sinks.append(
+                stack.enter_context(OverlayOutput(args.overlay, args.overlay_fps, every_frame=args.overlay_every_frame))
+            )
         if args.listen:
             server_key = import_zmq().curve_public(curve_secret) if curve_secret else None
             subscriber = Subscriber(connect_endpoint(publisher.endpoint), publisher.topic, curve_server_key=server_key)

@@ -1,4 +1,4 @@
-"""The operator overlay: drawing, targets, a video that decodes back frame for frame, drops instead of stalls."""
+"""The operator overlay: drawing, targets, pacing by capture time, a video that decodes back, drops not stalls."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from crackseg.edge import overlay_output
 from crackseg.edge.cli.main import main
 from crackseg.edge.frame import Frame
 from crackseg.edge.overlay import caption, draw_overlay
-from crackseg.edge.overlay_output import OverlayError, OverlayOutput, parse_overlay_target
+from crackseg.edge.overlay_output import FramePacer, OverlayError, OverlayOutput, parse_overlay_target
 from crackseg.edge.pose import GeoPosition, Pose, PoseParts
 from crackseg.edge.stats import crack_stats
 from crackseg.edge.wire import MaskMessage
@@ -23,13 +23,15 @@ from crackseg.edge.wire import MaskMessage
 cv2 = pytest.importorskip("cv2")
 
 HEIGHT, WIDTH = 48, 64
+T0_NS = time.time_ns()
 
 
-def _frame_and_message(frame_id: int) -> tuple[Frame, MaskMessage]:
+def _frame_and_message(frame_id: int, fps: float = 30.0) -> tuple[Frame, MaskMessage]:
+    """Frame ``frame_id`` of a camera capturing at ``fps``."""
     image = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
     mask = np.zeros((HEIGHT, WIDTH), bool)
     mask[30:34, 5 + frame_id % 10 : 50] = True
-    frame = Frame(image, frame_id, time.time_ns(), "test")
+    frame = Frame(image, frame_id, T0_NS + round(frame_id * 1e9 / fps), "test")
     message = MaskMessage(frame_id, frame_id, "test", frame.capture_ns, frame.capture_ns, bytes(16), 0.5, mask,
                           crack_stats(mask))  # fmt: skip
     return frame, message
@@ -111,14 +113,49 @@ def test_the_overlay_video_decodes_back_frame_for_frame(tmp_path: Path, name: st
     path = tmp_path / name
     with OverlayOutput(str(path), fps=10, queue_size=64) as output:
         for i in range(12):
-            output.send_frame(*_frame_and_message(i))
+            output.send_frame(*_frame_and_message(i, fps=10))
             output.send(MaskMessage(100 + i, i, "test", 0, 0, bytes(16), 0.5))  # a heartbeat draws nothing
-    assert output.counters() == {"overlay_written": 12, "overlay_dropped": 0, "overlay_errors": 0}
+    assert output.counters() == {"overlay_written": 12, "overlay_skipped": 0, "overlay_dropped": 0, "overlay_errors": 0}
     frames = _decoded_frames(path)
     assert len(frames) == 12
     assert all(image.shape == (HEIGHT, WIDTH, 3) for image in frames)
     blue, green, red = frames[0][32, 20].astype(int)
     assert red > 150 and red > blue + 60 and red > green + 60  # the crack is drawn (lossy codec: loose bounds)
+
+
+def _admitted(pacer: FramePacer, capture_ms: list[float]) -> list[float]:
+    return [ms for ms in capture_ms if pacer.admit(round(ms * 1e6))]
+
+
+def test_pacing_keeps_every_frame_of_a_camera_at_the_video_rate_despite_jitter() -> None:
+    rng = np.random.default_rng(0)
+    capture_ms = [1000 + i * 100 / 3 + jitter for i, jitter in enumerate(rng.uniform(-8, 8, 90))]
+    assert len(_admitted(FramePacer(30), capture_ms)) == 90
+
+
+def test_pacing_keeps_the_video_rate_of_a_faster_pipeline_evenly_spread() -> None:
+    capture_ms = [i * 1000 / 92 for i in range(92 * 4)]  # 4 s of a 92 fps pipeline
+    admitted = _admitted(FramePacer(30), capture_ms)
+    assert 119 <= len(admitted) <= 121  # 30 a second
+    gaps = np.diff(admitted)
+    assert gaps.min() > 20 and gaps.max() < 45  # one frame per 33 ms slot, give or take a 10.9 ms frame
+
+
+def test_pacing_keeps_every_frame_of_a_slower_source_and_resumes_after_a_pause() -> None:
+    capture_ms = [i * 100 for i in range(10)] + [5000 + i * 1000 / 120 for i in range(120)]  # 10 fps, a gap, 120 fps
+    admitted = _admitted(FramePacer(30), capture_ms)
+    assert admitted[:11] == capture_ms[:11]  # every 10 fps frame, and the first frame after the pause
+    assert 29 <= len(admitted) - 10 <= 31  # then 30 a second again
+
+
+def test_every_frame_draws_frames_that_pacing_would_skip(tmp_path: Path) -> None:
+    frames = [_frame_and_message(i, fps=1000) for i in range(8)]  # 8 frames in 8 ms
+    for every_frame, written in ((False, 1), (True, 8)):
+        with OverlayOutput(str(tmp_path / f"{every_frame}.mp4"), queue_size=16, every_frame=every_frame) as output:
+            for frame, message in frames:
+                output.send_frame(frame, message)
+        assert output.counters()["overlay_written"] == written
+        assert output.counters()["overlay_skipped"] == 8 - written
 
 
 def test_a_slow_writer_drops_frames_without_blocking_the_sender(
@@ -132,7 +169,7 @@ def test_a_slow_writer_drops_frames_without_blocking_the_sender(
 
     monkeypatch.setattr(overlay_output, "draw_overlay", held_drawing)
     frames = [_frame_and_message(i) for i in range(20)]
-    output = OverlayOutput(str(tmp_path / "out.mp4"), queue_size=2)
+    output = OverlayOutput(str(tmp_path / "out.mp4"), queue_size=2)  # frames at 30 fps: none skipped
     output.open()
     started = time.perf_counter()
     for frame, message in frames:
@@ -147,17 +184,19 @@ def test_a_slow_writer_drops_frames_without_blocking_the_sender(
     assert len(_decoded_frames(tmp_path / "out.mp4")) == counters["overlay_written"]
 
 
+@pytest.mark.parametrize(("fps", "flags"), [("30", []), ("0", ["--overlay-every-frame"])])
 def test_run_writes_the_overlay_of_every_published_frame(
-    endpoint: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    endpoint: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, fps: str, flags: list[str]
 ) -> None:
     video = tmp_path / "overlay.mp4"
-    args = ["run", "--source", "synthetic://?width=64&height=48&fps=0",
-            "--frames", "6", "--bind", endpoint, "--overlay", str(video), "--log-every", "0"]  # fmt: skip
+    args = ["run", "--source", f"synthetic://?width=64&height=48&fps={fps}",
+            "--frames", "6", "--bind", endpoint, "--overlay", str(video), "--log-every", "0", *flags]  # fmt: skip
     with caplog.at_level(logging.INFO):
         assert main(args) == 0
     summary = caplog.records[-1].getMessage()  # logged once the overlay writer caught up (flushed)
     assert "published=6" in summary
     written = int(m[1]) if (m := re.search(r"overlay_written=(\d+)", summary)) else 0
     dropped = int(m[1]) if (m := re.search(r"overlay_dropped=(\d+)", summary)) else 0
+    assert "overlay_skipped" not in summary  # a 30 fps camera at the 30 fps default, or every frame: none skipped
     assert written + dropped == 6 and written >= 1
     assert len(_decoded_frames(video)) == written
