@@ -17,6 +17,9 @@ The rules are in :func:`plan_typing`. INT8 is explicit quantization only: no cal
   asks for the current GPU, so the manifest's GPU check means the same with both modules.
 - Both use the same builder, parser, timing-cache and runtime calls used here.
 
+Every engine also makes the crack mask on the GPU (:func:`add_device_mask`): a ``threshold`` input and a
+bool ``mask`` output beside ``prob``, so the runtime copies a quarter of the float32 map to the host.
+
 Engine file names encode model, precision, TensorRT version and GPU (as jetson-inference's tensorNet
 does): ``scnet-t.fp16.trt10.3.0.orin.engine``.
 """
@@ -43,7 +46,7 @@ from crackseg.edge.artifact.manifest import (
     write_manifest,
 )
 from crackseg.edge.artifact.precision import PRECISIONS, Precision
-from crackseg.edge.artifact.spec import INPUT_NAME, ModelSpec
+from crackseg.edge.artifact.spec import INPUT_NAME, MASK_NAME, OUTPUT_NAME, THRESHOLD_NAME, ModelSpec
 from crackseg.edge.backends.trt import build_runtime, trt
 from crackseg.edge.errors import CracksegError
 from crackseg.export.onnx import onnx_precision, read_onnx
@@ -297,6 +300,7 @@ class EngineFromOnnx:
         if not parser.parse_from_file(str(plan.onnx_path)):
             errors = "; ".join(str(parser.get_error(index).desc()) for index in range(parser.num_errors))
             raise EngineBuildError(f"TensorRT's ONNX parser rejected {plan.onnx_path}: {errors}")
+        add_device_mask(network)
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, plan.builder.workspace_mib << 20)
         for flag in plan.flags:
@@ -326,6 +330,23 @@ class EngineFromOnnx:
         if cache_path is not None:
             _atomic_write(cache_path, bytes(config.get_timing_cache().serialize()))
         return bytes(serialized)
+
+
+def add_device_mask(network: trt.INetworkDefinition) -> None:
+    """Adds the output ``mask = prob > threshold`` (bool) and the input ``threshold`` (float32 1x1x1x1).
+
+    ``prob`` is float32 at every precision (an FP16 ONNX keeps float32 I/O), so the device compares
+    exactly as the host compares a float32 map with the threshold: the same mask, bit for bit. The
+    threshold is an input, not a constant, so ``crackseg run --threshold`` needs no rebuild.
+    """
+    outputs = {network.get_output(index).name: network.get_output(index) for index in range(network.num_outputs)}
+    prob = outputs[OUTPUT_NAME]
+    if prob.dtype != trt.float32:
+        raise EngineBuildError(f"output '{OUTPUT_NAME}' is {prob.dtype}, not float32: not a crackseg ONNX")
+    threshold = network.add_input(THRESHOLD_NAME, trt.float32, trt.Dims([1, 1, 1, 1]))
+    mask = network.add_elementwise(prob, threshold, trt.ElementWiseOperation.GREATER).get_output(0)
+    mask.name = MASK_NAME
+    network.mark_output(mask)
 
 
 class SaveEngine:

@@ -18,10 +18,12 @@ from crackseg.edge.errors import CracksegError
 __all__ = [
     "IMAGENET",
     "INPUT_NAME",
+    "MASK_NAME",
     "OUTPUT_NAME",
     "SPEC_KEY",
     "SPEC_VERSION",
     "SYMMETRIC",
+    "THRESHOLD_NAME",
     "ModelSpec",
     "SpecError",
     "VariantConfig",
@@ -36,6 +38,10 @@ INPUT_NAME = "image"
 """Name of the network input: ``Nx3xHxW`` float32 RGB normalized per the spec."""
 OUTPUT_NAME = "prob"
 """Name of the network output: ``Nx1xHxW`` crack probability."""
+THRESHOLD_NAME = "threshold"
+"""A TensorRT engine's second input: the operating threshold, float32, shape ``1x1x1x1``."""
+MASK_NAME = "mask"
+"""A TensorRT engine's second output: ``prob > threshold``, bool ``Nx1xHxW``, made on the GPU."""
 
 
 class SpecError(CracksegError, ValueError):

@@ -5,6 +5,11 @@ TensorRT version, GPU and engine hash are checked *before* the bytes reach Tenso
 spec comes from the manifest. Works with ``tensorrt`` (TensorRT 10+, JetPack or x86 wheels) and with
 ``tensorrt_rtx`` (TensorRT for RTX), whichever is installed, in that order; the runtime API used here
 is the same in both. CUDA memory and streams go through :mod:`crackseg.edge.backends.cuda`.
+
+Engines built by this version also make the mask on the GPU (``threshold`` in, bool ``mask`` out, see
+``crackseg.export.engine.add_device_mask``): :meth:`TensorRTRunner.infer_mask` then copies only the
+mask to the host, a quarter of the float32 map; :meth:`TensorRTRunner.infer` copies only ``prob``.
+Engines without those tensors still run, thresholded on the host.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from crackseg.edge.artifact.manifest import (
     read_manifest,
     rebuild_command,
 )
-from crackseg.edge.artifact.spec import INPUT_NAME, OUTPUT_NAME, ModelSpec
+from crackseg.edge.artifact.spec import INPUT_NAME, MASK_NAME, OUTPUT_NAME, THRESHOLD_NAME, ModelSpec
 from crackseg.edge.backends.base import BackendError, Runner
 from crackseg.edge.backends.cuda import CudaError, DeviceBuffer, HostBuffer, Stream, cuda_runtime
 
@@ -134,11 +139,16 @@ def profile_problem(shape: tuple[int, ...], profile: Profile) -> str | None:
     return None
 
 
+_ENGINE_TENSORS = ({INPUT_NAME, OUTPUT_NAME}, {INPUT_NAME, OUTPUT_NAME, THRESHOLD_NAME, MASK_NAME})
+"""The tensor sets of a crackseg engine: without a device-made mask (older builds), and with one."""
+
+
 class TensorRTRunner(Runner):
     """Runs a crackseg TensorRT engine (``.engine`` / ``.plan``) built by ``crackseg export engine``.
 
     Buffers are allocated once, for the largest shape of the engine's profile; each call sets the input
-    shape, copies in, runs and copies out on one CUDA stream, and returns a copy of the output.
+    shape, copies in, runs and copies out the one output it returns (``prob``, or the device-made
+    ``mask``) on one CUDA stream, and returns a copy of it.
 
     Args:
         path: the engine file; its manifest ``<path>.json`` must be beside it.
@@ -156,6 +166,7 @@ class TensorRTRunner(Runner):
         self._context: trt.IExecutionContext | None = None
         self._stream: Stream | None = None
         self._buffers: dict[str, tuple[HostBuffer, DeviceBuffer]] = {}
+        self._threshold_on_device: float | None = None
 
     @property
     def spec(self) -> ModelSpec:
@@ -189,17 +200,20 @@ class TensorRTRunner(Runner):
             raise BackendError(f"TensorRT could not deserialize {self.path} (its log above says why)")
         self._objects.append(engine)
         names = {engine.get_tensor_name(index) for index in range(engine.num_io_tensors)}
-        if names != {INPUT_NAME, OUTPUT_NAME}:
-            raise BackendError(f"{self.path} has tensors {sorted(names)}, expected '{INPUT_NAME}' -> '{OUTPUT_NAME}'")
+        if names not in _ENGINE_TENSORS:
+            raise BackendError(
+                f"{self.path} has tensors {sorted(names)}, expected '{INPUT_NAME}' -> '{OUTPUT_NAME}' "
+                f"(and '{THRESHOLD_NAME}' -> '{MASK_NAME}')"
+            )
         context = engine.create_execution_context()
         self._objects.append(context)
         self._context = context
         if not context.set_input_shape(INPUT_NAME, trt.Dims(list(profile.max))):
             raise BackendError(f"{self.path} rejects its own largest input shape {profile.max}")
-        dims = context.get_tensor_shape(OUTPUT_NAME)
-        largest = {INPUT_NAME: list(profile.max), OUTPUT_NAME: [dims[index] for index in range(len(dims))]}
         self._stream = Stream()
-        for name, shape in largest.items():
+        for name in names:
+            dims = context.get_tensor_shape(name)
+            shape = [dims[index] for index in range(len(dims))]
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
             host = HostBuffer(math.prod(shape), dtype)
             device = DeviceBuffer(host.nbytes)
@@ -207,7 +221,26 @@ class TensorRTRunner(Runner):
             if not context.set_tensor_address(name, device.pointer):
                 raise BackendError(f"TensorRT refused the device buffer of '{name}'")
 
+    @property
+    def thresholds_on_device(self) -> bool:
+        return MASK_NAME in self._buffers
+
     def infer_impl(self, image: np.ndarray) -> np.ndarray:
+        return self._run(image, OUTPUT_NAME).astype(np.float32, copy=True)  # a copy: the buffer is reused next call
+
+    def infer_mask_impl(self, image: np.ndarray, threshold: float) -> np.ndarray:
+        if not self.thresholds_on_device:
+            return super().infer_mask_impl(image, threshold)
+        assert self._stream is not None
+        if threshold != self._threshold_on_device:
+            host, device = self._buffers[THRESHOLD_NAME]
+            host.array[0] = threshold  # float32, as the host compares a float32 map with it
+            host.to_device(device, host.nbytes, self._stream)
+            self._threshold_on_device = threshold
+        return self._run(image, MASK_NAME).copy()
+
+    def _run(self, image: np.ndarray, output: str) -> np.ndarray:
+        """Runs the engine on ``image`` and copies ``output`` alone to the host; a view of its host buffer."""
         assert self.manifest is not None and self._stream is not None and self._context is not None
         problem = profile_problem(image.shape, self.manifest.profile)
         if problem:
@@ -215,18 +248,18 @@ class TensorRTRunner(Runner):
         context = self._context
         if not context.set_input_shape(INPUT_NAME, trt.Dims(list(image.shape))):
             raise BackendError(f"{self.path}: TensorRT rejected input shape {image.shape}")
-        (host_in, device_in), (host_out, device_out) = self._buffers[INPUT_NAME], self._buffers[OUTPUT_NAME]
+        (host_in, device_in), (host_out, device_out) = self._buffers[INPUT_NAME], self._buffers[output]
         staged = host_in.array[: image.size]
         np.copyto(staged.reshape(image.shape), image, casting="same_kind")
         host_in.to_device(device_in, staged.nbytes, self._stream)
         if not context.execute_async_v3(self._stream.handle):
             raise BackendError(f"{self.path}: TensorRT failed to enqueue inference")
-        dims = context.get_tensor_shape(OUTPUT_NAME)
+        dims = context.get_tensor_shape(output)
         shape = tuple(dims[index] for index in range(len(dims)))
         result = host_out.array[: math.prod(shape)]
         host_out.from_device(device_out, result.nbytes, self._stream)
         self._stream.synchronize()
-        return result.reshape(shape).astype(np.float32, copy=True)  # a copy: the buffer is reused next call
+        return result.reshape(shape)
 
     def close_impl(self) -> None:
         self._context = None
@@ -236,6 +269,7 @@ class TensorRTRunner(Runner):
             host.close()
             device.close()
         self._buffers.clear()
+        self._threshold_on_device = None
         if self._stream is not None:
             self._stream.close()
             self._stream = None

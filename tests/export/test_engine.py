@@ -365,6 +365,9 @@ def test_built_engine_runs_like_onnx_runtime(
     with TensorRTRunner(engine, onnx=source) as trt_runner:
         assert trt_runner.spec == SPEC
         first = trt_runner.infer(image)
+        assert trt_runner.thresholds_on_device  # engines built now make the mask on the GPU
+        for threshold in (0.3, 0.7):  # a changed threshold reaches the device
+            np.testing.assert_array_equal(trt_runner.infer_mask(image, threshold), first > threshold)
         second = trt_runner.infer(image[:, :, :64, :64])  # another shape in the same profile
         with pytest.raises(BackendError, match="outside the engine's profile"):
             trt_runner.infer(np.zeros((1, 3, 256, 256), np.float32))

@@ -16,8 +16,9 @@ import onnx
 import pytest
 
 from crackseg.calib.qdq import quantize_qdq
-from crackseg.edge.artifact.spec import ModelSpec
-from crackseg.export.engine import EngineFromOnnx
+from crackseg.edge.artifact.spec import MASK_NAME, OUTPUT_NAME, THRESHOLD_NAME, ModelSpec
+from crackseg.edge.backends.trt import trt
+from crackseg.export.engine import EngineFromOnnx, add_device_mask
 from crackseg.export.onnx import convert_to_fp16, export_onnx, read_onnx
 from crackseg.train.models import create_model
 
@@ -48,6 +49,27 @@ def test_fp32_and_fp16_models_build(name: str, tmp_path: Path) -> None:
     fp16 = tmp_path / f"{name}.fp16.onnx"
     onnx.save(convert_to_fp16(model), str(fp16))
     _build(fp16, "fp16")
+
+
+@pytest.mark.parametrize("half", [False, True], ids=["fp32", "fp16"])
+def test_the_engine_makes_the_mask_on_the_gpu_from_the_float32_map(tmp_path: Path, half: bool) -> None:
+    path = _export("scnet-t", tmp_path, 64)
+    if half:
+        model, _ = read_onnx(path)
+        onnx.save(convert_to_fp16(model), str(path))
+    logger = trt.Logger(trt.Logger.WARNING)
+    network = trt.Builder(logger).create_network(0)
+    assert trt.OnnxParser(network, logger).parse_from_file(str(path))
+    add_device_mask(network)
+    inputs = {network.get_input(i).name: network.get_input(i) for i in range(network.num_inputs)}
+    outputs = {network.get_output(i).name: network.get_output(i) for i in range(network.num_outputs)}
+    assert list(outputs) == [OUTPUT_NAME, MASK_NAME]
+    assert outputs[MASK_NAME].dtype == trt.DataType.BOOL
+    assert inputs[THRESHOLD_NAME].dtype == trt.DataType.FLOAT and tuple(inputs[THRESHOLD_NAME].shape) == (1, 1, 1, 1)
+    comparison = network.get_layer(network.num_layers - 1)  # the float32 map (FP16 ONNX too) against the threshold
+    assert comparison.type == trt.LayerType.ELEMENTWISE
+    assert [comparison.get_input(i).name for i in range(2)] == [OUTPUT_NAME, THRESHOLD_NAME]
+    assert outputs[OUTPUT_NAME].dtype == trt.DataType.FLOAT
 
 
 @pytest.mark.parametrize("name", ["scnet-t", "scnet"])
