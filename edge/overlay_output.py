@@ -132,7 +132,7 @@ class FramePacer:
 
 
 class OverlayOutput:
-    """A sink that draws each published frame and writes it to a video file or stream from its own thread.
+    """A sink that draws the published frames (paced) and writes them to a video file or stream from its own thread.
 
     Args:
         target: the ``--overlay`` URI (see the module table).
