@@ -51,12 +51,10 @@ def test_fp32_and_fp16_models_build(name: str, tmp_path: Path) -> None:
     _build(fp16, "fp16")
 
 
-@pytest.mark.parametrize("half", [False, True], ids=["fp32", "fp16"])
-def test_the_engine_makes_the_mask_on_the_gpu_from_the_float32_map(tmp_path: Path, half: bool) -> None:
+def test_the_engine_makes_the_mask_on_the_gpu_from_the_float32_map(tmp_path: Path) -> None:
     path = _export("scnet-t", tmp_path, 64)
-    if half:
-        model, _ = read_onnx(path)
-        onnx.save(convert_to_fp16(model), str(path))
+    model, _ = read_onnx(path)
+    onnx.save(convert_to_fp16(model), str(path))  # FP16 inside, float32 prob out: compared as the host compares
     logger = trt.Logger(trt.Logger.WARNING)
     network = trt.Builder(logger).create_network(0)
     assert trt.OnnxParser(network, logger).parse_from_file(str(path))
@@ -66,7 +64,7 @@ def test_the_engine_makes_the_mask_on_the_gpu_from_the_float32_map(tmp_path: Pat
     assert list(outputs) == [OUTPUT_NAME, MASK_NAME]
     assert outputs[MASK_NAME].dtype == trt.DataType.BOOL
     assert inputs[THRESHOLD_NAME].dtype == trt.DataType.FLOAT and tuple(inputs[THRESHOLD_NAME].shape) == (1, 1, 1, 1)
-    comparison = network.get_layer(network.num_layers - 1)  # the float32 map (FP16 ONNX too) against the threshold
+    comparison = network.get_layer(network.num_layers - 1)  # the float32 map against the threshold
     assert comparison.type == trt.LayerType.ELEMENTWISE
     assert [comparison.get_input(i).name for i in range(2)] == [OUTPUT_NAME, THRESHOLD_NAME]
     assert outputs[OUTPUT_NAME].dtype == trt.DataType.FLOAT
