@@ -36,6 +36,7 @@ from crackseg.edge.artifact.manifest import (
 from crackseg.edge.artifact.spec import INPUT_NAME, MASK_NAME, OUTPUT_NAME, THRESHOLD_NAME, ModelSpec
 from crackseg.edge.backends.base import BackendError, Runner
 from crackseg.edge.backends.cuda import CudaError, DeviceBuffer, HostBuffer, Stream, cuda_runtime
+from crackseg.edge.backends.signature import ModelSignature, check_signature
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -139,6 +140,11 @@ def profile_problem(shape: tuple[int, ...], profile: Profile) -> str | None:
     return None
 
 
+def _declared_shape(dims: trt.Dims) -> tuple[int | None, ...]:
+    """An engine tensor's shape as :class:`ModelSignature` holds it: ``None`` for a dynamic axis (``-1``)."""
+    return tuple(None if dims[index] < 0 else dims[index] for index in range(len(dims)))
+
+
 _ENGINE_TENSORS = ({INPUT_NAME, OUTPUT_NAME}, {INPUT_NAME, OUTPUT_NAME, THRESHOLD_NAME, MASK_NAME})
 """The tensor sets of a crackseg engine: without a device-made mask (older builds), and with one."""
 
@@ -186,13 +192,13 @@ class TensorRTRunner(Runner):
             hint = f"Rebuild it on this machine with: {rebuild_command(manifest, self.path)}"
             raise ManifestMismatch(self.path, differences, hint=hint)
         try:
-            self._load(engine_bytes, manifest.profile)
+            self._load(engine_bytes, manifest)
         except BaseException:
             self.close_impl()
             raise
         self.manifest = manifest
 
-    def _load(self, engine_bytes: bytes, profile: Profile) -> None:
+    def _load(self, engine_bytes: bytes, manifest: EngineManifest) -> None:
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self._objects.append(runtime)
         engine = runtime.deserialize_cuda_engine(engine_bytes)
@@ -205,6 +211,11 @@ class TensorRTRunner(Runner):
                 f"{self.path} has tensors {sorted(names)}, expected '{INPUT_NAME}' -> '{OUTPUT_NAME}' "
                 f"(and '{THRESHOLD_NAME}' -> '{MASK_NAME}')"
             )
+        input_dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(INPUT_NAME))).name
+        shapes = {name: _declared_shape(engine.get_tensor_shape(name)) for name in (INPUT_NAME, OUTPUT_NAME)}
+        self.signature = ModelSignature(str(self.path), shapes[INPUT_NAME], input_dtype, shapes[OUTPUT_NAME])
+        check_signature(self.signature, manifest.spec)
+        profile = manifest.profile
         context = engine.create_execution_context()
         self._objects.append(context)
         self._context = context

@@ -364,6 +364,7 @@ def test_built_engine_runs_like_onnx_runtime(
     image = np.random.default_rng(0).uniform(-1, 1, (1, 3, 96, 128)).astype(np.float32)
     with TensorRTRunner(engine, onnx=source) as trt_runner:
         assert trt_runner.spec == SPEC
+        assert trt_runner.signature is not None and trt_runner.signature.input_shape == (None, 3, None, None)
         first = trt_runner.infer(image)
         assert trt_runner.thresholds_on_device  # engines built now make the mask on the GPU
         for threshold in (0.3, 0.7):  # a changed threshold reaches the device
