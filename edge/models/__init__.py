@@ -4,7 +4,7 @@
   the model of the paper comparison.
 - ``scnet-t-general``: the same network fine-tuned on the training splits of six crack datasets
   (roads and concrete from drones and close up, masonry walls); for imagery that is not DeepCrack's.
-  It is not the default because it scores 3.3 points lower on DeepCrack test (README model card).
+  It is not the default because it scores 3.2 points lower on DeepCrack test (README model card).
 
 Each is shipped as ONNX for the torch-free runtime and as a safetensors checkpoint for training-side
 tools. The training data's licences differ per model: see the README's model card before using
