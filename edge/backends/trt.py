@@ -231,6 +231,8 @@ class TensorRTRunner(Runner):
             self._buffers[name] = (host, device)
             if not context.set_tensor_address(name, device.pointer):
                 raise BackendError(f"TensorRT refused the device buffer of '{name}'")
+        if THRESHOLD_NAME in names:  # every run reads it, also those that copy only ``prob``
+            self._set_threshold(manifest.spec.threshold)
 
     @property
     def thresholds_on_device(self) -> bool:
@@ -242,13 +244,17 @@ class TensorRTRunner(Runner):
     def infer_mask_impl(self, image: np.ndarray, threshold: float) -> np.ndarray:
         if not self.thresholds_on_device:
             return super().infer_mask_impl(image, threshold)
-        assert self._stream is not None
         if threshold != self._threshold_on_device:
-            host, device = self._buffers[THRESHOLD_NAME]
-            host.array[0] = threshold  # float32, as the host compares a float32 map with it
-            host.to_device(device, host.nbytes, self._stream)
-            self._threshold_on_device = threshold
+            self._set_threshold(threshold)
         return self._run(image, MASK_NAME).copy()
+
+    def _set_threshold(self, threshold: float) -> None:
+        """Queues the copy of ``threshold`` to the engine's input, ahead of the next run on the same stream."""
+        assert self._stream is not None
+        host, device = self._buffers[THRESHOLD_NAME]
+        host.array[0] = threshold  # float32, as the host compares a float32 map with it
+        host.to_device(device, host.nbytes, self._stream)
+        self._threshold_on_device = threshold
 
     def _run(self, image: np.ndarray, output: str) -> np.ndarray:
         """Runs the engine on ``image`` and copies ``output`` alone to the host; a view of its host buffer."""
