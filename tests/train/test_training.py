@@ -242,3 +242,30 @@ def test_init_refuses_another_architecture(crack_set: Path, tmp_path: Path, caps
     args[args.index("scnet-t")] = "cgnet"
     assert main(args) == 1
     assert f"--init {init} holds a scnet-t model, not --model cgnet" in capsys.readouterr().err
+
+
+def test_widen_grows_the_init_checkpoint_into_the_wider_variant(crack_set: Path, tmp_path: Path) -> None:
+    import torch
+
+    from crackseg.edge.artifact.spec import ModelSpec
+    from crackseg.train.models import create_model
+
+    trained = create_model("scnet-t")
+    init = save_checkpoint(tmp_path / "init.safetensors", trained, ModelSpec(arch="scnet-t"))
+    out = tmp_path / "run"
+    args = _train_args(crack_set, out, "--epochs", "1", "--lr", "0", "--init", str(init), "--widen")
+    args[args.index("scnet-t")] = "scnet-t-wide"
+    assert main(args) == 0
+    wide, spec = load_checkpoint(out / "last.safetensors")
+    assert (spec.arch, spec.training["widened_from"]) == ("scnet-t-wide", "scnet-t")
+    image = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():  # with a zero learning rate, the grown network still computes the trained one
+        assert torch.allclose(wide.eval()(image), trained.eval()(image), atol=1e-4)
+
+
+def test_widen_without_a_wider_model_is_refused(
+    crack_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = _train_args(crack_set, tmp_path / "run", "--epochs", "1", "--widen")
+    assert main(args) == 1
+    assert "--widen grows an --init checkpoint into a wider --model: give both" in capsys.readouterr().err

@@ -8,6 +8,8 @@ threshold (with one source: its ODS F1 and ODS threshold). Test splits are never
   crackseg train --data DeepCrack:deepcrack_train:deepcrack_val
   crackseg train --augment field --init edge/models/scnet-t-deepcrack.safetensors \
       --data DeepCrack:deepcrack_train:deepcrack_val --data UAV75:train:val:dilate=1:tol=2 --data UAVCrackX:train:val
+A trained scnet-t grows into the wider scnet-t-wide, starting at its accuracy:
+  crackseg train --init edge/models/scnet-t-general.safetensors --model scnet-t-wide --widen --data ...
 Multi-GPU: launch with torchrun, e.g.
   torchrun --nproc_per_node 4 -m crackseg.edge.cli.main train --model scnet --data DeepCrack ...
 Recipes: 'fast' (default: AdamW 2e-3, cosine, batch 8) and 'paper' (SGD 1e-4, momentum 0.9,
@@ -40,6 +42,7 @@ from crackseg.train.losses.factory import create_loss
 from crackseg.train.models import create_model, create_spec, list_models
 from crackseg.train.models.backbones import load_backbone_weights
 from crackseg.train.models.base import CrackModel
+from crackseg.train.models.widen import widen_into
 from crackseg.train.validation import ValidationSet
 
 __all__ = ["add_args", "run"]
@@ -73,6 +76,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="CHECKPOINT",
         help="start from this trained .safetensors checkpoint (fine-tuning); keeps its architecture and normalization",
+    )
+    parser.add_argument(
+        "--widen",
+        action="store_true",
+        help="with --init and a wider --model of the same family (scnet-t -> scnet-t-wide): grow the checkpoint "
+        "into it, new channels added with no effect on the output, so training starts at its accuracy",
     )
     parser.add_argument(
         "--augment",
@@ -160,19 +169,36 @@ def _model(args: argparse.Namespace) -> tuple[CrackModel, str, dict[str, object]
     """The network to train, its variant name and builder arguments, and the spec it was initialized from."""
     hed = args.prior == "hed"
     model_args: dict[str, object] = {"prior": args.prior, "hed_weights": args.hed_weights} if hed else {}
+    if args.widen and not (args.init and args.model):
+        raise CracksegError("--widen grows an --init checkpoint into a wider --model: give both")
     if args.init:
         network, init_spec = load_checkpoint(args.init)
         model = cast(CrackModel, network)  # built by create_model from the spec's registered arch
-        if args.model and args.model != init_spec.arch:
-            raise CracksegError(f"--init {args.init} holds a {init_spec.arch} model, not --model {args.model}")
         if model_args and model_args != init_spec.model_args:
             raise CracksegError(f"--init {args.init} was built with {init_spec.model_args}, not {model_args}")
+        if args.widen:
+            return _widened(model, args.model, init_spec), args.model, dict(init_spec.model_args), init_spec
+        if args.model and args.model != init_spec.arch:
+            raise CracksegError(
+                f"--init {args.init} holds a {init_spec.arch} model, not --model {args.model} "
+                "(to grow it into a wider variant, add --widen)"
+            )
         return model, init_spec.arch, dict(init_spec.model_args), init_spec
     name = args.model or "scnet-t"
     try:
         return create_model(name, **model_args), name, model_args, None
     except TypeError as exc:
         raise CracksegError(f"--prior hed applies to the SCNet family only ({exc})") from exc
+
+
+def _widened(trained: CrackModel, name: str, trained_spec: ModelSpec) -> CrackModel:
+    """``trained`` grown into the wider variant ``name``: same output, more channels to train."""
+    wide = cast(CrackModel, create_model(name, **trained_spec.model_args))
+    try:
+        widen_into(trained, wide)
+    except ValueError as exc:
+        raise CracksegError(f"--widen cannot grow {trained_spec.arch} into {name}: {exc}") from exc
+    return wide
 
 
 def _augment(args: argparse.Namespace, source: DataSource) -> Augment:
@@ -221,6 +247,7 @@ def run(args: argparse.Namespace) -> int:
                 for source, train, val in zip(sources, train_sets, val_sets, strict=True)
             ],
             "init": str(args.init) if args.init else None,
+            "widened_from": init_spec.arch if args.widen and init_spec else None,
             "augment": args.augment,
             "crop_size": args.crop_size,
             "recipe": args.recipe,
