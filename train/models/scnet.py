@@ -253,8 +253,8 @@ def scnet_t(**kwargs: Any) -> SCNet:
 
 @register_model
 def scnet_t_wide(**kwargs: Any) -> SCNet:
-    """``scnet-t`` at 1.5x width (0.51 M parameters, 6.7 GFLOPs at 512x512): room to learn several domains.
+    """scnet-t at 1.5x width, room for many imaging domains; grows from a trained scnet-t (train --widen).
 
-    Grows from a trained ``scnet-t`` with ``crackseg train --widen`` (see :mod:`crackseg.train.models.widen`).
+    See :mod:`crackseg.train.models.widen` for how the trained weights carry over.
     """
     return _create_scnet(**{"widths": (24, 48, 96, 192, 192), "conv": "separable", **kwargs})
