@@ -193,7 +193,7 @@ def _model(args: argparse.Namespace) -> tuple[CrackModel, str, dict[str, object]
 
 def _widened(trained: CrackModel, name: str, trained_spec: ModelSpec) -> CrackModel:
     """``trained`` grown into the wider variant ``name``: same output, more channels to train."""
-    wide = cast(CrackModel, create_model(name, **trained_spec.model_args))
+    wide = create_model(name, **trained_spec.model_args)
     try:
         widen_into(trained, wide)
     except ValueError as exc:
