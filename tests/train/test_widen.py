@@ -41,8 +41,8 @@ def test_the_new_channels_receive_gradients_and_change_the_output_after_a_step()
     before = _probability(wide, image)
     wide.train()
     wide(image).fused.mean().backward()
-    # the fused head reads the decoder's first block, whose last pointwise conv maps 48 -> 24 channels in
-    # the wide network; the weights from its new inputs (16:48) into its old outputs (:16) start at zero
+    # the decoder's first block feeds the finest side output; its last pointwise conv maps 24 -> 24 channels
+    # (16 -> 16 in scnet-t), and the weights from its new inputs (16:) into its old outputs (:16) start at zero
     pointwise = wide.decoder.blocks[0].convs[-1].conv_pw
     assert pointwise.weight[:16, 16:].abs().sum() == 0
     assert pointwise.weight.grad is not None and pointwise.weight.grad[:16, 16:].abs().sum() > 0

@@ -21,7 +21,7 @@ from torch import nn
 
 __all__ = ["widen_into"]
 
-_PROBE_SIDE = 64  # pixels; a multiple of every registered variant's size multiple
+_PROBE_SIDE = 64  # pixels; a multiple of SCNet's size multiple (32)
 _TOLERANCE = 1e-4  # largest probability difference taken as "computes the same" (summation order differs)
 
 
