@@ -31,6 +31,8 @@ Variants only change :class:`SCNetConfig`: ``scnet-l4`` drops the fifth scale (t
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -91,30 +93,17 @@ class SCNetConfig:
         return 2**self.levels
 
 
-class EncoderBlock(nn.Module):
-    """``depth`` conv blocks then scale-space attention; returns gated features and the side feature."""
+class AttentionBlock(nn.Module):
+    """Conv blocks through the given channel counts, then scale-space attention.
 
-    def __init__(self, in_channels: int, out_channels: int, depth: int, conv_layer: ConvLayer) -> None:
+    Returns the gated features and the side feature. An encoder block widens at its first conv
+    (``in, out, out, ...``); its decoder mirror keeps its input width until the last (``in, ..., in, out``).
+    """
+
+    def __init__(self, channels: Sequence[int], conv_layer: ConvLayer) -> None:
         super().__init__()
-        self.convs = nn.Sequential(
-            *[conv_layer(in_channels if index == 0 else out_channels, out_channels) for index in range(depth)]
-        )
-        self.attention = ScaleSpaceAttention(out_channels)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        attended, side = self.attention(self.convs(x))
-        return attended, side
-
-
-class DecoderBlock(nn.Module):
-    """SegNet-style mirror of an encoder block: keeps ``in_channels`` until the last conv."""
-
-    def __init__(self, in_channels: int, out_channels: int, depth: int, conv_layer: ConvLayer) -> None:
-        super().__init__()
-        self.convs = nn.Sequential(
-            *[conv_layer(in_channels, out_channels if index == depth - 1 else in_channels) for index in range(depth)]
-        )
-        self.attention = ScaleSpaceAttention(out_channels)
+        self.convs = nn.Sequential(*[conv_layer(i, o) for i, o in itertools.pairwise(channels)])
+        self.attention = ScaleSpaceAttention(channels[-1])
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         attended, side = self.attention(self.convs(x))
@@ -133,7 +122,9 @@ class SCNetEncoder(nn.Module):
     def __init__(self, in_channels: int, widths: tuple[int, ...], depths: tuple[int, ...], conv: ConvLayer) -> None:
         super().__init__()
         ins = (in_channels, *widths[:-1])
-        self.blocks = nn.ModuleList([EncoderBlock(i, o, d, conv) for i, o, d in zip(ins, widths, depths, strict=True)])
+        self.blocks = nn.ModuleList(
+            [AttentionBlock([i] + [o] * d, conv) for i, o, d in zip(ins, widths, depths, strict=True)]
+        )
         self.out_channels = widths
 
     def forward(self, x: Tensor) -> EncoderFeatures:
@@ -166,7 +157,9 @@ class SCNetDecoder(nn.Module):
     def __init__(self, widths: tuple[int, ...], depths: tuple[int, ...], conv: ConvLayer) -> None:
         super().__init__()
         outs = (widths[0], *widths[:-1])
-        self.blocks = nn.ModuleList([DecoderBlock(i, o, d, conv) for i, o, d in zip(widths, outs, depths, strict=True)])
+        self.blocks = nn.ModuleList(
+            [AttentionBlock([i] * d + [o], conv) for i, o, d in zip(widths, outs, depths, strict=True)]
+        )
         self.unpools = nn.ModuleList([MaxUnpool(width) for width in widths])
 
     def forward(self, encoded: EncoderFeatures) -> list[Tensor]:
