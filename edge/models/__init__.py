@@ -5,6 +5,9 @@
 - ``scnet-t-general``: the same network fine-tuned on the training splits of six crack datasets
   (roads and concrete from drones and close up, masonry walls); for imagery that is not DeepCrack's.
   It is not the default because it scores 3.2 points lower on DeepCrack test (README model card).
+- ``scnet-t-wide-general``: ``scnet-t-wide`` (1.5x the widths, about twice the compute) grown from
+  ``scnet-t-general`` and trained further on the same data; chosen over it on validation, for
+  imagery that is not DeepCrack's where the extra compute is affordable.
 
 Each is shipped as ONNX for the torch-free runtime and as a safetensors checkpoint for training-side
 tools. The training data's licences differ per model: see the README's model card before using
@@ -19,7 +22,7 @@ from crackseg.edge.errors import CracksegError
 
 __all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL_NAME", "bundled_model", "model_path"]
 
-BUNDLED_MODELS = ("scnet-t-deepcrack", "scnet-t-general")
+BUNDLED_MODELS = ("scnet-t-deepcrack", "scnet-t-general", "scnet-t-wide-general")
 DEFAULT_MODEL_NAME = "scnet-t-deepcrack"
 
 
