@@ -103,8 +103,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     engine.add_argument(
         "--rtx-target",
         nargs="+",
+        type=str.upper,
         metavar="SM",
-        help="TensorRT for RTX only: build ahead of time for these GPU architectures (e.g. SM89 SM120) "
+        help="TensorRT for RTX only: build ahead of time for these GPU architectures (e.g. sm89 SM120) "
         "instead of for this GPU",
     )
     engine.add_argument("--rebuild", action="store_true", help="build even if a matching engine exists")
