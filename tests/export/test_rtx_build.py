@@ -86,16 +86,8 @@ def test_the_cli_builds_for_a_named_architecture_without_a_gpu_and_records_it(tm
     from crackseg.edge.cli.main import main
 
     onnx_path = _export("scnet-t", tmp_path, 64)
-    command = [
-        "export",
-        "engine",
-        "--onnx",
-        str(onnx_path),
-        "--precision",
-        "fp32",
-        "--rtx-target",
-        *(name.lower() for name in TARGET),
-    ]  # either case
+    lower_case = [name.lower() for name in TARGET]  # sm89 as well as SM89
+    command = ["export", "engine", "--onnx", str(onnx_path), "--precision", "fp32", "--rtx-target", *lower_case]
     assert main(command) == 0
     (engine,) = tmp_path.glob("scnet-t.fp32.rtx*.sm89.engine")
     manifest = read_manifest(engine)
