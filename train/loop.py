@@ -6,7 +6,8 @@ validation set and chooses one shared threshold (:mod:`crackseg.train.validation
 ``config.out_dir``: ``best.safetensors`` (highest validation score, spec threshold set to that
 epoch's shared threshold), ``last.safetensors`` (spec threshold set to the last epoch's shared
 threshold, so exporting it ships a threshold that fits it) + ``last.state.pt`` (for ``--resume``),
-``history.json`` and ``curves.png``.
+``history.json`` and ``curves.png``. With ``ema_decay`` set, validation and both checkpoints hold an
+exponential moving average of the weights (updated every step) instead of the last step's weights.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.pytorch import TorchRunner
+from crackseg.edge.errors import CracksegError
 from crackseg.train.checkpoint import save_checkpoint
 from crackseg.train.data.torch_dataset import SourceMix, WeightedSourceSampler
 from crackseg.train.validation import ValidationResult, ValidationSet, validate
@@ -73,6 +76,8 @@ class TrainConfig:
     """Wall-clock budget: the run plans as many epochs (at most ``epochs``) as fit, and the schedule follows."""
     samples_per_epoch: int | None = None
     """Training samples per epoch over all processes (default: the training sets' total size)."""
+    ema_decay: float | None = None
+    """Per-step decay of an exponential moving average of the weights, which is then what is validated and saved."""
 
     @classmethod
     def from_recipe(cls, recipe: str, **overrides: Any) -> TrainConfig:
@@ -150,6 +155,15 @@ class _Trainer:
         self.device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device)
         self.raw_model = model
+        self.ema = (
+            AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+            if config.ema_decay
+            else None
+        )
+        if self.ema:  # count the starting weights (an --init checkpoint's), not only those after the first step
+            self.ema.update_parameters(model)
+        self.kept_model = self.ema.module if self.ema else model
+        """The weights validated and saved: the moving average where there is one."""
         if dist.is_initialized():
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
@@ -221,6 +235,8 @@ class _Trainer:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            if self.ema:
+                self.ema.update_parameters(self.raw_model)
             self.step += 1
             total_loss += loss.item() * images.shape[0]
             seen += images.shape[0]
@@ -230,7 +246,7 @@ class _Trainer:
         return total_loss / max(seen, 1)
 
     def validate(self) -> ValidationResult:
-        with TorchRunner((self.raw_model, self.spec), device=str(self.device)) as runner:
+        with TorchRunner((self.kept_model, self.spec), device=str(self.device)) as runner:
             return validate(runner, self.val_sets, progress=self.config.progress)
 
     def spec_with(self, scores: ValidationResult, epoch: int) -> ModelSpec:
@@ -251,8 +267,10 @@ class _Trainer:
 
     def save_resume_state(self, epoch: int, spec: ModelSpec) -> None:
         out = self.config.out_dir
-        save_checkpoint(out / "last.safetensors", self.raw_model, spec)
+        save_checkpoint(out / "last.safetensors", self.kept_model, spec)
         state = {
+            "model": self.raw_model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else None,
             "epoch": epoch,
             "step": self.step,
             "optimizer": self.optimizer.state_dict(),
@@ -267,8 +285,12 @@ class _Trainer:
         state_path = checkpoint.with_name(checkpoint.name.replace(".safetensors", ".state.pt"))
         if not state_path.is_file():
             raise FileNotFoundError(f"cannot resume: {state_path} (written beside {checkpoint.name}) is missing")
-        self.raw_model.load_state_dict(load_file(str(checkpoint), device=str(self.device)))
         state = torch.load(state_path, map_location=self.device, weights_only=True)
+        if bool(state.get("ema")) != bool(self.ema):
+            raise CracksegError(f"cannot resume {checkpoint}: give --ema exactly when the interrupted run had it")
+        self.raw_model.load_state_dict(state.get("model") or load_file(str(checkpoint), device=str(self.device)))
+        if self.ema:
+            self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.start_epoch, self.step = state["epoch"] + 1, state["step"]
@@ -325,7 +347,7 @@ class _Trainer:
                 scores.threshold,
                 epoch + 1,
             )
-            save_checkpoint(out / "best.safetensors", self.raw_model, spec)
+            save_checkpoint(out / "best.safetensors", self.kept_model, spec)
         self.save_resume_state(epoch, spec)
         (out / "history.json").write_text(json.dumps(self.result.history, indent=1))
         _save_curves(self.result.history, out / "curves.png")

@@ -103,6 +103,13 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         metavar="MIN",
         help="wall-clock budget in minutes: train as many epochs (up to --epochs) as fit, the schedule fitted to them",
     )
+    parser.add_argument(
+        "--ema",
+        type=_decay,
+        metavar="DECAY",
+        help="keep an exponential moving average of the weights, updated every step with this decay (e.g. 0.995: "
+        "about the last 200 steps); validation, checkpoints and so exports use the average (default: off)",
+    )
     parser.add_argument("--batch-size", type=int, help="per-process batch size (default: from the recipe)")
     parser.add_argument("--lr", type=float, help="base learning rate (default: from the recipe)")
     parser.add_argument(
@@ -134,6 +141,13 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skip-bad", action="store_true", help="skip unreadable or inconsistent samples with a warning"
     )
+
+
+def _decay(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a decay between 0 and 1 (exclusive)")
+    return value
 
 
 def _init_distributed(device: str | None) -> str | None:
@@ -236,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         time_limit_min=args.time_limit,
         samples_per_epoch=args.samples_per_epoch,
+        ema_decay=args.ema,
     )
     spec = create_spec(
         model_name,
@@ -299,4 +314,5 @@ _RECIPE_KEYS = {
     "warmup_epochs",
     "seed",
     "time_limit_min",
+    "ema_decay",
 }
