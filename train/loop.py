@@ -288,6 +288,7 @@ class _Trainer:
         state = torch.load(state_path, map_location=self.device, weights_only=True)
         if bool(state.get("ema")) != bool(self.ema):
             raise CracksegError(f"cannot resume {checkpoint}: give --ema exactly when the interrupted run had it")
+        # state files from before --ema hold no "model": their last.safetensors is the trained weights
         self.raw_model.load_state_dict(state.get("model") or load_file(str(checkpoint), device=str(self.device)))
         if self.ema:
             self.ema.load_state_dict(state["ema"])
