@@ -160,9 +160,9 @@ class _Trainer:
             if config.ema_decay
             else None
         )
-        if self.ema:  # count the starting weights (an --init checkpoint's), not only those after the first step
+        if self.ema is not None:  # count the starting weights (an --init checkpoint's), not only later ones
             self.ema.update_parameters(model)
-        self.kept_model = self.ema.module if self.ema else model
+        self.kept_model = self.ema.module if self.ema is not None else model
         """The weights validated and saved: the moving average where there is one."""
         if dist.is_initialized():
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -235,7 +235,7 @@ class _Trainer:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            if self.ema:
+            if self.ema is not None:
                 self.ema.update_parameters(self.raw_model)
             self.step += 1
             total_loss += loss.item() * images.shape[0]
@@ -270,7 +270,7 @@ class _Trainer:
         save_checkpoint(out / "last.safetensors", self.kept_model, spec)
         state = {
             "model": self.raw_model.state_dict(),
-            "ema": self.ema.state_dict() if self.ema else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
             "epoch": epoch,
             "step": self.step,
             "optimizer": self.optimizer.state_dict(),
@@ -286,11 +286,11 @@ class _Trainer:
         if not state_path.is_file():
             raise FileNotFoundError(f"cannot resume: {state_path} (written beside {checkpoint.name}) is missing")
         state = torch.load(state_path, map_location=self.device, weights_only=True)
-        if bool(state.get("ema")) != bool(self.ema):
+        if (state.get("ema") is None) != (self.ema is None):
             raise CracksegError(f"cannot resume {checkpoint}: give --ema exactly when the interrupted run had it")
         # state files from before --ema hold no "model": their last.safetensors is the trained weights
         self.raw_model.load_state_dict(state.get("model") or load_file(str(checkpoint), device=str(self.device)))
-        if self.ema:
+        if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])

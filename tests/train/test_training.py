@@ -271,35 +271,35 @@ def test_widen_without_a_wider_model_is_refused(
     assert "--widen grows an --init checkpoint into a wider --model: give both" in capsys.readouterr().err
 
 
-def test_ema_keeps_the_moving_average_in_the_checkpoints(crack_set: Path, tmp_path: Path) -> None:
-    import torch
-    from safetensors.torch import load_file
-
+def _untrained_checkpoint(tmp_path: Path) -> Path:
     from crackseg.edge.artifact.spec import ModelSpec
     from crackseg.train.models import create_model
 
-    init = save_checkpoint(tmp_path / "init.safetensors", create_model("scnet-t"), ModelSpec(arch="scnet-t"))
-    out = tmp_path / "run"
-    args = _train_args(crack_set, out, "--epochs", "1", "--lr", "5e-3", "--init", str(init), "--ema", "0.999999")
-    assert main(args) == 0
-    start, saved = load_file(str(init)), load_file(str(out / "last.safetensors"))
-    trained = torch.load(out / "last.state.pt", weights_only=True)["model"]
+    return save_checkpoint(tmp_path / "init.safetensors", create_model("scnet-t"), ModelSpec(arch="scnet-t"))
+
+
+def test_ema_keeps_the_moving_average_in_the_checkpoints(crack_set: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    init = _untrained_checkpoint(tmp_path)
+    common = ("--epochs", "1", "--lr", "5e-3", "--init", str(init))
+    # the same start and seed: both runs take the same steps, one also keeping the average
+    assert main(_train_args(crack_set, tmp_path / "plain", *common)) == 0
+    assert main(_train_args(crack_set, tmp_path / "ema", *common, "--ema", "0.999999")) == 0
+    start = load_file(str(init))
+    trained, averaged = (load_file(str(tmp_path / run / "last.safetensors")) for run in ("plain", "ema"))
     moved = max((trained[k] - start[k]).abs().max().item() for k in start)
-    averaged_moved = max((saved[k] - start[k]).abs().max().item() for k in start)
+    averaged_moved = max((averaged[k] - start[k]).abs().max().item() for k in start)
     # with a decay this close to 1 the average has barely left the start, while the trained weights have
     assert moved > 1e-3 and averaged_moved < moved * 1e-3
-    assert read_spec(out / "best.safetensors").training["ema_decay"] == 0.999999
+    assert read_spec(tmp_path / "ema" / "best.safetensors").training["ema_decay"] == 0.999999
 
 
 def test_resume_with_ema_continues_the_average_exactly(crack_set: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from crackseg.edge.artifact.spec import ModelSpec
-    from crackseg.train.models import create_model
-
-    init = save_checkpoint(tmp_path / "init.safetensors", create_model("scnet-t"), ModelSpec(arch="scnet-t"))
     # the same start and a constant rate, so both runs take the same steps
-    recipe = ("--init", str(init), "--recipe", "paper", "--lr", "5e-3", "--ema", "0.9")
+    recipe = ("--init", str(_untrained_checkpoint(tmp_path)), "--recipe", "paper", "--lr", "5e-3", "--ema", "0.9")
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert main(_train_args(crack_set, straight, "--epochs", "2", *recipe)) == 0
     assert main(_train_args(crack_set, split, "--epochs", "1", *recipe)) == 0
