@@ -26,7 +26,7 @@ Choices where the paper leaves room, and why:
 
 Variants only change :class:`SCNetConfig`: ``scnet-l4`` drops the fifth scale (the paper's ablation),
 ``scnet-s`` halves the widths, ``scnet-t`` uses quarter widths with depthwise-separable convolutions,
-``scnet-t-wide`` 1.5x those of ``scnet-t``.
+``scnet-t-wide`` 1.5x and ``scnet-t-wide2`` 2x those of ``scnet-t``.
 """
 
 from __future__ import annotations
@@ -251,3 +251,9 @@ def scnet_t_wide(**kwargs: Any) -> SCNet:
     See :mod:`crackseg.train.models.widen` for how the trained weights carry over.
     """
     return _create_scnet(**{"widths": (24, 48, 96, 192, 192), "conv": "separable", **kwargs})
+
+
+@register_model
+def scnet_t_wide2(**kwargs: Any) -> SCNet:
+    """scnet-t at 2x width, near the light budget (2 M parameters, 15 GFLOPs); grows from a trained scnet-t-wide."""
+    return _create_scnet(**{"widths": (32, 64, 128, 256, 256), "conv": "separable", **kwargs})
