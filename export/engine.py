@@ -325,7 +325,12 @@ class EngineFromOnnx:
         start = time.perf_counter()
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:
-            raise EngineBuildError(f"TensorRT failed to build an engine from {plan.onnx_path} (its log above says why)")
+            largest = "x".join(str(side) for side in plan.profile.max)
+            raise EngineBuildError(
+                f"TensorRT failed to build an engine from {plan.onnx_path} within a {plan.builder.workspace_mib} MiB "
+                f"workspace for inputs up to {largest} (its log above says why; when it ran out of memory or found "
+                "no tactic within the workspace limit, raise the workspace or lower the max shape)"
+            )
         log.info("built in %.0f s", time.perf_counter() - start)
         if cache_path is not None:
             _atomic_write(cache_path, bytes(config.get_timing_cache().serialize()))

@@ -18,7 +18,7 @@ import pytest
 from crackseg.calib.qdq import quantize_qdq
 from crackseg.edge.artifact.spec import MASK_NAME, OUTPUT_NAME, THRESHOLD_NAME, ModelSpec
 from crackseg.edge.backends.trt import trt
-from crackseg.export.engine import EngineFromOnnx, add_device_mask
+from crackseg.export.engine import EngineBuildError, EngineFromOnnx, add_device_mask
 from crackseg.export.onnx import convert_to_fp16, export_onnx, read_onnx
 from crackseg.train.models import create_model
 
@@ -98,3 +98,10 @@ def test_the_cli_builds_for_a_named_architecture_without_a_gpu_and_records_it(tm
     stamp = engine.stat().st_mtime
     assert main(command) == 0  # up to date: the build machine's GPU is not what the engine is checked against
     assert engine.stat().st_mtime == stamp
+
+
+def test_a_build_over_the_workspace_cap_names_the_cap_and_the_shape_to_change(tmp_path: Path) -> None:
+    path = _export("scnet-t", tmp_path, 64)
+    expected = r"within a 1 MiB workspace for inputs up to 1x3x1024x1024.*raise the workspace"
+    with pytest.raises(EngineBuildError, match=expected):
+        _build(path, "fp32", workspace_mib=1)
