@@ -206,7 +206,7 @@ def test_mavlink_positions_are_matched_to_each_frame_and_recorded(
     assert json.loads(info)["mavlink"] == url
     assert main(["report", str(db)]) == 0  # the report places each detection where the drone was
     points = {f["properties"]["frame_id"]: f["geometry"]["coordinates"][:2]
-              for f in json.loads(db.with_suffix(".geojson").read_text())["features"]}  # fmt: skip
+              for f in json.loads(db.with_suffix(".geojson").read_text())["features"] if f["geometry"]}  # fmt: skip
     recorded = _recorded(db, "frame_id, lon_deg, lat_deg, crack_pixels")
     assert points == {frame_id: [lon, lat] for frame_id, lon, lat, cracks in recorded if cracks and lat is not None}
     assert f"lat {latitudes[0]:.6f}.." in db.with_suffix(".html").read_text()
