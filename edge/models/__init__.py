@@ -8,6 +8,8 @@
 - ``scnet-t-wide-general``: ``scnet-t-wide`` (1.5x the widths, about twice the compute) grown from
   ``scnet-t-general`` and trained further on the same data; chosen over it on validation, for
   imagery that is not DeepCrack's where the extra compute is affordable.
+- ``scnet-t-wide2-general``: ``scnet-t-wide2`` (2x the widths) grown from ``scnet-t-wide-general``
+  the same way; the most accurate general model, at about 1.7x the wide one's compute.
 
 Each is shipped as ONNX for the torch-free runtime and as a safetensors checkpoint for training-side
 tools. The training data's licences differ per model: see the README's model card before using
@@ -22,7 +24,7 @@ from crackseg.edge.errors import CracksegError
 
 __all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL_NAME", "bundled_model", "model_path"]
 
-BUNDLED_MODELS = ("scnet-t-deepcrack", "scnet-t-general", "scnet-t-wide-general")
+BUNDLED_MODELS = ("scnet-t-deepcrack", "scnet-t-general", "scnet-t-wide-general", "scnet-t-wide2-general")
 DEFAULT_MODEL_NAME = "scnet-t-deepcrack"
 
 
