@@ -184,7 +184,7 @@ def test_mavlink_positions_are_matched_to_each_frame_and_recorded(
 ) -> None:
     url, lat_per_s = autopilot.url, autopilot.LAT_PER_S
     db = tmp_path / "flight.db"
-    time.sleep(0.3)  # the sender is running before the first frame
+    time.sleep(0.3)  # the autopilot is streaming before the run opens its link
     _run(endpoint, db, "--mavlink", url, fps=25)
     rows = _recorded(db, "capture_ns, pose_parts, pose_stale, lat_deg, lon_deg, rel_alt_m, pitch_deg, yaw_deg, "
                          "gimbal_yaw_deg, chainage_m")  # fmt: skip
