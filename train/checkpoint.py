@@ -48,7 +48,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, spec: ModelSpec) -> Path
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelSpec]:
     """Rebuilds the network named by the checkpoint's spec and loads its weights (strictly).
 
-    Registered in :data:`crackseg.edge.artifact.loaders.NETWORK_LOADERS`: the torch runner loads checkpoints with it.
+    Declared as a ``crackseg.network_loaders`` entry point (pyproject.toml): the torch runner loads checkpoints with it.
     """
     from safetensors.torch import load_file
 
