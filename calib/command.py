@@ -53,8 +53,8 @@ from crackseg.calib.qdq import (
 from crackseg.calib.ranges import DEFAULT_PERCENTILE, METHODS
 from crackseg.edge.artifact.hashing import sha256_file
 from crackseg.edge.artifact.size import Size, parse_size
+from crackseg.edge.artifact.size_options import add_old_size_spelling
 from crackseg.edge.backends import open_runner
-from crackseg.edge.cli.options import add_old_size_spelling
 from crackseg.edge.evaluation.dataset import CrackDataset, resolve_split
 from crackseg.export.onnx import read_onnx
 

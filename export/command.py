@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crackseg.edge.artifact.precision import PRECISIONS
-from crackseg.edge.cli.options import SizeOrOldHeightWidth
+from crackseg.edge.artifact.size_options import SizeOrOldHeightWidth
 from crackseg.edge.errors import CracksegError
 from crackseg.export.parity import FP16_TOLERANCE, FP32_TOLERANCE
 

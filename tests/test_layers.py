@@ -125,8 +125,12 @@ def _called_name(call: ast.Call) -> str:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
-def imported_modules(tree: ast.AST, package: str) -> list[tuple[int, str]]:
-    """``(line, module)`` of every crackseg import in ``tree``; ``package`` resolves relative imports."""
+def imported_modules(tree: ast.AST, package: str, references: bool = True) -> list[tuple[int, str]]:
+    """``(line, module)`` of every crackseg import in ``tree``; ``package`` resolves relative imports.
+
+    With ``references``, a string that is a whole ``crackseg.<module>[:name]`` counts too: a table entry
+    that code imports later, or a ``python -m`` target.
+    """
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -142,7 +146,12 @@ def imported_modules(tree: ast.AST, package: str) -> list[tuple[int, str]]:
             first = node.args[0]
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
                 found.append((node.lineno, first.value.split(":", 1)[0]))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _REFERENCE.fullmatch(node.value):
+        elif (
+            references
+            and isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and _REFERENCE.fullmatch(node.value)
+        ):
             found.append((node.lineno, node.value.split(":", 1)[0]))  # a table entry such as "module:Class"
         elif isinstance(node, ast.Attribute) and not isinstance(getattr(node, "_parent", None), ast.Attribute):
             dotted = _dotted(node)
@@ -246,7 +255,8 @@ def _package_graph() -> dict[str, set[str]]:
         is_package = path.name == "__init__.py"
         own = package_of(module, is_package)
         tree = _mark_parents(ast.parse(path.read_text(encoding="utf-8")))
-        for _, target in imported_modules(tree, package_of(module, is_package)):
+        # a command table or a ``python -m`` target names a module without importing it: no edge
+        for _, target in imported_modules(tree, package_of(module, is_package), references=False):
             named = _module_named(target)
             if named is None:
                 continue

@@ -47,12 +47,13 @@ from types import FrameType
 from typing import Any
 
 from crackseg.edge.artifact.size import parse_size
+from crackseg.edge.artifact.size_options import add_old_size_spelling
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends import Runner, open_runner
 from crackseg.edge.backends.replay import ReplayRunner
 from crackseg.edge.bench.machine import library_versions
 from crackseg.edge.cli.listen import describe
-from crackseg.edge.cli.options import add_old_size_spelling, add_stats_mode
+from crackseg.edge.cli.options import add_stats_mode
 from crackseg.edge.errors import CracksegError
 from crackseg.edge.geometry import BLENDS, Geometry, make_geometry
 from crackseg.edge.models import BUNDLED_MODELS, DEFAULT_MODEL_NAME, bundled_model, model_path
