@@ -163,7 +163,7 @@ def run_onnx(args: argparse.Namespace) -> int:
 
 def synthetic_images(count: int, size: tuple[int, int] = (384, 544), seed: int = 0) -> Iterator[Sample]:
     """``count`` synthetic crack images of ``size`` (height, width); DeepCrack's image size by default."""
-    from crackseg.edge.sources.synthetic import CrackSynth
+    from crackseg.edge.runtime.sources.synthetic import CrackSynth
 
     synth = CrackSynth(width=size[1], height=size[0], seed=seed)
     for index in range(count):

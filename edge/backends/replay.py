@@ -21,7 +21,7 @@ import numpy as np
 
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.base import BackendError, Runner
-from crackseg.edge.geometry import Geometry
+from crackseg.edge.runtime.geometry import Geometry
 
 __all__ = ["ReplayRunner"]
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.bench.config import REPLAY, BenchError, Case
-from crackseg.edge.wire import model_hash
+from crackseg.edge.runtime.wire import model_hash
 
 __all__ = ["Artifact", "ArtifactMaker", "running"]
 
@@ -137,7 +137,7 @@ class ArtifactMaker:
 
             from crackseg.calib.qdq import quantize_qdq
             from crackseg.edge.preprocess import to_network_input
-            from crackseg.edge.sources.synthetic import CrackSynth
+            from crackseg.edge.runtime.sources.synthetic import CrackSynth
             from crackseg.export.onnx import read_onnx
 
             graph, spec = read_onnx(source)

@@ -2,7 +2,7 @@
 
 :class:`LoopbackAutopilot` sends MAVLink with ``pymavlink`` from its own thread, as a flight controller
 streams telemetry: ``GLOBAL_POSITION_INT`` and ``ATTITUDE`` at ``rate_hz`` each, over UDP to a free port
-on 127.0.0.1, where ``crackseg run --mavlink`` (a :class:`~crackseg.edge.pose.mavlink.MavlinkInput` on
+on 127.0.0.1, where ``crackseg run --mavlink`` (a :class:`~crackseg.edge.runtime.pose.mavlink.MavlinkInput` on
 :attr:`LoopbackAutopilot.url`) listens. The simulated drone flies due north at a constant speed, so the
 position a frame should carry is known from its capture time (:meth:`LoopbackAutopilot.latitude_at`).
 ``pymavlink`` (``crackseg[pose]``) is imported when the autopilot opens.

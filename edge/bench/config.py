@@ -28,8 +28,8 @@ from crackseg.edge.artifact.precision import PRECISIONS, Precision
 from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.publish_zmq import ENCODINGS
-from crackseg.edge.stats import StatsMode, check_stats_mode
+from crackseg.edge.runtime.sinks.publish_zmq import ENCODINGS
+from crackseg.edge.runtime.stats import StatsMode, check_stats_mode
 
 __all__ = [
     "BACKENDS",
@@ -171,12 +171,12 @@ class MeasureConfig:
         load: the load point's source rate, as a fraction of the raw throughput.
         source: frame source URI for the end-to-end runs (synthetic frames come at the case's input size).
         frame_pool: distinct frames read from the source once and replayed.
-        encoding: mask encoding on the wire (a name of ``crackseg.edge.publish_zmq.ENCODINGS``).
+        encoding: mask encoding on the wire (a name of ``crackseg.edge.runtime.sinks.publish_zmq.ENCODINGS``).
         threads: ONNX Runtime intra-op threads (``None``: its default).
         calib_frames: synthetic frames used to calibrate an INT8 model made on the fly.
         replay_ms: the replay backend's latency per inference call.
         postprocess_workers: the pipeline's postprocessing threads (``None``: its default, one per usable core).
-        stats: how the end-to-end runs measure crack statistics (``crackseg.edge.stats.STATS_MODES``).
+        stats: how the end-to-end runs measure crack statistics (``crackseg.edge.runtime.stats.STATS_MODES``).
     """
 
     warmup_s: float = 1.0

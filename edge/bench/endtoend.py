@@ -10,7 +10,7 @@ Runs. Each run binds its own ZeroMQ publisher on 127.0.0.1 (a free port, the pro
 high-water mark) with a real subscriber in a second process (:mod:`crackseg.edge.bench.listener`),
 and starts capturing only once that subscriber hears the publisher:
 
-* ``pipeline``: :class:`~crackseg.edge.pipeline.Pipeline`, exactly as ``crackseg run`` wires it, from an
+* ``pipeline``: :class:`~crackseg.edge.runtime.pipeline.Pipeline`, exactly as ``crackseg run`` wires it, from an
   unpaced playback source (lossless: the pipeline runs at the pace of its slowest stage);
 * ``inspection`` (``--inspection``): the same with ``crackseg run --overlay FILE --mavlink URL``'s outputs on,
   an overlay video written to a temporary folder and every frame tagged with a pose from a loopback
@@ -43,20 +43,20 @@ from crackseg.edge.bench.config import BenchError
 from crackseg.edge.bench.inspection import InspectionOutputs
 from crackseg.edge.bench.listener import Heard, SubscriberProcess
 from crackseg.edge.bench.results import STAGES, EndToEndResult, LatencyStats, SubscriberResult, stage_capacity
-from crackseg.edge.frame import Frame
-from crackseg.edge.geometry import Geometry, make_geometry
-from crackseg.edge.metrics import PipelineMetrics
-from crackseg.edge.pipeline import STAGES as PIPELINE_STAGES
-from crackseg.edge.pipeline import Pipeline, PipelineConfig, Sink
-from crackseg.edge.pose import Pose
-from crackseg.edge.postprocess import FrameResult, Postprocessor
-from crackseg.edge.publish_zmq import ENCODINGS, MessageBuilder, ZmqPublisher
-from crackseg.edge.sources import open_source
-from crackseg.edge.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
-from crackseg.edge.sources.memory import read_frames
-from crackseg.edge.stats import StatsMode
-from crackseg.edge.uri import Uri, parse_uri
-from crackseg.edge.wire import MaskEncoding, MaskMessage
+from crackseg.edge.runtime.geometry import Geometry, make_geometry
+from crackseg.edge.runtime.metrics import PipelineMetrics
+from crackseg.edge.runtime.pipeline import STAGES as PIPELINE_STAGES
+from crackseg.edge.runtime.pipeline import Pipeline, PipelineConfig, Sink
+from crackseg.edge.runtime.pose import Pose
+from crackseg.edge.runtime.postprocess import FrameResult, Postprocessor
+from crackseg.edge.runtime.sinks.publish_zmq import ENCODINGS, MessageBuilder, ZmqPublisher
+from crackseg.edge.runtime.sources import open_source
+from crackseg.edge.runtime.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
+from crackseg.edge.runtime.sources.frame import Frame
+from crackseg.edge.runtime.sources.memory import read_frames
+from crackseg.edge.runtime.sources.uri import Uri, parse_uri
+from crackseg.edge.runtime.stats import StatsMode
+from crackseg.edge.runtime.wire import MaskEncoding, MaskMessage
 
 __all__ = [
     "ClockedSource",

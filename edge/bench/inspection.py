@@ -1,8 +1,8 @@
 """The inspection outputs of the bench's ``inspection`` run, wired as ``crackseg run --overlay FILE --mavlink URL``.
 
-An :class:`~crackseg.edge.overlay_output.OverlayOutput` sink writes the published frames, masks drawn, to
-an MP4 file; a :class:`~crackseg.edge.pose.track.PoseTrack` fed by a
-:class:`~crackseg.edge.pose.mavlink.MavlinkInput` tags every frame with the pose at its capture time. The
+An :class:`~crackseg.edge.runtime.sinks.overlay_output.OverlayOutput` sink writes the published frames, masks drawn, to
+an MP4 file; a :class:`~crackseg.edge.runtime.pose.track.PoseTrack` fed by a
+:class:`~crackseg.edge.runtime.pose.mavlink.MavlinkInput` tags every frame with the pose at its capture time. The
 pose comes from a :class:`~crackseg.edge.bench.autopilot.LoopbackAutopilot` streaming position and
 attitude at 50 Hz each, as an autopilot does: its sending thread runs in this process, a small cost
 that a real autopilot leaves to the flight controller. The run starts once both kinds of sample have
@@ -18,10 +18,10 @@ from pathlib import Path
 from crackseg.edge.bench.autopilot import LoopbackAutopilot
 from crackseg.edge.bench.config import BenchError
 from crackseg.edge.bench.results import InspectionResult
-from crackseg.edge.overlay_output import OverlayOutput
-from crackseg.edge.pose import Pose, PoseParts
-from crackseg.edge.pose.mavlink import MavlinkInput
-from crackseg.edge.pose.track import PoseTrack
+from crackseg.edge.runtime.pose import Pose, PoseParts
+from crackseg.edge.runtime.pose.mavlink import MavlinkInput
+from crackseg.edge.runtime.pose.track import PoseTrack
+from crackseg.edge.runtime.sinks.overlay_output import OverlayOutput
 
 __all__ = ["POSE_RATE_HZ", "InspectionOutputs"]
 

@@ -1,4 +1,4 @@
-"""The receiving end of the end-to-end benchmark: a real :class:`~crackseg.edge.subscribe.Subscriber` in a
+"""The receiving end of the end-to-end benchmark: a real :class:`~crackseg.edge.runtime.sinks.subscribe.Subscriber` in a
 second process, as a vehicle controller would be.
 
 In its own process the subscriber competes with the pipeline for cores, as on the vehicle, but not for
@@ -19,7 +19,7 @@ from multiprocessing.synchronize import Event
 from types import TracebackType
 
 from crackseg.edge.bench.config import BenchError
-from crackseg.edge.subscribe import Subscriber
+from crackseg.edge.runtime.sinks.subscribe import Subscriber
 
 __all__ = ["Heard", "SubscriberProcess"]
 

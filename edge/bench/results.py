@@ -1,7 +1,7 @@
 """What ``crackseg bench`` measured, as typed records: the JSON schema documented in ``edge/BENCH.md``.
 
 Every latency series is summarized one way, :meth:`LatencyStats.of_seconds`, over all of its samples
-(no reservoir sampling), with :func:`crackseg.edge.metrics.percentiles` (linear interpolation between
+(no reservoir sampling), with :func:`crackseg.edge.runtime.metrics.percentiles` (linear interpolation between
 closest ranks, numpy's default), in milliseconds. A series without samples is ``None`` (JSON ``null``),
 never NaN, so the JSON stays valid for every parser.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from crackseg.edge.metrics import percentiles
+from crackseg.edge.runtime.metrics import percentiles
 
 __all__ = [
     "PIPELINE_STAGES",

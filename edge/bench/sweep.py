@@ -37,7 +37,7 @@ from crackseg.edge.bench.results import (
     InspectionResult,
     ratios,
 )
-from crackseg.edge.overlay_output import DEFAULT_FPS as OVERLAY_FPS
+from crackseg.edge.runtime.sinks.overlay_output import DEFAULT_FPS as OVERLAY_FPS
 
 __all__ = ["run_bench"]
 
@@ -74,7 +74,7 @@ def _notes(case: Case, measure: MeasureConfig, runs: Sequence[EndToEndResult]) -
             "a trained model"
         )
     if measure.stats == "fast" and runs:
-        notes.append("fast statistics: skeleton length and width estimated (edge/stats.py gives their error)")
+        notes.append("fast statistics: skeleton length and width estimated (edge/runtime/stats.py gives their error)")
     if case.batch > 1 and measure.end_to_end:
         notes.append("end to end is measured at batch 1 only: the pipeline infers one frame per call")
     for run in runs:

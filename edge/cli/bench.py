@@ -57,8 +57,8 @@ from crackseg.edge.bench.report import markdown, write_json, write_markdown, wri
 from crackseg.edge.bench.sweep import run_bench
 from crackseg.edge.cli.options import add_stats_mode
 from crackseg.edge.cli.run import default_model
-from crackseg.edge.publish_zmq import ENCODINGS
-from crackseg.edge.sources import open_source
+from crackseg.edge.runtime.sinks.publish_zmq import ENCODINGS
+from crackseg.edge.runtime.sources import open_source
 
 __all__ = ["add_args", "run"]
 

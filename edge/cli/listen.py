@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TextIO
 
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.publish_zmq import ENCODINGS, load_curve_key
-from crackseg.edge.subscribe import Subscriber
-from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, MaskMessage
+from crackseg.edge.runtime.sinks.publish_zmq import ENCODINGS, load_curve_key
+from crackseg.edge.runtime.sinks.subscribe import Subscriber
+from crackseg.edge.runtime.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, MaskMessage
 
 __all__ = ["add_args", "describe", "run"]
 

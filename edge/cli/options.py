@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from crackseg.edge.stats import STATS_MODES
+from crackseg.edge.runtime.stats import STATS_MODES
 
 __all__ = ["add_stats_mode"]
 
@@ -17,5 +17,5 @@ def add_stats_mode(parser: argparse.ArgumentParser | argparse._ArgumentGroup) ->
     parser.add_argument(
         "--stats", choices=STATS_MODES, default=STATS_MODES[0],
         help="crack statistics: exact, or fast: skeleton length and width estimated at a fraction of the cost "
-        "(errors measured in edge/stats.py) (default: %(default)s)",
+        "(errors measured in edge/runtime/stats.py) (default: %(default)s)",
     )  # fmt: skip

@@ -55,16 +55,16 @@ from crackseg.edge.bench.machine import library_versions
 from crackseg.edge.cli.listen import describe
 from crackseg.edge.cli.options import add_stats_mode
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.geometry import BLENDS, Geometry, make_geometry
 from crackseg.edge.models import BUNDLED_MODELS, DEFAULT_MODEL_NAME, bundled_model, model_path
-from crackseg.edge.overlay_output import DEFAULT_FPS as DEFAULT_OVERLAY_FPS
-from crackseg.edge.overlay_output import OverlayOutput
-from crackseg.edge.pipeline import Pipeline, PipelineConfig, Sink
-from crackseg.edge.pose.mavlink import MavlinkInput
-from crackseg.edge.pose.odometry import DEFAULT_ODOMETRY_TOPIC, OdometryInput
-from crackseg.edge.pose.track import PoseTrack
-from crackseg.edge.postprocess import Postprocessor
-from crackseg.edge.publish_zmq import (
+from crackseg.edge.runtime.geometry import BLENDS, Geometry, make_geometry
+from crackseg.edge.runtime.pipeline import Pipeline, PipelineConfig, Sink
+from crackseg.edge.runtime.pose.mavlink import MavlinkInput
+from crackseg.edge.runtime.pose.odometry import DEFAULT_ODOMETRY_TOPIC, OdometryInput
+from crackseg.edge.runtime.pose.track import PoseTrack
+from crackseg.edge.runtime.postprocess import Postprocessor
+from crackseg.edge.runtime.sinks.overlay_output import DEFAULT_FPS as DEFAULT_OVERLAY_FPS
+from crackseg.edge.runtime.sinks.overlay_output import OverlayOutput
+from crackseg.edge.runtime.sinks.publish_zmq import (
     ENCODINGS,
     MessageBuilder,
     ZmqPublisher,
@@ -72,14 +72,14 @@ from crackseg.edge.publish_zmq import (
     import_zmq,
     load_curve_key,
 )
-from crackseg.edge.record import Recorder
-from crackseg.edge.serial_link import SerialLink
-from crackseg.edge.sources import LIVE_KINDS, BaseSource, open_source
-from crackseg.edge.sources.capture import ReconnectPolicy
-from crackseg.edge.sources.memory import MemoryPlayback, read_frames
-from crackseg.edge.subscribe import Subscriber
-from crackseg.edge.uri import parse_uri
-from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, model_hash
+from crackseg.edge.runtime.sinks.record import Recorder
+from crackseg.edge.runtime.sinks.serial_link import SerialLink
+from crackseg.edge.runtime.sinks.subscribe import Subscriber
+from crackseg.edge.runtime.sources import LIVE_KINDS, BaseSource, open_source
+from crackseg.edge.runtime.sources.capture import ReconnectPolicy
+from crackseg.edge.runtime.sources.memory import MemoryPlayback, read_frames
+from crackseg.edge.runtime.sources.uri import parse_uri
+from crackseg.edge.runtime.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, model_hash
 
 __all__ = ["add_args", "default_model", "run"]
 

@@ -19,12 +19,12 @@ from html import escape
 
 import numpy as np
 
-from crackseg.edge.overlay import caption, draw_overlay
-from crackseg.edge.pose import PoseParts
-from crackseg.edge.record import load_mask
 from crackseg.edge.report.recording import FrameRow, Recording
 from crackseg.edge.report.svg import line_chart, map_chart
-from crackseg.edge.stats import CrackBox, CrackStats
+from crackseg.edge.runtime.overlay import caption, draw_overlay
+from crackseg.edge.runtime.pose import PoseParts
+from crackseg.edge.runtime.sinks.record import load_mask
+from crackseg.edge.runtime.stats import CrackBox, CrackStats
 
 __all__ = ["render_report"]
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crackseg.edge.pose import Attitude, GeoPosition, Pose, PoseParts
-from crackseg.edge.record import RecordError
+from crackseg.edge.runtime.pose import Attitude, GeoPosition, Pose, PoseParts
+from crackseg.edge.runtime.sinks.record import RecordError
 
 __all__ = ["FrameRow", "Recording", "read_recording"]
 

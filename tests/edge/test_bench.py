@@ -116,7 +116,7 @@ def test_stage_capacity_is_threads_over_mean_time_and_names_the_slowest_stage() 
 def test_clocked_source_captures_on_schedule_and_drops_what_a_late_reader_missed() -> None:
     pytest.importorskip("cv2")
     from crackseg.edge.bench.endtoend import ClockedSource, FramePool, SampleLog
-    from crackseg.edge.uri import parse_uri
+    from crackseg.edge.runtime.sources.uri import parse_uri
 
     pool = FramePool(parse_uri("synthetic://"), [np.zeros((8, 8, 3), np.uint8)])
     with ClockedSource(pool, SampleLog(), fps=100.0) as source:

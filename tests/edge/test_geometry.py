@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from crackseg.edge.artifact.spec import ModelSpec
-from crackseg.edge.geometry import (
+from crackseg.edge.runtime.geometry import (
     NativeGeometry,
     ResizeGeometry,
     TileGeometry,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from crackseg.edge.metrics import LatencySummary, PipelineMetrics, Reservoir, percentiles
+from crackseg.edge.runtime.metrics import LatencySummary, PipelineMetrics, Reservoir, percentiles
 
 
 @pytest.mark.parametrize(

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crackseg.edge import overlay_output
 from crackseg.edge.cli.main import main
-from crackseg.edge.frame import Frame
-from crackseg.edge.overlay import caption, draw_overlay
-from crackseg.edge.overlay_output import FramePacer, OverlayError, OverlayOutput, parse_overlay_target
-from crackseg.edge.pose import GeoPosition, Pose, PoseParts
-from crackseg.edge.stats import crack_stats
-from crackseg.edge.wire import MaskMessage
+from crackseg.edge.runtime.overlay import caption, draw_overlay
+from crackseg.edge.runtime.pose import GeoPosition, Pose, PoseParts
+from crackseg.edge.runtime.sinks import overlay_output
+from crackseg.edge.runtime.sinks.overlay_output import FramePacer, OverlayError, OverlayOutput, parse_overlay_target
+from crackseg.edge.runtime.sources.frame import Frame
+from crackseg.edge.runtime.stats import crack_stats
+from crackseg.edge.runtime.wire import MaskMessage
 
 cv2 = pytest.importorskip("cv2")
 

@@ -17,17 +17,17 @@ import pytest
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends import open_runner
 from crackseg.edge.backends.base import Runner
-from crackseg.edge.frame import Frame
-from crackseg.edge.geometry import Geometry, NativeGeometry, TileGeometry
-from crackseg.edge.pipeline import Pipeline, PipelineConfig, PipelineReport, default_postprocess_workers
-from crackseg.edge.postprocess import Postprocessor
-from crackseg.edge.publish_zmq import MessageBuilder, ZmqPublisher
-from crackseg.edge.record import Recorder
-from crackseg.edge.sources import open_source
-from crackseg.edge.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
-from crackseg.edge.stats import CrackStats, StatsMode, crack_stats
-from crackseg.edge.uri import Uri
-from crackseg.edge.wire import MaskEncoding, MaskMessage
+from crackseg.edge.runtime.geometry import Geometry, NativeGeometry, TileGeometry
+from crackseg.edge.runtime.pipeline import Pipeline, PipelineConfig, PipelineReport, default_postprocess_workers
+from crackseg.edge.runtime.postprocess import Postprocessor
+from crackseg.edge.runtime.sinks.publish_zmq import MessageBuilder, ZmqPublisher
+from crackseg.edge.runtime.sinks.record import Recorder
+from crackseg.edge.runtime.sources import open_source
+from crackseg.edge.runtime.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
+from crackseg.edge.runtime.sources.frame import Frame
+from crackseg.edge.runtime.sources.uri import Uri
+from crackseg.edge.runtime.stats import CrackStats, StatsMode, crack_stats
+from crackseg.edge.runtime.wire import MaskEncoding, MaskMessage
 
 cv2 = pytest.importorskip("cv2")
 
@@ -433,8 +433,8 @@ def test_video_file_source_matches_the_evaluator(video: Path, scnet_t_onnx: Path
 SAVE_MASKS = textwrap.dedent(
     """
     import sys, numpy as np
-    from crackseg.edge.subscribe import Subscriber
-    from crackseg.edge.wire import MaskEncoding
+    from crackseg.edge.runtime.sinks.subscribe import Subscriber
+    from crackseg.edge.runtime.wire import MaskEncoding
     endpoint, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     masks = {}
     with Subscriber(endpoint) as sub:

@@ -13,9 +13,9 @@ import pytest
 
 from crackseg.edge.bench.autopilot import LoopbackAutopilot
 from crackseg.edge.cli.main import main
-from crackseg.edge.pose import NO_PARTS, Attitude, GeoPosition, Pose, PoseParts
-from crackseg.edge.pose.odometry import OdometryError, OdometryInput, parse_odometry
-from crackseg.edge.pose.track import PoseTrack
+from crackseg.edge.runtime.pose import NO_PARTS, Attitude, GeoPosition, Pose, PoseParts
+from crackseg.edge.runtime.pose.odometry import OdometryError, OdometryInput, parse_odometry
+from crackseg.edge.runtime.pose.track import PoseTrack
 
 S = 1_000_000_000  # ns per second
 T0 = 1_700_000_000 * S
@@ -141,7 +141,7 @@ def test_odometry_over_a_serial_line_feeds_the_track() -> None:
 
 def test_mavlink_messages_become_pose_samples_in_degrees_and_metres() -> None:
     common = pytest.importorskip("pymavlink.dialects.v20.ardupilotmega")  # what mavutil speaks by default
-    from crackseg.edge.pose.mavlink import pose_sample
+    from crackseg.edge.runtime.pose.mavlink import pose_sample
 
     c, s = math.cos(math.radians(-22.5)), math.sin(math.radians(-22.5))  # quaternion of a -45 degree pitch
     cases = [
@@ -227,8 +227,8 @@ def test_listen_shows_the_pose_only_when_the_message_has_one() -> None:
     import numpy as np
 
     from crackseg.edge.cli.listen import describe
-    from crackseg.edge.stats import crack_stats
-    from crackseg.edge.wire import MaskMessage
+    from crackseg.edge.runtime.stats import crack_stats
+    from crackseg.edge.runtime.wire import MaskMessage
 
     mask = np.zeros((4, 4), bool)
     plain = MaskMessage(1, 1, "cam", T0, T0, bytes(16), 0.5, mask, crack_stats(mask))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crackseg.edge.postprocess import Postprocessor, binarize
-from crackseg.edge.stats import crack_stats
+from crackseg.edge.runtime.postprocess import Postprocessor, binarize
+from crackseg.edge.runtime.stats import crack_stats
 
 pytest.importorskip("cv2")
 

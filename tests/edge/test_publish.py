@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crackseg.edge.postprocess import FrameResult
-from crackseg.edge.publish_zmq import (
+from crackseg.edge.runtime.postprocess import FrameResult
+from crackseg.edge.runtime.sinks.publish_zmq import (
     MessageBuilder,
     PublishError,
     ZmqPublisher,
@@ -21,9 +21,9 @@ from crackseg.edge.publish_zmq import (
     load_curve_key,
     wire_source_id,
 )
-from crackseg.edge.stats import crack_stats
-from crackseg.edge.subscribe import Subscriber
-from crackseg.edge.wire import MAX_SOURCE_ID_BYTES, MaskEncoding, MaskMessage
+from crackseg.edge.runtime.sinks.subscribe import Subscriber
+from crackseg.edge.runtime.stats import crack_stats
+from crackseg.edge.runtime.wire import MAX_SOURCE_ID_BYTES, MaskEncoding, MaskMessage
 
 zmq = pytest.importorskip("zmq")
 pytest.importorskip("cv2")
@@ -95,7 +95,7 @@ def test_connect_endpoint_turns_wildcards_into_loopback() -> None:
 SUBSCRIBER_PROCESS = textwrap.dedent(
     """
     import json, sys
-    from crackseg.edge.subscribe import Subscriber
+    from crackseg.edge.runtime.sinks.subscribe import Subscriber
     endpoint, count = sys.argv[1], int(sys.argv[2])
     with Subscriber(endpoint) as sub:
         frames = 0

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crackseg.edge.pose import Attitude, Pose, PoseParts
-from crackseg.edge.record import Recorder, RecordError, load_mask
-from crackseg.edge.stats import crack_stats
-from crackseg.edge.wire import MaskMessage
+from crackseg.edge.runtime.pose import Attitude, Pose, PoseParts
+from crackseg.edge.runtime.sinks.record import Recorder, RecordError, load_mask
+from crackseg.edge.runtime.stats import crack_stats
+from crackseg.edge.runtime.wire import MaskMessage
 
 pytest.importorskip("cv2")
 

@@ -11,10 +11,10 @@ import pytest
 
 from crackseg.edge.backends import BackendError, open_runner
 from crackseg.edge.backends.replay import ReplayRunner
-from crackseg.edge.geometry import NativeGeometry
 from crackseg.edge.models import bundled_model
-from crackseg.edge.sources import open_source
-from crackseg.edge.sources.memory import MemoryPlayback, read_frames
+from crackseg.edge.runtime.geometry import NativeGeometry
+from crackseg.edge.runtime.sources import open_source
+from crackseg.edge.runtime.sources.memory import MemoryPlayback, read_frames
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("cv2")

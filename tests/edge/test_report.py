@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from crackseg.edge.cli.main import main
-from crackseg.edge.pose import Attitude, GeoPosition, Pose, PoseParts
-from crackseg.edge.record import Recorder
 from crackseg.edge.report.geojson import detections_geojson
 from crackseg.edge.report.page import render_report, worst_frames
 from crackseg.edge.report.recording import read_recording
-from crackseg.edge.stats import crack_stats
-from crackseg.edge.wire import MaskMessage
+from crackseg.edge.runtime.pose import Attitude, GeoPosition, Pose, PoseParts
+from crackseg.edge.runtime.sinks.record import Recorder
+from crackseg.edge.runtime.stats import crack_stats
+from crackseg.edge.runtime.wire import MaskMessage
 
 cv2 = pytest.importorskip("cv2")
 

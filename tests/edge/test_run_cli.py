@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from crackseg.edge.cli.main import main
-from crackseg.edge.publish_zmq import ZmqPublisher
-from crackseg.edge.record import load_mask
 from crackseg.edge.report.recording import read_recording
-from crackseg.edge.stats import StatsMode, crack_stats
+from crackseg.edge.runtime.sinks.publish_zmq import ZmqPublisher
+from crackseg.edge.runtime.sinks.record import load_mask
+from crackseg.edge.runtime.stats import StatsMode, crack_stats
 
 pytest.importorskip("zmq")
 pytest.importorskip("cv2")

@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from crackseg.edge.serial_frame import (
+from crackseg.edge.runtime.serial_frame import (
     FRAME_LEN,
     MAX_WIRE_FRAME,
     Summary,
@@ -20,7 +20,7 @@ from crackseg.edge.serial_frame import (
     crc16_ccitt_false,
     encode_summary,
 )
-from crackseg.edge.stats import CrackStats
+from crackseg.edge.runtime.stats import CrackStats
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 SUMMARY = Summary(

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crackseg.edge.serial_frame import Summary, SummaryDecoder, SummaryFlags
-from crackseg.edge.serial_link import SerialLink, SerialLinkError
-from crackseg.edge.sources.capture import ReconnectPolicy
-from crackseg.edge.stats import CrackStats
-from crackseg.edge.wire import MaskMessage
+from crackseg.edge.runtime.serial_frame import Summary, SummaryDecoder, SummaryFlags
+from crackseg.edge.runtime.sinks.serial_link import SerialLink, SerialLinkError
+from crackseg.edge.runtime.sources.capture import ReconnectPolicy
+from crackseg.edge.runtime.stats import CrackStats
+from crackseg.edge.runtime.wire import MaskMessage
 
 serial = pytest.importorskip("serial")
 

@@ -10,11 +10,11 @@ import pytest
 from crackseg.edge.artifact.spec import SPEC_KEY, ModelSpec
 from crackseg.edge.backends import BackendError, open_runner
 from crackseg.edge.cli.main import main
-from crackseg.edge.geometry import NativeGeometry, ResizeGeometry, TileGeometry
-from crackseg.edge.pipeline import Pipeline
-from crackseg.edge.postprocess import Postprocessor
-from crackseg.edge.publish_zmq import MessageBuilder
-from crackseg.edge.sources import open_source
+from crackseg.edge.runtime.geometry import NativeGeometry, ResizeGeometry, TileGeometry
+from crackseg.edge.runtime.pipeline import Pipeline
+from crackseg.edge.runtime.postprocess import Postprocessor
+from crackseg.edge.runtime.sinks.publish_zmq import MessageBuilder
+from crackseg.edge.runtime.sources import open_source
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")

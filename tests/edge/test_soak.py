@@ -27,16 +27,16 @@ import numpy as np
 import pytest
 
 from crackseg.edge.backends import open_runner
-from crackseg.edge.geometry import NativeGeometry
 from crackseg.edge.models import bundled_model
-from crackseg.edge.pipeline import Pipeline, PipelineConfig
-from crackseg.edge.postprocess import Postprocessor
-from crackseg.edge.publish_zmq import MessageBuilder, ZmqPublisher
-from crackseg.edge.record import Recorder, load_mask
-from crackseg.edge.sources.capture import ReconnectPolicy, V4l2Source
-from crackseg.edge.sources.synthetic import CrackSynth
-from crackseg.edge.subscribe import Subscriber
-from crackseg.edge.uri import parse_uri
+from crackseg.edge.runtime.geometry import NativeGeometry
+from crackseg.edge.runtime.pipeline import Pipeline, PipelineConfig
+from crackseg.edge.runtime.postprocess import Postprocessor
+from crackseg.edge.runtime.sinks.publish_zmq import MessageBuilder, ZmqPublisher
+from crackseg.edge.runtime.sinks.record import Recorder, load_mask
+from crackseg.edge.runtime.sinks.subscribe import Subscriber
+from crackseg.edge.runtime.sources.capture import ReconnectPolicy, V4l2Source
+from crackseg.edge.runtime.sources.synthetic import CrackSynth
+from crackseg.edge.runtime.sources.uri import parse_uri
 
 cv2 = pytest.importorskip("cv2")
 pytest.importorskip("onnxruntime")

@@ -19,9 +19,8 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from crackseg.edge.frame import Frame
-from crackseg.edge.sources import FrameSource, SourceError, open_source
-from crackseg.edge.sources.capture import (
+from crackseg.edge.runtime.sources import FrameSource, SourceError, open_source
+from crackseg.edge.runtime.sources.capture import (
     CaptureSource,
     CsiSource,
     GstSource,
@@ -30,10 +29,11 @@ from crackseg.edge.sources.capture import (
     V4l2Source,
     has_backend,
 )
-from crackseg.edge.sources.file import VideoFileSource
-from crackseg.edge.sources.folder import ImageFolderSource
-from crackseg.edge.sources.synthetic import CrackSynth, SyntheticSource
-from crackseg.edge.uri import parse_uri
+from crackseg.edge.runtime.sources.file import VideoFileSource
+from crackseg.edge.runtime.sources.folder import ImageFolderSource
+from crackseg.edge.runtime.sources.frame import Frame
+from crackseg.edge.runtime.sources.synthetic import CrackSynth, SyntheticSource
+from crackseg.edge.runtime.sources.uri import parse_uri
 
 cv2 = pytest.importorskip("cv2")
 
@@ -105,9 +105,9 @@ def test_read_before_open_is_an_error() -> None:
 def test_package_imports_without_opencv() -> None:
     code = (
         "import sys; sys.modules['cv2'] = None\n"
-        "from crackseg.edge.sources import SourceError, open_source\n"
+        "from crackseg.edge.runtime.sources import SourceError, open_source\n"
         "src = open_source('csi://0?width=640')\n"
-        "assert 'crackseg.edge.sources.synthetic' not in sys.modules\n"
+        "assert 'crackseg.edge.runtime.sources.synthetic' not in sys.modules\n"
         "try:\n"
         "    src.open()\n"
         "except SourceError as exc:\n"
@@ -693,7 +693,7 @@ OUTAGE_PROCESS = textwrap.dedent(
     """
     import http.server, logging, socketserver, sys, threading, time
     import cv2, numpy as np
-    from crackseg.edge.sources import open_source
+    from crackseg.edge.runtime.sources import open_source
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 128, np.uint8))[1].tobytes()

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crackseg.edge.sources.synthetic import CrackSynth
-from crackseg.edge.stats import CrackBox, CrackStats, crack_stats, skeletonize
-from crackseg.edge.wire import MaskMessage
+from crackseg.edge.runtime.sources.synthetic import CrackSynth
+from crackseg.edge.runtime.stats import CrackBox, CrackStats, crack_stats, skeletonize
+from crackseg.edge.runtime.wire import MaskMessage
 
 cv2 = pytest.importorskip("cv2")
 
@@ -219,7 +219,7 @@ def test_fast_length_of_a_bar_is_half_its_boundary() -> None:
 def test_fast_statistics_of_crack_masks_keep_the_error_measured_on_real_masks(index: int) -> None:
     mask = _crack_masks()[index]
     exact, fast = crack_stats(mask), crack_stats(mask, mode="fast")
-    # Stated in crackseg.edge.stats: at most 21.0 % (length) and 2.0 % (width) on the bundled model's masks.
+    # Stated in crackseg.edge.runtime.stats: at most 21.0 % (length) and 2.0 % (width) on the bundled model's masks.
     assert fast.skeleton_px == pytest.approx(exact.skeleton_px, rel=0.25)
     assert fast.max_width_px == pytest.approx(exact.max_width_px, rel=0.025)
     assert (fast.crack_pixels, fast.components, fast.boxes) == (exact.crack_pixels, exact.components, exact.boxes)

@@ -18,8 +18,9 @@ def test_edge_and_cli_import_without_torch_or_tensorrt() -> None:
     result = _run_without(
         ["torch", "tensorrt", "pycuda"],
         """
-        import crackseg.edge, crackseg.edge.cli.main, crackseg.edge.backends, crackseg.edge.sources
-        import crackseg.edge.wire, crackseg.edge.serial_frame, crackseg.edge.stats, crackseg.edge.preprocess
+        import crackseg.edge, crackseg.edge.cli.main, crackseg.edge.backends, crackseg.edge.runtime.sources
+        import crackseg.edge.runtime.wire, crackseg.edge.runtime.serial_frame, crackseg.edge.runtime.stats
+        import crackseg.edge.preprocess
         import crackseg.edge.artifact.read, crackseg.edge.artifact.loaders, crackseg.edge.backends.pytorch
         import crackseg.edge.evaluation.evaluate, crackseg.edge.evaluation.dataset
         """,

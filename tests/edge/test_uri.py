@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.uri import SourceError, Uri, parse_uri
+from crackseg.edge.runtime.sources.uri import SourceError, Uri, parse_uri
 
 
 @pytest.mark.parametrize(

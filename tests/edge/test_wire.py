@@ -13,9 +13,9 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from crackseg.edge.pose import Attitude, GeoPosition, Pose, PoseParts
-from crackseg.edge.stats import CrackBox, CrackStats, crack_stats
-from crackseg.edge.wire import (
+from crackseg.edge.runtime.pose import Attitude, GeoPosition, Pose, PoseParts
+from crackseg.edge.runtime.stats import CrackBox, CrackStats, crack_stats
+from crackseg.edge.runtime.wire import (
     MAGIC,
     MaskEncoding,
     MaskMessage,

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from crackseg.edge.pose import Attitude, GeoPosition, Pose, PoseParts
-from crackseg.edge.serial_frame import Summary, SummaryDecoder, SummaryFlags, encode_summary
-from crackseg.edge.stats import crack_stats
-from crackseg.edge.wire import MaskEncoding, MaskMessage
+from crackseg.edge.runtime.pose import Attitude, GeoPosition, Pose, PoseParts
+from crackseg.edge.runtime.serial_frame import Summary, SummaryDecoder, SummaryFlags, encode_summary
+from crackseg.edge.runtime.stats import crack_stats
+from crackseg.edge.runtime.wire import MaskEncoding, MaskMessage
 
 GOLDEN_DIR = Path(__file__).resolve().parent
 INDEX = "golden.json"

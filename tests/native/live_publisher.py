@@ -10,7 +10,7 @@ encoding in turn) and heartbeats with ``MaskMessage.to_bytes()`` behind the defa
 listener has printed the frames it was asked for. Every printed line must then be exactly the line
 ``crackseg listen`` prints for the message with that ``seq`` (latency aside, which must be plausible).
 The curve run also uses ``--conflate`` and key files in both formats the listener reads. The
-publisher module ``crackseg.edge.publish_zmq`` is deliberately not used: this tests the wire contract,
+publisher module ``crackseg.edge.runtime.sinks.publish_zmq`` is deliberately not used: this tests the wire contract,
 not its sender. Exit status: 0 pass, 1 fail, 77 (ctest's skip) when pyzmq or crackseg cannot be imported.
 """
 
@@ -39,8 +39,8 @@ try:
     import zmq.auth
 
     from crackseg.edge.cli.listen import describe
-    from crackseg.edge.stats import crack_stats
-    from crackseg.edge.wire import DEFAULT_TOPIC, MaskEncoding, MaskMessage
+    from crackseg.edge.runtime.stats import crack_stats
+    from crackseg.edge.runtime.wire import DEFAULT_TOPIC, MaskEncoding, MaskMessage
 except ImportError as exc:  # pragma: no cover - depends on the environment
     print(f"SKIP: the live test needs pyzmq and crackseg[edge] ({exc})")
     sys.exit(SKIP)

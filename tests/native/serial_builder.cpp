@@ -1,4 +1,4 @@
-// The canonical COBS encoder of crackseg.edge.serial_frame.cobs_encode, for building test streams.
+// The canonical COBS encoder of crackseg.edge.runtime.serial_frame.cobs_encode, for building test streams.
 #include "serial_builder.hpp"
 
 #include "crackseg/serial.h"

@@ -1,4 +1,4 @@
-// Reading CurveZMQ keys from files, as crackseg.edge.publish_zmq.load_curve_key does.
+// Reading CurveZMQ keys from files, as crackseg.edge.runtime.sinks.publish_zmq.load_curve_key does.
 #include <cerrno>
 #include <cstring>
 #include <fstream>

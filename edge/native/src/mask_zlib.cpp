@@ -46,7 +46,7 @@ int inflate_into(z_stream& zs, std::uint8_t* out, std::size_t len) {
     return status;
 }
 
-// Classifies a status that left the output short, as crackseg.edge.wire does: input that simply ran
+// Classifies a status that left the output short, as crackseg.edge.runtime.wire does: input that simply ran
 // out (or a stream that ended early) gives too few pixels; corrupt deflate data is undecodable.
 WireError short_output_error(int status) {
     return status == Z_BUF_ERROR || status == Z_STREAM_END ? WireError::mask_size_mismatch

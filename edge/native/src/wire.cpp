@@ -1,7 +1,7 @@
 // The ZeroMQ mask message: header layout, validation order and field extraction (edge/WIRE.md).
 //
 // Every read is preceded by the length check that makes it safe, in the specification's order, so the
-// first failing rule names the rejection exactly as crackseg.edge.wire does.
+// first failing rule names the rejection exactly as crackseg.edge.runtime.wire does.
 #include <zlib.h>
 
 #include <cstring>

@@ -1,6 +1,6 @@
 // ZeroMQ subscriber for the crackseg mask stream (edge/WIRE.md, "Transport").
 //
-// The C++ counterpart of crackseg.edge.subscribe.Subscriber: one SUB socket on one topic, the
+// The C++ counterpart of crackseg.edge.runtime.sinks.subscribe.Subscriber: one SUB socket on one topic, the
 // contract's loopback default, CurveZMQ as the option for links that leave the vehicle. receive()
 // strips the topic, decodes with crackseg::decode_message and hands out valid messages only;
 // malformed ones are counted and skipped, because a subscriber faces whatever arrives.

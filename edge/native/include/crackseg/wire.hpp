@@ -1,6 +1,6 @@
 // Decoder for the crackseg ZeroMQ mask message, version 1 (edge/WIRE.md, "ZeroMQ mask message").
 //
-// The C++ counterpart of crackseg.edge.wire.MaskMessage.from_bytes: the same validation order and the
+// The C++ counterpart of crackseg.edge.runtime.wire.MaskMessage.from_bytes: the same validation order and the
 // same reasons, as error codes instead of exceptions, because a subscriber faces whatever arrives on
 // a socket and malformed input is an expected event, not a bug.
 #pragma once

@@ -1,6 +1,6 @@
 """Source URIs: one string names any frame source, as in jetson-utils ``videoSource``.
 
-``parse_uri`` turns what a user typed into a ``Uri``; ``crackseg.edge.sources.open_source`` picks the
+``parse_uri`` turns what a user typed into a ``Uri``; ``crackseg.edge.runtime.sources.open_source`` picks the
 implementation from ``Uri.kind``. Parsing touches the file system only to make paths absolute and to
 tell a directory from a file, so it is unit-tested without cameras.
 

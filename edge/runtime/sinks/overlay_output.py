@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.frame import Frame
-from crackseg.edge.overlay import caption, draw_overlay
-from crackseg.edge.wire import MaskMessage
-from crackseg.edge.writer_flush import flush_writer
+from crackseg.edge.runtime.overlay import caption, draw_overlay
+from crackseg.edge.runtime.sources.frame import Frame
+from crackseg.edge.runtime.wire import MaskMessage
+from crackseg.edge.runtime.writer_flush import flush_writer
 
 __all__ = [
     "DEFAULT_FPS",

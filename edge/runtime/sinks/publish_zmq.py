@@ -1,6 +1,6 @@
 """The ZeroMQ mask publisher (``edge/WIRE.md``): latest-value PUB socket, heartbeats, optional CurveZMQ.
 
-:class:`MessageBuilder` turns processed frames into :class:`~crackseg.edge.wire.MaskMessage` objects
+:class:`MessageBuilder` turns processed frames into :class:`~crackseg.edge.runtime.wire.MaskMessage` objects
 (sequence numbers shared by frames and heartbeats, publish time, model hash, a wire-safe source id);
 :class:`ZmqPublisher` sends them. The socket is a ``PUB`` with a small send high-water mark, and every
 send is non-blocking: a slow or absent subscriber loses old messages (it sees gaps in ``seq``), the
@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.pose import Pose
-from crackseg.edge.postprocess import FrameResult
-from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, MAX_SOURCE_ID_BYTES, MaskEncoding, MaskMessage
+from crackseg.edge.runtime.pose import Pose
+from crackseg.edge.runtime.postprocess import FrameResult
+from crackseg.edge.runtime.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, MAX_SOURCE_ID_BYTES, MaskEncoding, MaskMessage
 
 __all__ = [
     "ENCODINGS",
@@ -146,7 +146,7 @@ class MessageBuilder:
     """Numbers and stamps outgoing messages; frames and heartbeats share one ``seq`` counter.
 
     Args:
-        model_hash: 16-byte hash of the model file (``crackseg.edge.wire.model_hash``).
+        model_hash: 16-byte hash of the model file (``crackseg.edge.runtime.wire.model_hash``).
         encoding: how masks travel.
         pose_at: the vehicle's pose at a capture time (``PoseTrack.at``), when a pose source is configured;
             without one, frames carry no pose.

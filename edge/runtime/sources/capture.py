@@ -48,9 +48,9 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from crackseg.edge.frame import Frame
-from crackseg.edge.sources.base import BaseSource, QueryOptions, SourceError, import_cv2, to_rgb
-from crackseg.edge.uri import Uri
+from crackseg.edge.runtime.sources.base import BaseSource, QueryOptions, SourceError, import_cv2, to_rgb
+from crackseg.edge.runtime.sources.frame import Frame
+from crackseg.edge.runtime.sources.uri import Uri
 
 __all__ = [
     "STREAM_RECONNECT",

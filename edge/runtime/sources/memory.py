@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from crackseg.edge.sources.base import BaseSource, FrameSource, PlaybackItem, PlaybackSource, SourceError
+from crackseg.edge.runtime.sources.base import BaseSource, FrameSource, PlaybackItem, PlaybackSource, SourceError
 
 __all__ = ["MemoryPlayback", "read_frames"]
 

@@ -17,7 +17,7 @@ import bisect
 import threading
 from collections.abc import Sequence
 
-from crackseg.edge.pose import NO_PARTS, Attitude, GeoPosition, Pose, PoseParts
+from crackseg.edge.runtime.pose import NO_PARTS, Attitude, GeoPosition, Pose, PoseParts
 
 __all__ = ["PoseTrack"]
 
@@ -80,7 +80,7 @@ class PoseTrack:
         self._lock = threading.Lock()
 
     def add(self, part: PoseParts, t_ns: int, values: Sequence[float]) -> None:
-        """Record one sample of ``part`` (see :class:`~crackseg.edge.pose.Pose` for the values and their units)."""
+        """Record one sample of ``part`` (:class:`~crackseg.edge.runtime.pose.Pose` lists values and units)."""
         if len(values) != _SIZES[part]:
             raise ValueError(f"a {part.name} sample has {_SIZES[part]} values, got {len(values)}")
         with self._lock:

@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.serial_frame import Summary, SummaryFlags, encode_summary
-from crackseg.edge.sources.capture import ReconnectPolicy
-from crackseg.edge.stats import CrackStats
-from crackseg.edge.wire import HEARTBEAT_PERIOD_S, MaskMessage
+from crackseg.edge.runtime.serial_frame import Summary, SummaryFlags, encode_summary
+from crackseg.edge.runtime.sources.capture import ReconnectPolicy
+from crackseg.edge.runtime.stats import CrackStats
+from crackseg.edge.runtime.wire import HEARTBEAT_PERIOD_S, MaskMessage
 
 __all__ = ["SerialLike", "SerialLink", "SerialLinkError"]
 
@@ -49,7 +49,7 @@ class SerialLike(Protocol):
 
 
 class SerialLink:
-    """Writes :class:`~crackseg.edge.serial_frame.Summary` frames to a serial port from its own thread.
+    """Writes :class:`~crackseg.edge.runtime.serial_frame.Summary` frames to a serial port from its own thread.
 
     Args:
         port: device path (``/dev/ttyUSB0``) or any pyserial URL (``loop://``, ``rfc2217://host:port``).

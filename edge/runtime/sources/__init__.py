@@ -1,6 +1,7 @@
 """Frame sources chosen by URI: ``open_source("rtsp://...")`` imports only the module that serves it.
 
-The URI table lives in ``crackseg.edge.uri``; the frame contract in ``crackseg.edge.sources.base``.
+The URI table lives in ``crackseg.edge.runtime.sources.uri``; the frame contract in
+``crackseg.edge.runtime.sources.base``.
 """
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from crackseg.edge.frame import Frame
-from crackseg.edge.sources.base import BaseSource, FrameSource, SourceError, SourceStats
-from crackseg.edge.uri import Uri, parse_uri
+from crackseg.edge.runtime.sources.base import BaseSource, FrameSource, SourceError, SourceStats
+from crackseg.edge.runtime.sources.frame import Frame
+from crackseg.edge.runtime.sources.uri import Uri, parse_uri
 
 __all__ = ["LIVE_KINDS", "SOURCES", "BaseSource", "Frame", "FrameSource", "SourceError", "SourceStats", "open_source"]
 
@@ -35,7 +36,7 @@ def open_source(uri: str | Uri, **options: Any) -> BaseSource:
     Query parameters in the URI become options; keyword ``options`` override them.
 
     Args:
-        uri: a source string (see ``crackseg.edge.uri``) or an already parsed ``Uri``.
+        uri: a source string (see ``crackseg.edge.runtime.sources.uri``) or an already parsed ``Uri``.
         **options: keyword arguments of the chosen source class (``loop=True``, ``masks_dir=...``).
 
     Raises:

@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from enum import IntFlag
 
-from crackseg.edge.stats import CrackStats
+from crackseg.edge.runtime.stats import CrackStats
 
 __all__ = [
     "FRAME_LEN",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from crackseg.edge.pose import Pose
-from crackseg.edge.stats import CrackStats
+from crackseg.edge.runtime.pose import Pose
+from crackseg.edge.runtime.stats import CrackStats
 
 __all__ = ["caption", "draw_overlay"]
 

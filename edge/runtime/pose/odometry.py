@@ -22,8 +22,8 @@ import time
 from typing import Any
 
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.pose import PoseParts
-from crackseg.edge.pose.track import PoseTrack
+from crackseg.edge.runtime.pose import PoseParts
+from crackseg.edge.runtime.pose.track import PoseTrack
 
 __all__ = ["DEFAULT_ODOMETRY_TOPIC", "OdometryError", "OdometryInput", "parse_odometry"]
 
@@ -98,7 +98,7 @@ class OdometryInput:
         log.info("pose from odometry %s", self.uri)
 
     def _open_zmq(self) -> None:
-        from crackseg.edge.publish_zmq import import_zmq
+        from crackseg.edge.runtime.sinks.publish_zmq import import_zmq
 
         zmq = import_zmq()
         self._context = zmq.Context()

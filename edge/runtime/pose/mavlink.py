@@ -25,8 +25,8 @@ from collections import Counter
 from typing import Any
 
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.pose import PoseParts
-from crackseg.edge.pose.track import PoseTrack
+from crackseg.edge.runtime.pose import PoseParts
+from crackseg.edge.runtime.pose.track import PoseTrack
 
 __all__ = ["MAVLINK_MESSAGES", "MavlinkError", "MavlinkInput"]
 

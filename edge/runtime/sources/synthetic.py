@@ -18,8 +18,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from crackseg.edge.sources.base import PlaybackItem, PlaybackSource, QueryOptions, SourceError, import_cv2
-from crackseg.edge.uri import Uri
+from crackseg.edge.runtime.sources.base import PlaybackItem, PlaybackSource, QueryOptions, SourceError, import_cv2
+from crackseg.edge.runtime.sources.uri import Uri
 
 __all__ = ["CrackSynth", "SyntheticSource"]
 

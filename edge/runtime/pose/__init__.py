@@ -7,7 +7,7 @@ along a pipe or tunnel (a crawler's odometry, which may also send its attitude).
 delivered is ``None``: never zeros. A part whose nearest sample lies too far from the capture time is
 still reported (it is the best knowledge there is) but flagged in ``stale``; ``age_ms`` says how far.
 
-:class:`~crackseg.edge.pose.track.PoseTrack` turns timestamped samples into a :class:`Pose` per frame;
+:class:`~crackseg.edge.runtime.pose.track.PoseTrack` turns timestamped samples into a :class:`Pose` per frame;
 ``mavlink`` and ``odometry`` feed it from their own threads.
 """
 

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar
 
-from crackseg.edge.sources.base import (
+from crackseg.edge.runtime.sources.base import (
     PlaybackItem,
     PlaybackSource,
     QueryOptions,
@@ -23,7 +23,7 @@ from crackseg.edge.sources.base import (
     parse_bool,
     to_rgb,
 )
-from crackseg.edge.uri import Uri
+from crackseg.edge.runtime.sources.uri import Uri
 
 __all__ = ["VideoFileSource"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from crackseg.edge.evaluation import metrics
-from crackseg.edge.stats import CrackStats, StatsMode, check_stats_mode, crack_stats
+from crackseg.edge.runtime.stats import CrackStats, StatsMode, check_stats_mode, crack_stats
 
 __all__ = ["FrameResult", "Postprocessor", "binarize"]
 
@@ -51,7 +51,7 @@ class Postprocessor:
         hysteresis_low: weak threshold for hysteresis, or ``None``.
         max_boxes: bounding boxes kept per frame (largest components first).
         stats_mode: ``exact`` statistics, or ``fast`` estimates of skeleton length and width
-            (``crackseg.edge.stats``, with their measured error).
+            (``crackseg.edge.runtime.stats``, with their measured error).
     """
 
     threshold: float

@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 import time
 
-from crackseg.edge.publish_zmq import PublishError, SocketOwner, import_zmq
-from crackseg.edge.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, MaskMessage, WireError
+from crackseg.edge.runtime.sinks.publish_zmq import PublishError, SocketOwner, import_zmq
+from crackseg.edge.runtime.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, MaskMessage, WireError
 
 __all__ = ["Subscriber"]
 

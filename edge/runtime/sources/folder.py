@@ -20,7 +20,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from crackseg.edge.sources.base import (
+from crackseg.edge.runtime.sources.base import (
     PlaybackItem,
     PlaybackSource,
     QueryOptions,
@@ -29,7 +29,7 @@ from crackseg.edge.sources.base import (
     parse_bool,
     to_rgb,
 )
-from crackseg.edge.uri import IMAGE_EXTENSIONS, Uri
+from crackseg.edge.runtime.sources.uri import IMAGE_EXTENSIONS, Uri
 
 __all__ = ["ImageFolderSource", "list_images", "read_mask"]
 

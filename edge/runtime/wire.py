@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.pose import Attitude, GeoPosition, Pose, PoseParts
-from crackseg.edge.stats import CrackBox, CrackStats
+from crackseg.edge.runtime.pose import Attitude, GeoPosition, Pose, PoseParts
+from crackseg.edge.runtime.stats import CrackBox, CrackStats
 
 __all__ = [
     "DEFAULT_ENDPOINT",

@@ -23,8 +23,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from crackseg.edge.frame import Frame
-from crackseg.edge.uri import SourceError, Uri
+from crackseg.edge.runtime.sources.frame import Frame
+from crackseg.edge.runtime.sources.uri import SourceError, Uri
 
 __all__ = [
     "BaseSource",

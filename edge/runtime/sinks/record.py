@@ -19,7 +19,7 @@ Schema (one row per published frame; query it with any SQLite client)::
 ``info`` is JSON describing the run (model, threshold, versions, source, pose inputs). ``boxes`` is JSON
 ``[[x, y, w, h, pixels], ...]``; ``mask_path`` is relative to the database's folder. The pose columns
 are NULL when the run had no pose source; otherwise ``pose_parts`` and ``pose_stale`` hold
-``crackseg.edge.pose.PoseParts`` flags (1 position, 2 attitude, 4 gimbal, 8 chainage) and a part's
+``crackseg.edge.runtime.pose.PoseParts`` flags (1 position, 2 attitude, 4 gimbal, 8 chainage) and a part's
 columns are NULL when it is absent. A database recorded before the pose columns existed gets them
 (NULL for its old rows) the next time it is opened for recording.
 
@@ -45,9 +45,9 @@ from pathlib import Path
 import numpy as np
 
 from crackseg.edge.errors import CracksegError
-from crackseg.edge.pose import Pose
-from crackseg.edge.wire import MaskEncoding, MaskMessage, encode_mask
-from crackseg.edge.writer_flush import flush_writer
+from crackseg.edge.runtime.pose import Pose
+from crackseg.edge.runtime.wire import MaskEncoding, MaskMessage, encode_mask
+from crackseg.edge.runtime.writer_flush import flush_writer
 
 __all__ = ["RecordError", "Recorder", "load_mask"]
 
