@@ -27,11 +27,11 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
 from crackseg.edge.artifact.spec import ModelSpec
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.backends.preprocess import to_network_input
 from crackseg.edge.evaluation.dataset import IMAGE_SUFFIXES, CrackDataset
-from crackseg.edge.preprocess import to_network_input
 
 __all__ = [
     "DEFAULT_SAMPLES",

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.backends.base import Runner
-from crackseg.edge.errors import CracksegError
 from crackseg.edge.evaluation.dataset import CrackDataset
 from crackseg.edge.evaluation.evaluate import evaluate
 from crackseg.edge.evaluation.metrics import MetricsReport, binarize, mask_f1

@@ -33,9 +33,9 @@ import onnx
 from tqdm import tqdm
 
 from crackseg.calib.ranges import DEFAULT_BINS, DEFAULT_PERCENTILE, METHODS, RangeObserver
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.size import Size
 from crackseg.edge.artifact.spec import ModelSpec
-from crackseg.edge.errors import CracksegError
 from crackseg.export.onnx import TENSORRT_OPS, embed_spec, onnx_precision, op_counts
 
 __all__ = [

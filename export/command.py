@@ -16,9 +16,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.precision import PRECISIONS
 from crackseg.edge.artifact.size_options import SizeOrOldHeightWidth
-from crackseg.edge.errors import CracksegError
 from crackseg.export.parity import FP16_TOLERANCE, FP32_TOLERANCE
 
 if TYPE_CHECKING:

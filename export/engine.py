@@ -36,6 +36,7 @@ from typing import Any
 import onnx
 from tqdm import tqdm
 
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.hashing import sha256_bytes, sha256_file
 from crackseg.edge.artifact.manifest import (
     CALIBRATION_KEY,
@@ -48,7 +49,6 @@ from crackseg.edge.artifact.manifest import (
 from crackseg.edge.artifact.precision import PRECISIONS, Precision
 from crackseg.edge.artifact.spec import INPUT_NAME, MASK_NAME, OUTPUT_NAME, THRESHOLD_NAME, ModelSpec
 from crackseg.edge.backends.trt import build_runtime, trt
-from crackseg.edge.errors import CracksegError
 from crackseg.export.onnx import onnx_precision, read_onnx
 
 __all__ = [

@@ -19,10 +19,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.precision import Precision
 from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
 from crackseg.edge.artifact.spec import INPUT_NAME, OUTPUT_NAME, SPEC_KEY, ModelSpec, spec_from_metadata
-from crackseg.edge.errors import CracksegError
 
 if TYPE_CHECKING:
     from torch import nn

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.backends.base import Runner
-from crackseg.edge.errors import CracksegError
 
 __all__ = [
     "FP16_TOLERANCE",

@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.read import read_spec
 from crackseg.edge.artifact.spec import SPEC_KEY, ModelSpec
-from crackseg.edge.errors import CracksegError
 from crackseg.train.models import create_model, is_model
 
 __all__ = ["CheckpointError", "build_model", "load_checkpoint", "save_checkpoint"]

@@ -28,9 +28,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.pytorch import TorchRunner
-from crackseg.edge.errors import CracksegError
 from crackseg.train.checkpoint import save_checkpoint
 from crackseg.train.data.torch_dataset import SourceMix, WeightedSourceSampler
 from crackseg.train.validation import ValidationResult, ValidationSet, validate

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE, Size
-from crackseg.edge.errors import CracksegError
 
 __all__ = [
     "IMAGENET",

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.spec import ModelSpec
-from crackseg.edge.errors import CracksegError
 
 if TYPE_CHECKING:
     from crackseg.edge.backends.signature import ModelSignature

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.artifact.errors import CracksegError
 
 __all__ = ["CudaError", "CudaRuntime", "DeviceBuffer", "HostBuffer", "Stream", "cuda_runtime"]
 

@@ -136,7 +136,7 @@ class ArtifactMaker:
             import onnx
 
             from crackseg.calib.qdq import quantize_qdq
-            from crackseg.edge.preprocess import to_network_input
+            from crackseg.edge.backends.preprocess import to_network_input
             from crackseg.edge.runtime.sources.synthetic import CrackSynth
             from crackseg.export.onnx import read_onnx
 
@@ -171,7 +171,7 @@ def _open(case: Case, artifact: Artifact, threads: int | None, replay_ms: float)
     backend = case.backend
     if backend.runtime == REPLAY:
         from crackseg.edge.backends.onnxrt import OnnxRuntimeRunner
-        from crackseg.edge.backends.replay import ReplayRunner
+        from crackseg.edge.runtime.replay import ReplayRunner
 
         assert artifact.path is not None
         recorder = OnnxRuntimeRunner(artifact.path, providers=("CPUExecutionProvider",), threads=threads)

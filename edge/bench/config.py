@@ -23,11 +23,11 @@ from itertools import product
 from pathlib import Path
 from typing import Literal, cast
 
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.manifest import Profile
 from crackseg.edge.artifact.precision import PRECISIONS, Precision
 from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
 from crackseg.edge.artifact.spec import ModelSpec
-from crackseg.edge.errors import CracksegError
 from crackseg.edge.runtime.sinks.publish_zmq import ENCODINGS
 from crackseg.edge.runtime.stats import StatsMode, check_stats_mode
 
@@ -46,7 +46,7 @@ __all__ = [
 
 ModelKind = Literal["variant", "onnx", "engine", "checkpoint"]
 REPLAY = "replay"
-"""The replay runtime: a measuring instrument (``crackseg.edge.backends.replay``), not a way to run a model."""
+"""The replay runtime: a measuring instrument (``crackseg.edge.runtime.replay``), not a way to run a model."""
 
 _SUFFIX_KINDS: dict[str, ModelKind] = {
     ".onnx": "onnx",

@@ -44,12 +44,13 @@ from crackseg.edge.bench.inspection import InspectionOutputs
 from crackseg.edge.bench.listener import Heard, SubscriberProcess
 from crackseg.edge.bench.results import STAGES, EndToEndResult, LatencyStats, SubscriberResult, stage_capacity
 from crackseg.edge.runtime.geometry import Geometry, make_geometry
+from crackseg.edge.runtime.message import MessageBuilder
 from crackseg.edge.runtime.metrics import PipelineMetrics
 from crackseg.edge.runtime.pipeline import STAGES as PIPELINE_STAGES
 from crackseg.edge.runtime.pipeline import Pipeline, PipelineConfig, Sink
 from crackseg.edge.runtime.pose import Pose
 from crackseg.edge.runtime.postprocess import FrameResult, Postprocessor
-from crackseg.edge.runtime.sinks.publish_zmq import ENCODINGS, MessageBuilder, ZmqPublisher
+from crackseg.edge.runtime.sinks.publish_zmq import ENCODINGS, ZmqPublisher
 from crackseg.edge.runtime.sources import open_source
 from crackseg.edge.runtime.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError
 from crackseg.edge.runtime.sources.frame import Frame

@@ -21,7 +21,6 @@ from typing import Any
 
 from tqdm import tqdm
 
-from crackseg.edge.backends.replay import ReplayRunner
 from crackseg.edge.bench.artifacts import Artifact, ArtifactMaker, running
 from crackseg.edge.bench.config import BenchConfig, Case, MeasureConfig
 from crackseg.edge.bench.endtoend import FramePool, Wiring, run_inspection, run_naive, run_pipeline
@@ -37,6 +36,7 @@ from crackseg.edge.bench.results import (
     InspectionResult,
     ratios,
 )
+from crackseg.edge.runtime.replay import ReplayRunner
 from crackseg.edge.runtime.sinks.overlay_output import DEFAULT_FPS as OVERLAY_FPS
 
 __all__ = ["run_bench"]

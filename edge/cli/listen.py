@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.runtime.sinks.publish_zmq import ENCODINGS, load_curve_key
 from crackseg.edge.runtime.sinks.subscribe import Subscriber
 from crackseg.edge.runtime.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, MaskMessage

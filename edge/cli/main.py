@@ -6,8 +6,8 @@ import argparse
 import logging
 import sys
 
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.cli.registry import COMMANDS, load_command
-from crackseg.edge.errors import CracksegError
 
 __all__ = ["build_parser", "main"]
 

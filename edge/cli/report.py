@@ -18,7 +18,7 @@ import logging
 import time
 from pathlib import Path
 
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.report.geojson import detections_geojson
 from crackseg.edge.report.page import render_report
 from crackseg.edge.report.recording import read_recording

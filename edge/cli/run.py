@@ -46,27 +46,27 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.size import parse_size
 from crackseg.edge.artifact.size_options import add_old_size_spelling
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends import Runner, open_runner
-from crackseg.edge.backends.replay import ReplayRunner
 from crackseg.edge.bench.machine import library_versions
 from crackseg.edge.cli.listen import describe
 from crackseg.edge.cli.options import add_stats_mode
-from crackseg.edge.errors import CracksegError
 from crackseg.edge.models import BUNDLED_MODELS, DEFAULT_MODEL_NAME, bundled_model, model_path
 from crackseg.edge.runtime.geometry import BLENDS, Geometry, make_geometry
+from crackseg.edge.runtime.message import MessageBuilder
 from crackseg.edge.runtime.pipeline import Pipeline, PipelineConfig, Sink
 from crackseg.edge.runtime.pose.mavlink import MavlinkInput
 from crackseg.edge.runtime.pose.odometry import DEFAULT_ODOMETRY_TOPIC, OdometryInput
 from crackseg.edge.runtime.pose.track import PoseTrack
 from crackseg.edge.runtime.postprocess import Postprocessor
+from crackseg.edge.runtime.replay import ReplayRunner
 from crackseg.edge.runtime.sinks.overlay_output import DEFAULT_FPS as DEFAULT_OVERLAY_FPS
 from crackseg.edge.runtime.sinks.overlay_output import OverlayOutput
 from crackseg.edge.runtime.sinks.publish_zmq import (
     ENCODINGS,
-    MessageBuilder,
     ZmqPublisher,
     connect_endpoint,
     import_zmq,

@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.artifact.errors import CracksegError
 
 __all__ = [
     "IMAGE_SUFFIXES",

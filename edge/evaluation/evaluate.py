@@ -12,9 +12,9 @@ import numpy as np
 from tqdm import tqdm
 
 from crackseg.edge.backends.base import Runner
+from crackseg.edge.backends.preprocess import crop_to, pad_to_multiple, to_network_input
 from crackseg.edge.evaluation.dataset import CrackDataset
 from crackseg.edge.evaluation.metrics import CrackMetrics, MetricsReport
-from crackseg.edge.preprocess import crop_to, pad_to_multiple, to_network_input
 
 __all__ = ["ImageCallback", "evaluate", "evaluate_protocols", "predict_probability"]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.artifact.errors import CracksegError
 
 __all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL_NAME", "bundled_model", "model_path"]
 

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crackseg.edge.artifact.spec import ModelSpec
-from crackseg.edge.preprocess import crop_to, pad_to_multiple, to_network_input
+from crackseg.edge.backends.preprocess import crop_to, pad_to_multiple, to_network_input
 
 __all__ = [
     "BLENDS",

@@ -48,9 +48,9 @@ import numpy as np
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.backends.signature import check_fixed_size
 from crackseg.edge.runtime.geometry import Geometry
+from crackseg.edge.runtime.message import MessageBuilder
 from crackseg.edge.runtime.metrics import MetricsSnapshot, PipelineMetrics
 from crackseg.edge.runtime.postprocess import FrameResult, Postprocessor
-from crackseg.edge.runtime.sinks.publish_zmq import MessageBuilder
 from crackseg.edge.runtime.sources.base import FrameSource, PlaybackSource
 from crackseg.edge.runtime.sources.frame import Frame
 from crackseg.edge.runtime.wire import HEARTBEAT_PERIOD_S, MAX_DIM, MaskMessage

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.runtime.pose import Attitude, GeoPosition, Pose, PoseParts
 from crackseg.edge.runtime.stats import CrackBox, CrackStats
 

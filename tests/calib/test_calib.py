@@ -123,7 +123,7 @@ def _write(path: Path, image: np.ndarray) -> None:
 def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
     import torch
 
-    from crackseg.edge.preprocess import pad_to_multiple, to_network_input
+    from crackseg.edge.backends.preprocess import pad_to_multiple, to_network_input
     from crackseg.train.models import create_model
 
     root = tmp_path_factory.mktemp("calib")

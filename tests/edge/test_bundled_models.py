@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.models import BUNDLED_MODELS, DEFAULT_MODEL_NAME, bundled_model, model_path
 
 

@@ -18,9 +18,10 @@ from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends import open_runner
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.runtime.geometry import Geometry, NativeGeometry, TileGeometry
+from crackseg.edge.runtime.message import MessageBuilder
 from crackseg.edge.runtime.pipeline import Pipeline, PipelineConfig, PipelineReport, default_postprocess_workers
 from crackseg.edge.runtime.postprocess import Postprocessor
-from crackseg.edge.runtime.sinks.publish_zmq import MessageBuilder, ZmqPublisher
+from crackseg.edge.runtime.sinks.publish_zmq import ZmqPublisher
 from crackseg.edge.runtime.sinks.record import Recorder
 from crackseg.edge.runtime.sources import open_source
 from crackseg.edge.runtime.sources.base import BaseSource, PlaybackItem, PlaybackSource, SourceError

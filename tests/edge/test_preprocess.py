@@ -3,7 +3,7 @@
 import numpy as np
 
 from crackseg.edge.artifact.spec import ModelSpec
-from crackseg.edge.preprocess import crop_to, normalize, pad_to_multiple, to_network_input
+from crackseg.edge.backends.preprocess import crop_to, normalize, pad_to_multiple, to_network_input
 
 # --- model input --------------------------------------------------------------------------------------------
 

@@ -12,14 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from crackseg.edge.runtime.message import MessageBuilder, wire_source_id
 from crackseg.edge.runtime.postprocess import FrameResult
 from crackseg.edge.runtime.sinks.publish_zmq import (
-    MessageBuilder,
     PublishError,
     ZmqPublisher,
     connect_endpoint,
     load_curve_key,
-    wire_source_id,
 )
 from crackseg.edge.runtime.sinks.subscribe import Subscriber
 from crackseg.edge.runtime.stats import crack_stats

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from crackseg.edge.backends import BackendError, open_runner
-from crackseg.edge.backends.replay import ReplayRunner
 from crackseg.edge.models import bundled_model
 from crackseg.edge.runtime.geometry import NativeGeometry
+from crackseg.edge.runtime.replay import ReplayRunner
 from crackseg.edge.runtime.sources import open_source
 from crackseg.edge.runtime.sources.memory import MemoryPlayback, read_frames
 

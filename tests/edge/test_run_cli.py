@@ -254,8 +254,8 @@ def test_optional_serial_port_may_be_absent(
 def test_missing_bundled_model_says_to_pass_one(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from crackseg.edge.artifact.errors import CracksegError
     from crackseg.edge.cli import run as run_command
-    from crackseg.edge.errors import CracksegError
 
     def missing(suffix: str = ".onnx") -> Path:
         raise CracksegError("the bundled default model scnet-t-deepcrack.onnx is missing from this installation")

@@ -11,9 +11,9 @@ from crackseg.edge.artifact.spec import SPEC_KEY, ModelSpec
 from crackseg.edge.backends import BackendError, open_runner
 from crackseg.edge.cli.main import main
 from crackseg.edge.runtime.geometry import NativeGeometry, ResizeGeometry, TileGeometry
+from crackseg.edge.runtime.message import MessageBuilder
 from crackseg.edge.runtime.pipeline import Pipeline
 from crackseg.edge.runtime.postprocess import Postprocessor
-from crackseg.edge.runtime.sinks.publish_zmq import MessageBuilder
 from crackseg.edge.runtime.sources import open_source
 
 onnx = pytest.importorskip("onnx")

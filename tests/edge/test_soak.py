@@ -29,9 +29,10 @@ import pytest
 from crackseg.edge.backends import open_runner
 from crackseg.edge.models import bundled_model
 from crackseg.edge.runtime.geometry import NativeGeometry
+from crackseg.edge.runtime.message import MessageBuilder
 from crackseg.edge.runtime.pipeline import Pipeline, PipelineConfig
 from crackseg.edge.runtime.postprocess import Postprocessor
-from crackseg.edge.runtime.sinks.publish_zmq import MessageBuilder, ZmqPublisher
+from crackseg.edge.runtime.sinks.publish_zmq import ZmqPublisher
 from crackseg.edge.runtime.sinks.record import Recorder, load_mask
 from crackseg.edge.runtime.sinks.subscribe import Subscriber
 from crackseg.edge.runtime.sources.capture import ReconnectPolicy, V4l2Source

@@ -20,7 +20,7 @@ def test_edge_and_cli_import_without_torch_or_tensorrt() -> None:
         """
         import crackseg.edge, crackseg.edge.cli.main, crackseg.edge.backends, crackseg.edge.runtime.sources
         import crackseg.edge.runtime.wire, crackseg.edge.runtime.serial_frame, crackseg.edge.runtime.stats
-        import crackseg.edge.preprocess
+        import crackseg.edge.backends.preprocess
         import crackseg.edge.artifact.read, crackseg.edge.artifact.loaders, crackseg.edge.backends.pytorch
         import crackseg.edge.evaluation.evaluate, crackseg.edge.evaluation.dataset
         """,

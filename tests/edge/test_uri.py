@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.runtime.sources.uri import SourceError, Uri, parse_uri
 
 

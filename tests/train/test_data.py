@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from crackseg.edge.backends.preprocess import normalize
 from crackseg.edge.evaluation.dataset import CrackDataset, DatasetError, read_split_file, split_file
-from crackseg.edge.preprocess import normalize
 from crackseg.train.data import TrainAugment
 
 # A 6x8 mask with a diagonal-ish crack, stored as 0/255 like the public datasets.

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.evaluation.dataset import CrackDataset, DatasetError, resolve_split
 from crackseg.train.commands.models import model_summary
 from crackseg.train.data.sources import SOURCE_SYNTAX, parse_source

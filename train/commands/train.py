@@ -27,9 +27,9 @@ from typing import Literal, cast
 import torch
 import torch.distributed as dist
 
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.size_options import add_old_size_spelling, square_side
 from crackseg.edge.artifact.spec import ModelSpec
-from crackseg.edge.errors import CracksegError
 from crackseg.edge.evaluation.dataset import CrackDataset
 from crackseg.train.checkpoint import load_checkpoint
 from crackseg.train.data.augment import Augment, Compose, TrainAugment

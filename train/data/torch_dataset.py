@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from crackseg.edge.preprocess import normalize
+from crackseg.edge.backends.preprocess import normalize
 from crackseg.train.data.augment import Augment
 from crackseg.train.data.pixel_weights import PixelWeights
 

@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.runtime.pose import PoseParts
 from crackseg.edge.runtime.pose.track import PoseTrack
 

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.runtime.pose import PoseParts
 from crackseg.edge.runtime.pose.track import PoseTrack
 
@@ -98,9 +98,10 @@ class OdometryInput:
         log.info("pose from odometry %s", self.uri)
 
     def _open_zmq(self) -> None:
-        from crackseg.edge.runtime.sinks.publish_zmq import import_zmq
-
-        zmq = import_zmq()
+        try:  # imported here, not through the sinks: pose sits below them (the wire carries poses)
+            import zmq
+        except ImportError as exc:
+            raise OdometryError("pyzmq is needed to read odometry over ZeroMQ: pip install 'crackseg[edge]'") from exc
         self._context = zmq.Context()
         socket = self._context.socket(zmq.SUB)
         socket.setsockopt(zmq.SUBSCRIBE, self.topic)

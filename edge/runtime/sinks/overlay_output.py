@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.runtime.overlay import caption, draw_overlay
 from crackseg.edge.runtime.sources.frame import Frame
 from crackseg.edge.runtime.wire import MaskMessage

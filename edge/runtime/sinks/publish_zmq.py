@@ -1,7 +1,6 @@
 """The ZeroMQ mask publisher (``edge/WIRE.md``): latest-value PUB socket, heartbeats, optional CurveZMQ.
 
-:class:`MessageBuilder` turns processed frames into :class:`~crackseg.edge.runtime.wire.MaskMessage` objects
-(sequence numbers shared by frames and heartbeats, publish time, model hash, a wire-safe source id);
+:class:`~crackseg.edge.runtime.message.MessageBuilder` turns processed frames into messages;
 :class:`ZmqPublisher` sends them. The socket is a ``PUB`` with a small send high-water mark, and every
 send is non-blocking: a slow or absent subscriber loses old messages (it sees gaps in ``seq``), the
 pipeline never waits. ``zmq`` is imported only when a publisher opens.
@@ -16,19 +15,14 @@ from __future__ import annotations
 
 import errno
 import logging
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from crackseg.edge.errors import CracksegError
-from crackseg.edge.runtime.pose import Pose
-from crackseg.edge.runtime.postprocess import FrameResult
-from crackseg.edge.runtime.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, MAX_SOURCE_ID_BYTES, MaskEncoding, MaskMessage
+from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.runtime.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, MaskEncoding, MaskMessage
 
 __all__ = [
     "ENCODINGS",
-    "MessageBuilder",
     "PublishError",
     "SocketOwner",
     "ZmqPublisher",
@@ -37,7 +31,6 @@ __all__ = [
     "is_loopback",
     "load_curve_clients",
     "load_curve_key",
-    "wire_source_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -49,7 +42,6 @@ ENCODINGS: dict[str, MaskEncoding] = {
 }
 """``--encoding`` names -> wire encodings."""
 
-_ELLIPSIS = "…"
 _Z85_ALPHABET = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#")
 _LINGER_MS = 500
 """How long ``close`` waits to hand queued messages to connected peers: the last frames of a finite run arrive."""
@@ -66,21 +58,6 @@ def import_zmq() -> Any:
     except ImportError as exc:
         raise PublishError("pyzmq is needed to publish or receive masks: pip install 'crackseg[edge]'") from exc
     return zmq
-
-
-def wire_source_id(source_id: str, limit: int = MAX_SOURCE_ID_BYTES) -> str:
-    """``source_id`` shortened to at most ``limit`` UTF-8 bytes, keeping its head and tail around an ellipsis.
-
-    The head keeps the scheme and host, the tail the file or stream name; cuts fall on character
-    boundaries, so the result is always valid UTF-8.
-    """
-    raw = source_id.encode()
-    if len(raw) <= limit:
-        return source_id
-    room = limit - len(_ELLIPSIS.encode())
-    head = raw[: room // 3].decode(errors="ignore")
-    tail = raw[len(raw) - (room - len(head.encode())) :].decode(errors="ignore")
-    return head + _ELLIPSIS + tail
 
 
 def connect_endpoint(bind: str) -> str:
@@ -140,66 +117,6 @@ def load_curve_clients(folder: str | Path) -> int:
     for key in keys:
         load_curve_key(key, "public")
     return len(keys)
-
-
-class MessageBuilder:
-    """Numbers and stamps outgoing messages; frames and heartbeats share one ``seq`` counter.
-
-    Args:
-        model_hash: 16-byte hash of the model file (``crackseg.edge.runtime.wire.model_hash``).
-        encoding: how masks travel.
-        pose_at: the vehicle's pose at a capture time (``PoseTrack.at``), when a pose source is configured;
-            without one, frames carry no pose.
-    """
-
-    def __init__(
-        self,
-        model_hash: bytes,
-        encoding: MaskEncoding = MaskEncoding.PACKBITS_ZLIB,
-        pose_at: Callable[[int], Pose] | None = None,
-    ) -> None:
-        self.model_hash = model_hash
-        self.encoding = encoding
-        self.pose_at = pose_at
-        self._seq = 0
-        self._last_frame: tuple[int, int] = (0, 0)
-
-    def frame(self, result: FrameResult) -> MaskMessage:
-        message = MaskMessage(
-            seq=self._next_seq(),
-            frame_id=result.frame_id,
-            source_id=wire_source_id(result.source_id),
-            capture_ns=result.capture_ns,
-            publish_ns=time.time_ns(),
-            model_hash=self.model_hash,
-            threshold=result.threshold,
-            mask=result.mask,
-            stats=result.stats,
-            encoding=self.encoding,
-            pose=None if self.pose_at is None else self.pose_at(result.capture_ns),
-        )
-        self._last_frame = (result.frame_id, result.capture_ns)
-        return message
-
-    def heartbeat(self, source_id: str, threshold: float) -> MaskMessage:
-        """A heartbeat repeating the last published frame's id and capture time (0 before any).
-
-        ``threshold`` is the run's operating threshold, which a controller may check before the first frame.
-        """
-        frame_id, capture_ns = self._last_frame
-        return MaskMessage(
-            seq=self._next_seq(),
-            frame_id=frame_id,
-            source_id=wire_source_id(source_id),
-            capture_ns=capture_ns,
-            publish_ns=time.time_ns(),
-            model_hash=self.model_hash,
-            threshold=threshold,
-        )
-
-    def _next_seq(self) -> int:
-        seq, self._seq = self._seq, self._seq + 1
-        return seq
 
 
 _Owner = TypeVar("_Owner", bound="SocketOwner")

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.runtime.pose import Pose
 from crackseg.edge.runtime.wire import MaskEncoding, MaskMessage, encode_mask
 from crackseg.edge.runtime.writer_flush import flush_writer

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from crackseg.edge.errors import CracksegError
+from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.runtime.serial_frame import Summary, SummaryFlags, encode_summary
 from crackseg.edge.runtime.sources.capture import ReconnectPolicy
 from crackseg.edge.runtime.stats import CrackStats
