@@ -48,6 +48,7 @@ TENSORRT_OPS = frozenset(
         "AveragePool",
         "BatchNormalization",
         "Cast",
+        "Clip",
         "Concat",
         "Constant",
         "ConstantOfShape",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
+
+from crackseg.train.models.pretrained import PretrainedWeights
 
 __all__ = ["CrackModel", "ModelOutput"]
 
@@ -28,6 +31,12 @@ class CrackModel(nn.Module):
     input_channels = 3
     paper_loss = "scnet"
     """Name of the objective its paper trains with (see ``crackseg.train.losses.create_loss``)."""
+    pretrained_weights: PretrainedWeights | None = None
+    """The ImageNet weights its encoder can start from (``train --pretrained``), if any."""
+
+    def load_pretrained(self, state: Mapping[str, Tensor]) -> None:
+        """Loads :attr:`pretrained_weights`' state dict into the encoder; variants with such weights override it."""
+        raise NotImplementedError(f"{type(self).__name__} has no pretrained encoder")
 
     @property
     def size_multiple(self) -> int:
