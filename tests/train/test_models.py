@@ -58,7 +58,8 @@ def test_parameter_count_matches_the_paper(name: str, paper_params: float) -> No
 
 
 @pytest.mark.parametrize(
-    ("name", "max_params"), [("scnet-t", 1.0e6), ("scnet-t-wide", 2.0e6), ("scnet-t-wide2", 2.0e6)]
+    ("name", "max_params"),
+    [("scnet-t", 1.0e6), ("scnet-t-wide", 2.0e6), ("scnet-t-wide2", 2.0e6), ("scnet-e0", 2.0e6), ("fpn-e0", 2.0e6)],
 )
 def test_light_variants_meet_the_jetson_budget(name: str, max_params: float) -> None:
     """Light variants stay within 15 GFLOPs at 512², so they train on a CPU and run on a Jetson."""
@@ -117,6 +118,32 @@ def test_onnx_export_uses_plain_ops_and_matches_pytorch(variant: tuple[str, SCNe
             expected = model.eval()(image).numpy()
         (actual,) = session.run(["prob"], {"image": image.numpy()})
         assert np.abs(actual - expected).max() <= 1e-4
+
+
+@pytest.mark.parametrize("name", ["scnet-e0", "fpn-e0"])
+def test_the_pretrained_trunk_variants_export_with_batch_norm_folded_and_no_transposed_convolution(
+    name: str, tmp_path: Path
+) -> None:
+    """Trained BatchNorm statistics end up inside the convolutions: the graph has none of the slow ops."""
+    torch.manual_seed(2)
+    model = create_model(name).eval()
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.BatchNorm2d):  # statistics as training leaves them, not the identity
+            layer.running_mean.uniform_(-0.5, 0.5)
+            layer.running_var.uniform_(0.5, 2.0)
+            torch.nn.init.uniform_(layer.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(layer.bias, -0.2, 0.2)
+    path = export_onnx(model, create_spec(name, model), tmp_path / f"{name}.onnx", input_size=(64, 64), dynamic=True)
+    ops = set(op_counts(onnx.load(str(path))))
+    assert not ops & {"BatchNormalization", "InstanceNormalization", "ConvTranspose"}
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    image = torch.rand(1, 3, 96, 128) * 2 - 1
+    with torch.no_grad():
+        expected = model(image).numpy()
+    (actual,) = session.run(["prob"], {"image": image.numpy()})
+    assert np.abs(actual - expected).max() <= 1e-4
 
 
 def test_hed_prior_loads_a_user_supplied_weights_file(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from crackseg.train.models import (  # noqa: F401  (importing a model module reg
     hcnn,
     pspnet,
     scnet,
+    scnet_e0,
 )
 from crackseg.train.models._registry import (
     create_model,
