@@ -78,6 +78,10 @@ class TrainConfig:
     """Training samples per epoch over all processes (default: the training sets' total size)."""
     ema_decay: float | None = None
     """Per-step decay of an exponential moving average of the weights, which is then what is validated and saved."""
+    encoder_lr_scale: float = 1.0
+    """The pretrained encoder's learning rate relative to the rest of the network (discriminative fine-tuning)."""
+    freeze_encoder_epochs: float = 0.0
+    """Epochs at the start during which the encoder's learning rate is zero (the decoder learns first)."""
 
     @classmethod
     def from_recipe(cls, recipe: str, **overrides: Any) -> TrainConfig:
@@ -98,8 +102,21 @@ def _is_main_process() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 
 
-def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def _param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+    """One group, or the encoder's parameters apart when they get their own rate (``is_encoder`` marks them)."""
     params = [p for p in model.parameters() if p.requires_grad]
+    encoder = getattr(model, "encoder", None)
+    if encoder is None or (config.encoder_lr_scale == 1.0 and not config.freeze_encoder_epochs):
+        return [{"params": params, "is_encoder": False}]
+    in_encoder = {id(p) for p in encoder.parameters()}
+    return [
+        {"params": [p for p in params if id(p) in in_encoder], "is_encoder": True},
+        {"params": [p for p in params if id(p) not in in_encoder], "is_encoder": False},
+    ]
+
+
+def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = _param_groups(model, config)
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     if config.optimizer == "adamw":
@@ -205,6 +222,11 @@ class _Trainer:
         warmup = int(self.config.warmup_epochs * self.steps_per_epoch)
         return self.config.lr * _lr_factor(step, total, warmup, self.config.schedule)
 
+    def encoder_lr_factor(self) -> float:
+        """The encoder's share of the rate now: zero while frozen, then ``encoder_lr_scale``."""
+        frozen = self.step < int(self.config.freeze_encoder_epochs * self.steps_per_epoch)
+        return 0.0 if frozen else self.config.encoder_lr_scale
+
     def train_epoch(self, epoch: int) -> float:
         self.model.train()
         if isinstance(self.loader.sampler, WeightedSourceSampler):
@@ -222,7 +244,7 @@ class _Trainer:
             if batch_index >= self.steps_per_epoch:
                 break
             for group in self.optimizer.param_groups:
-                group["lr"] = self.lr_at(self.step)
+                group["lr"] = self.lr_at(self.step) * (self.encoder_lr_factor() if group["is_encoder"] else 1.0)
             images = cpu_images.to(self.device, non_blocking=True)
             masks = cpu_masks.to(self.device, non_blocking=True)
             pixel_weights = cpu_weights.to(self.device, non_blocking=True)

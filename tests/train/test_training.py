@@ -316,3 +316,32 @@ def test_resume_refuses_to_switch_ema_on_or_off(
     assert main(_train_args(crack_set, out, "--epochs", "1", "--ema", "0.9")) == 0
     assert main(_train_args(crack_set, out, "--epochs", "2", "--resume", str(out / "last.safetensors"))) == 1
     assert "give --ema exactly when the interrupted run had it" in capsys.readouterr().err
+
+
+def test_pretrained_starts_scnet_e0_from_imagenet_and_a_frozen_encoder_stays_there(
+    crack_set: Path, tmp_path: Path
+) -> None:
+    """The spec names the weights by digest; with --freeze-encoder the encoder keeps them, without it they move."""
+    from safetensors.torch import load_file
+
+    from crackseg.train.models.pretrained import EFFICIENTNET_LITE0_IMAGENET, load_pretrained_state
+
+    imagenet = load_pretrained_state(EFFICIENTNET_LITE0_IMAGENET)
+    key = "_blocks.4._project_conv.weight"
+    for freeze, stays in (("1", True), ("0", False)):
+        out = tmp_path / f"freeze{freeze}"
+        args = _train_args(crack_set, out, "--epochs", "1", "--pretrained", "--freeze-encoder", freeze)
+        args[args.index("scnet-t")] = "scnet-e0"
+        assert main(args) == 0
+        trained = load_file(str(out / "last.safetensors"))
+        assert trained[f"encoder.{key}"].equal(imagenet[key]) is stays
+    recorded = read_spec(out / "best.safetensors").training
+    assert recorded["pretrained"] == EFFICIENTNET_LITE0_IMAGENET.describe()
+    assert recorded["pretrained"]["sha256"].startswith("579344248a93e230")
+
+
+def test_pretrained_on_a_variant_without_an_imagenet_encoder_is_refused(
+    crack_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(_train_args(crack_set, tmp_path / "run", "--epochs", "1", "--pretrained")) == 1
+    assert "scnet-t has no pretrained encoder" in capsys.readouterr().err

