@@ -52,6 +52,7 @@ from crackseg.calib.qdq import (
 )
 from crackseg.calib.ranges import DEFAULT_PERCENTILE, METHODS
 from crackseg.edge.artifact.hashing import sha256_file
+from crackseg.edge.artifact.number_options import float_in
 from crackseg.edge.artifact.size import Size, parse_size
 from crackseg.edge.artifact.size_options import add_old_size_spelling
 from crackseg.edge.backends import open_runner
@@ -79,7 +80,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "--method", choices=METHODS, default="max", help="range calibration method (default: %(default)s)"
     )
     parser.add_argument(
-        "--percentile", type=float, default=DEFAULT_PERCENTILE, help="percentile of |x| for --method percentile"
+        "--percentile",
+        type=float_in(above=0, at_most=100),
+        default=DEFAULT_PERCENTILE,
+        help="percentile of |x| for --method percentile",
     )
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="calibration crops (default: %(default)s)")
     parser.add_argument(
@@ -100,7 +104,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         help=f"quantize the default float layers too ({', '.join(DEFAULT_KEEP_FP32)})",
     )
     parser.add_argument(
-        "--budget", type=float, default=DEFAULT_BUDGET_POINTS, help="largest ODS F1 loss in points (default: 1.0)"
+        "--budget",
+        type=float_in(at_least=0),
+        default=DEFAULT_BUDGET_POINTS,
+        help="largest ODS F1 loss in points (default: 1.0)",
     )
     parser.add_argument("--force", action="store_true", help="write the INT8 model even if it fails the gate")
     parser.add_argument("--worst", type=int, default=10, help="images listed in the report as worst cases")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.number_options import float_in
 from crackseg.edge.artifact.precision import PRECISIONS
 from crackseg.edge.artifact.size_options import SizeOrOldHeightWidth
 from crackseg.export.parity import FP16_TOLERANCE, FP32_TOLERANCE
@@ -72,10 +73,16 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     onnx.add_argument("--parity-split", help="subfolder, split file or bundled split (e.g. deepcrack_val)")
     onnx.add_argument("--parity-images", type=int, default=8, help="images to compare (default 8)")
     onnx.add_argument(
-        "--tolerance", type=float, default=FP32_TOLERANCE, help=f"max abs probability error (default {FP32_TOLERANCE})"
+        "--tolerance",
+        type=float_in(at_least=0),
+        default=FP32_TOLERANCE,
+        help=f"max abs probability error (default {FP32_TOLERANCE})",
     )
     onnx.add_argument(
-        "--fp16-tolerance", type=float, default=FP16_TOLERANCE, help=f"the same for --fp16 (default {FP16_TOLERANCE})"
+        "--fp16-tolerance",
+        type=float_in(at_least=0),
+        default=FP16_TOLERANCE,
+        help=f"the same for --fp16 (default {FP16_TOLERANCE})",
     )
     onnx.set_defaults(export_run=run_onnx)
 

@@ -50,6 +50,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from crackseg.edge.artifact.number_options import float_in
 from crackseg.edge.artifact.precision import PRECISIONS
 from crackseg.edge.artifact.size import parse_size
 from crackseg.edge.bench.config import BACKENDS, BenchConfig, BenchError, MeasureConfig, plan, require
@@ -88,12 +89,16 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
     raw = parser.add_argument_group("raw inference")
     raw.add_argument(
-        "--warmup", type=float, default=_MEASURE.warmup_s, metavar="S", help="warm-up seconds (%(default)s)"
+        "--warmup",
+        type=float_in(at_least=0),
+        default=_MEASURE.warmup_s,
+        metavar="S",
+        help="warm-up seconds (%(default)s)",
     )
     length = raw.add_mutually_exclusive_group()
     length.add_argument("--iterations", type=int, metavar="N", help="time exactly N calls")
     length.add_argument(
-        "--duration", type=float, default=_MEASURE.duration_s, metavar="S",
+        "--duration", type=float_in(above=0), default=_MEASURE.duration_s, metavar="S",
         help=f"time calls for S seconds, at least {_MEASURE.min_iterations} (default: %(default)s)",
     )  # fmt: skip
     raw.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads (default: its choice)")
@@ -107,11 +112,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "pipeline fps (target >= 0.95) and the overlay's dropped frames; needs crackseg[pose]",
     )  # fmt: skip
     e2e.add_argument(
-        "--e2e-duration", type=float, default=_MEASURE.e2e_duration_s, metavar="S",
+        "--e2e-duration", type=float_in(above=0), default=_MEASURE.e2e_duration_s, metavar="S",
         help="seconds of capture per run: pipeline, naive loop, load point (default: %(default)s)",
     )  # fmt: skip
     e2e.add_argument(
-        "--load", type=float, default=_MEASURE.load, metavar="FRACTION",
+        "--load", type=float_in(above=0), default=_MEASURE.load, metavar="FRACTION",
         help="load point: source rate as a fraction of the raw throughput (default: %(default)s)",
     )  # fmt: skip
     e2e.add_argument("--source", default=_MEASURE.source, help="frame source URI (default: %(default)s)")
@@ -126,7 +131,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     add_stats_mode(e2e)
     e2e.add_argument(
-        "--replay-ms", type=float, default=_MEASURE.replay_ms, metavar="MS",
+        "--replay-ms", type=float_in(at_least=0), default=_MEASURE.replay_ms, metavar="MS",
         help="latency of each call of the replay backend (default: %(default)s)",
     )  # fmt: skip
 

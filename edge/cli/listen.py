@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.number_options import float_in
 from crackseg.edge.runtime.sinks.publish_zmq import ENCODINGS, load_curve_key
 from crackseg.edge.runtime.sinks.subscribe import Subscriber
 from crackseg.edge.runtime.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, MaskMessage
@@ -34,7 +35,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", default=DEFAULT_TOPIC.decode(), help="topic prefix (default: %(default)s)")
     parser.add_argument("--count", type=int, help="exit after this many mask frames (default: run until Ctrl-C)")
     parser.add_argument(
-        "--timeout", type=float, default=0.0, help="fail when nothing arrives for this many seconds (0: wait forever)"
+        "--timeout",
+        type=float_in(at_least=0),
+        default=0.0,
+        help="fail when nothing arrives for this many seconds (0: wait forever)",
     )
     parser.add_argument("--conflate", action="store_true", help="keep only the newest message (a control loop's view)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per frame")

@@ -47,6 +47,7 @@ from types import FrameType
 from typing import Any
 
 from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.number_options import float_in
 from crackseg.edge.artifact.size import parse_size
 from crackseg.edge.artifact.size_options import add_old_size_spelling
 from crackseg.edge.artifact.spec import ModelSpec
@@ -109,16 +110,25 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "gst://, synthetic:// (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--frames", type=int, help="stop after this many frames")
-    parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument("--duration", type=float_in(above=0), help="stop after this many seconds")
     parser.add_argument(
-        "--reconnect-max", type=float, metavar="SECONDS",
+        "--reconnect-max", type=float_in(above=0), metavar="SECONDS",
         help="live sources: longest wait between reconnect attempts (default: 1 for network streams, 8 for cameras)",
     )  # fmt: skip
-    parser.add_argument("--log-every", type=float, default=5.0, metavar="SECONDS", help="metrics log period (0: off)")
+    parser.add_argument(
+        "--log-every", type=float_in(at_least=0), default=5.0, metavar="SECONDS", help="metrics log period (0: off)"
+    )
 
     mask = parser.add_argument_group("mask")
-    mask.add_argument("--threshold", type=float, help="probability threshold (default: the model spec's)")
-    mask.add_argument("--hysteresis", type=float, metavar="LOW", help="also keep pixels above LOW touching a crack")
+    mask.add_argument(
+        "--threshold", type=float_in(at_least=0, at_most=1), help="probability threshold (default: the model spec's)"
+    )
+    mask.add_argument(
+        "--hysteresis",
+        type=float_in(at_least=0, at_most=1),
+        metavar="LOW",
+        help="also keep pixels above LOW touching a crack",
+    )
     mask.add_argument(
         "--size", dest="input_size", type=parse_size, metavar="WxH", help="resize every frame to this network input"
     )
@@ -147,7 +157,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
     replay = parser.add_argument_group("replay backend (--backend replay)")
     replay.add_argument(
-        "--replay-ms", type=float, default=5.0, metavar="MS", help="latency of each inference call (default: 5)"
+        "--replay-ms",
+        type=float_in(at_least=0),
+        default=5.0,
+        metavar="MS",
+        help="latency of each inference call (default: 5)",
     )
     replay.add_argument(
         "--replay-frames", type=int, default=16, metavar="N", help="source frames recorded and looped (default: 16)"
@@ -156,7 +170,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     link = parser.add_argument_group("serial link")
     link.add_argument("--serial", metavar="PORT", help="send crack summaries to this port (or pyserial URL)")
     link.add_argument("--serial-baud", type=int, default=115200, help="baud rate (default: %(default)s)")
-    link.add_argument("--serial-rate", type=float, default=10.0, help="summaries per second at most (default: 10)")
+    link.add_argument(
+        "--serial-rate", type=float_in(above=0), default=10.0, help="summaries per second at most (default: 10)"
+    )
     link.add_argument("--serial-optional", action="store_true", help="start even if the port is absent, retry")
 
     parser.add_argument("--record", type=Path, metavar="DB", help="record every frame's statistics and mask here")
@@ -171,7 +187,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )
     overlay.add_argument(
         "--overlay-fps",
-        type=float,
+        type=float_in(above=0),
         default=DEFAULT_OVERLAY_FPS,
         help="frame rate of the overlay video: at most this many frames are drawn per second of capture time, "
         "evenly spread, the others skipped (counted), so the overlay's cost follows its own rate and the video "
@@ -202,7 +218,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     pose.add_argument("--odometry-baud", type=int, default=115200, help="odometry serial baud rate (default: 115200)")
     pose.add_argument(
         "--pose-max-age",
-        type=float,
+        type=float_in(above=0),
         default=0.5,
         metavar="S",
         help="flag a pose part stale when its nearest sample is further than this from the capture time (default: 0.5)",

@@ -31,6 +31,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.number_options import float_in
 from crackseg.edge.evaluation.dataset import CrackDataset, DatasetError, resolve_split
 from crackseg.train.commands.models import model_summary
 from crackseg.train.data.sources import SOURCE_SYNTAX, parse_source
@@ -104,7 +105,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time, e.g. several on one GPU (default: 1)")
     budget = parser.add_argument_group("the budget every run gets (passed to crackseg train)")
     budget.add_argument("--epochs", type=int, default=100, help="training epochs (default: 100)")
-    budget.add_argument("--time-limit", type=float, metavar="MIN", help="wall-clock cap per run, in minutes")
+    budget.add_argument(
+        "--time-limit", type=float_in(above=0), metavar="MIN", help="wall-clock cap per run, in minutes"
+    )
     budget.add_argument("--recipe", default="fast", choices=sorted(RECIPES), help="optimizer recipe (default: fast)")
     budget.add_argument("--loss", default="paper", choices=["paper", "scnet"], help="each model's own loss or SCNet's")
     budget.add_argument("--batch-size", type=int, help="per-run batch size (default: the recipe's)")

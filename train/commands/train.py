@@ -28,6 +28,7 @@ import torch
 import torch.distributed as dist
 
 from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.number_options import float_in
 from crackseg.edge.artifact.size_options import add_old_size_spelling, square_side
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.evaluation.dataset import CrackDataset
@@ -100,7 +101,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=100, help="training epochs (default: 100)")
     parser.add_argument(
         "--time-limit",
-        type=float,
+        type=float_in(above=0),
         metavar="MIN",
         help="wall-clock budget in minutes: train as many epochs (up to --epochs) as fit, the schedule fitted to them",
     )
@@ -112,7 +113,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "about the last 200 steps); validation, checkpoints and so exports use the average (default: off)",
     )
     parser.add_argument("--batch-size", type=int, help="per-process batch size (default: from the recipe)")
-    parser.add_argument("--lr", type=float, help="base learning rate (default: from the recipe)")
+    parser.add_argument("--lr", type=float_in(above=0), help="base learning rate (default: from the recipe)")
     parser.add_argument(
         "--size",
         dest="crop_size",
@@ -144,13 +145,13 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--encoder-lr-scale",
-        type=float,
+        type=float_in(at_least=0),
         metavar="F",
         help="the encoder's learning rate as a fraction of --lr, e.g. 0.1 for a pretrained encoder (default: 1)",
     )
     parser.add_argument(
         "--freeze-encoder",
-        type=float,
+        type=float_in(at_least=0),
         metavar="EPOCHS",
         help="keep the encoder's weights fixed for this many epochs at the start, so the new decoder learns first",
     )
