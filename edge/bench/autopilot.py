@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 import socket
-import threading
 import time
 from typing import Any
+
+from crackseg.edge.runtime.worker import Worker
 
 __all__ = ["LoopbackAutopilot"]
 
@@ -28,7 +29,7 @@ def _free_udp_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class LoopbackAutopilot:
+class LoopbackAutopilot(Worker):
     """Streams a simulated flight's position and attitude over MAVLink, from :meth:`open` to :meth:`close`.
 
     Args:
@@ -46,46 +47,31 @@ class LoopbackAutopilot:
     ALT_M, REL_ALT_M = 520.0, 35.0
     ROLL_DEG, PITCH_DEG, YAW_DEG = 0.0, -5.0, 30.0
 
-    join_timeout_s = 2.0
+    thread_name = "crackseg-autopilot"
 
     def __init__(self, rate_hz: float = 50.0) -> None:
+        super().__init__()
         if rate_hz <= 0:
             raise ValueError(f"the autopilot's message rate must be positive, got {rate_hz}")
         self.rate_hz = rate_hz
         self.url = f"udpin:127.0.0.1:{_free_udp_port()}"
         self.start_ns = 0
         self._connection: Any = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def latitude_at(self, t_ns: int) -> float:
         """The simulated drone's latitude at ``t_ns`` (ns since the Unix epoch)."""
         return self.LAT0_DEG + self.LAT_PER_S * (t_ns - self.start_ns) / _NS_PER_S
 
-    def open(self) -> None:
+    def _open_impl(self) -> None:
         from pymavlink import mavutil
 
         self._connection = mavutil.mavlink_connection(self.url.replace("udpin:", "udpout:", 1), source_system=1)
         self.start_ns = time.time_ns()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="crackseg-autopilot", daemon=True)
-        self._thread.start()
 
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(self.join_timeout_s)
-            self._thread = None
+    def _close_impl(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-    def __enter__(self) -> LoopbackAutopilot:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _run(self) -> None:
         mav = self._connection.mav

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections import Counter
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.runtime.pose import PoseParts
 from crackseg.edge.runtime.pose.track import PoseTrack
+from crackseg.edge.runtime.worker import Worker
 
 __all__ = ["MAVLINK_MESSAGES", "MavlinkError", "MavlinkInput"]
 
@@ -64,7 +64,7 @@ def pose_sample(message: Any) -> tuple[PoseParts, tuple[float, ...]] | None:
     return None
 
 
-class MavlinkInput:
+class MavlinkInput(Worker):
     """Feeds a :class:`PoseTrack` from a MAVLink connection, on its own thread, from :meth:`open` to :meth:`close`.
 
     Args:
@@ -76,43 +76,29 @@ class MavlinkInput:
         received: samples recorded, by MAVLink message type.
     """
 
-    join_timeout_s = 2.0
+    thread_name = "crackseg-mavlink"
 
     def __init__(self, url: str, track: PoseTrack, baud: int = 57600) -> None:
+        super().__init__()
         self.url = url
         self.track = track
         self.baud = baud
         self.received: Counter[str] = Counter()
         self._connection: Any = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def open(self) -> None:
+    def _open_impl(self) -> None:
         mavutil = _import_mavutil()
         try:
             self._connection = mavutil.mavlink_connection(self.url, baud=self.baud, source_system=255)
         except (OSError, ValueError) as exc:  # pymavlink raises these for bad devices and addresses
             raise MavlinkError(f"cannot open MAVLink connection {self.url!r}: {exc}") from None
-        self._thread = threading.Thread(target=self._run, name="crackseg-mavlink", daemon=True)
-        self._thread.start()
         log.info("pose from MAVLink %s", self.url)
 
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(self.join_timeout_s)
-            self._thread = None
+    def _close_impl(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
             log.info("MAVLink pose samples: %s", dict(self.received) or "none received")
-
-    def __enter__(self) -> MavlinkInput:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _run(self) -> None:
         wanted = list(MAVLINK_MESSAGES)  # recv_match takes a list or set; it would wrap a tuple as one name

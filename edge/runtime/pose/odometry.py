@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.runtime.pose import PoseParts
 from crackseg.edge.runtime.pose.track import PoseTrack
+from crackseg.edge.runtime.worker import Worker
 
 __all__ = ["DEFAULT_ODOMETRY_TOPIC", "OdometryError", "OdometryInput", "parse_odometry"]
 
@@ -54,7 +55,7 @@ def parse_odometry(text: str | bytes) -> tuple[int | None, float, tuple[float, f
     return t_ns, chainage, angles
 
 
-class OdometryInput:
+class OdometryInput(Worker):
     """Feeds a :class:`PoseTrack` from a ZeroMQ topic or a serial line, on its own thread.
 
     Args:
@@ -68,9 +69,10 @@ class OdometryInput:
         malformed: samples skipped because they did not parse.
     """
 
-    join_timeout_s = 2.0
+    thread_name = "crackseg-odometry"
 
     def __init__(self, uri: str, track: PoseTrack, topic: bytes = DEFAULT_ODOMETRY_TOPIC, baud: int = 115200) -> None:
+        super().__init__()
         self.uri = uri
         self.track = track
         self.topic = topic
@@ -79,22 +81,19 @@ class OdometryInput:
         self.malformed = 0
         self._transport: Any = None
         self._context: Any = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._read: Callable[[], bytes | None] = self._read_serial
 
     @property
     def is_zmq(self) -> bool:
         return self.uri.startswith(_ZMQ_SCHEMES)
 
-    def open(self) -> None:
+    def _open_impl(self) -> None:
         if self.is_zmq:
             self._open_zmq()
-            read = self._read_zmq
+            self._read = self._read_zmq
         else:
             self._open_serial()
-            read = self._read_serial
-        self._thread = threading.Thread(target=self._run, args=(read,), name="crackseg-odometry", daemon=True)
-        self._thread.start()
+            self._read = self._read_serial
         log.info("pose from odometry %s", self.uri)
 
     def _open_zmq(self) -> None:
@@ -134,11 +133,7 @@ class OdometryInput:
         line: bytes = self._transport.readline()
         return line.strip() or None
 
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(self.join_timeout_s)
-            self._thread = None
+    def _close_impl(self) -> None:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -147,16 +142,9 @@ class OdometryInput:
             self._context.term()
             self._context = None
 
-    def __enter__(self) -> OdometryInput:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _run(self, read: Any) -> None:
+    def _run(self) -> None:
         while not self._stop.is_set():
-            text = read()
+            text = self._read()
             if text is None:
                 continue
             received_ns = time.time_ns()

@@ -40,6 +40,7 @@ from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.runtime.overlay import caption, draw_overlay
 from crackseg.edge.runtime.sources.frame import Frame
 from crackseg.edge.runtime.wire import MaskMessage
+from crackseg.edge.runtime.worker import Worker
 from crackseg.edge.runtime.writer_flush import flush_writer
 
 __all__ = [
@@ -131,7 +132,7 @@ class FramePacer:
         return True
 
 
-class OverlayOutput:
+class OverlayOutput(Worker):
     """A sink that draws the published frames (paced) and writes them to a video file or stream from its own thread.
 
     Args:
@@ -148,15 +149,16 @@ class OverlayOutput:
     """
 
     join_timeout_s = 10.0
+    thread_name = "crackseg-overlay"
 
     def __init__(self, target: str, fps: float = DEFAULT_FPS, queue_size: int = 4, every_frame: bool = False) -> None:
+        super().__init__()
         if fps <= 0 or queue_size < 1:
             raise OverlayError(f"--overlay-fps must be positive and the queue at least 1, got {fps} and {queue_size}")
         self.target = parse_overlay_target(target)
         self.fps = fps
         self._pacer = None if every_frame else FramePacer(fps)
         self._queue: queue.Queue[tuple[Frame, MaskMessage] | threading.Event | None] = queue.Queue(maxsize=queue_size)
-        self._thread: threading.Thread | None = None
         self._writer: Any = None
         self._size: tuple[int, int] | None = None
         self.written = 0
@@ -164,8 +166,8 @@ class OverlayOutput:
         self.dropped = 0
         self.errors = 0
 
-    def open(self) -> None:
-        """Check that the target can be written (folder, GStreamer support) and start the writer thread."""
+    def _open_impl(self) -> None:
+        """Check that the target can be written (folder, GStreamer support); the writer thread starts next."""
         import cv2
 
         if self.target.kind == "gstreamer" and not opencv_has_gstreamer(cv2):
@@ -175,8 +177,6 @@ class OverlayOutput:
             )
         if self.target.kind == "file" and not Path(self.target.location).parent.is_dir():
             raise OverlayError(f"--overlay {self.target.location}: the folder does not exist")
-        self._thread = threading.Thread(target=self._run, name="crackseg-overlay", daemon=True)
-        self._thread.start()
         log.info("overlay video to %s", self.target.location)
 
     def send(self, message: MaskMessage) -> None:
@@ -207,24 +207,15 @@ class OverlayOutput:
         if not flush_writer(self._queue, timeout_s):
             log.warning("overlay output %s still writing after %.0f s", self.target.location, timeout_s)
 
-    def close(self) -> None:
-        """Draw and write what is queued, then finish the video (its index is written now); safe to call twice."""
-        if self._thread is not None:
-            self._queue.put(_END)
-            self._thread.join(self.join_timeout_s)
-            if self._thread.is_alive():
-                log.warning("overlay writer did not finish in %.0f s", self.join_timeout_s)
-            self._thread = None
+    def _wake(self) -> None:
+        """Draw and write what is queued, then end the thread."""
+        self._queue.put(_END)
+
+    def _close_impl(self) -> None:
+        """Finish the video (its index is written now)."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-
-    def __enter__(self) -> OverlayOutput:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not _END:

@@ -47,6 +47,7 @@ import numpy as np
 from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.runtime.pose import Pose
 from crackseg.edge.runtime.wire import MaskEncoding, MaskMessage, encode_mask
+from crackseg.edge.runtime.worker import Worker
 from crackseg.edge.runtime.writer_flush import flush_writer
 
 __all__ = ["RecordError", "Recorder", "load_mask"]
@@ -131,7 +132,7 @@ def load_mask(db_path: str | Path, mask_path: str) -> np.ndarray:
     return image > 0
 
 
-class Recorder:
+class Recorder(Worker):
     """Stores published frames (heartbeats are ignored) from its own writer thread.
 
     Args:
@@ -148,19 +149,23 @@ class Recorder:
     join_timeout_s = 10.0
 
     def __init__(self, path: str | Path, queue_size: int = 256, run_info: Mapping[str, object] | None = None) -> None:
+        super().__init__()
         self.path = Path(path).expanduser()
         self.run_info = dict(run_info or {})
         self.masks_root = self.path.with_name(self.path.stem + "-masks")
         self._queue: queue.Queue[MaskMessage | threading.Event | None] = queue.Queue(maxsize=queue_size)
         self._db: sqlite3.Connection | None = None
-        self._thread: threading.Thread | None = None
         self.run_id = 0
         self.written = 0
         self.dropped = 0
         self.errors = 0
 
-    def open(self) -> None:
-        """Create or open the database, register a new run and start the writer."""
+    @property
+    def thread_name(self) -> str:
+        return f"record:{self.path.name}"
+
+    def _open_impl(self) -> None:
+        """Create or open the database and register a new run; the writer thread starts next."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -175,8 +180,6 @@ class Recorder:
         except (OSError, sqlite3.Error) as exc:
             raise RecordError(f"cannot record to {self.path}: {exc}") from exc
         self._db = db
-        self._thread = threading.Thread(target=self._run, name=f"record:{self.path.name}", daemon=True)
-        self._thread.start()
         log.info("recording frames to %s (masks in %s)", self.path, self.masks_root / self._run_dir)
 
     @property
@@ -204,24 +207,14 @@ class Recorder:
         if not flush_writer(self._queue, timeout_s):
             log.warning("recording to %s still writing after %.0f s", self.path, timeout_s)
 
-    def close(self) -> None:
-        """Write everything queued, then close the database; safe to call twice."""
-        if self._thread is not None:
-            self._queue.put(_END)
-            self._thread.join(self.join_timeout_s)
-            if self._thread.is_alive():
-                log.warning("recording writer for %s did not finish in %.0f s", self.path, self.join_timeout_s)
-            self._thread = None
+    def _wake(self) -> None:
+        """Write everything queued, then end the thread."""
+        self._queue.put(_END)
+
+    def _close_impl(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
-
-    def __enter__(self) -> Recorder:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _run(self) -> None:
         done = False
