@@ -131,10 +131,12 @@ def run(args: argparse.Namespace) -> int:
     if args.count is not None and args.count < 1:
         raise CracksegError(f"--count must be at least 1, got {args.count}")
     with _subscriber(args) as subscriber:
-        _print_frames(subscriber, args.count, args.timeout, args.json, sys.stdout)
-        if subscriber.missed or subscriber.rejected:
-            print(
-                f"{subscriber.missed} message(s) missed (sequence gaps), {subscriber.rejected} malformed",
-                file=sys.stderr,
-            )
+        try:
+            _print_frames(subscriber, args.count, args.timeout, args.json, sys.stdout)
+        finally:  # also after --timeout or Ctrl-C: what was lost is part of the answer
+            if subscriber.missed or subscriber.rejected:
+                print(
+                    f"{subscriber.missed} message(s) missed (sequence gaps), {subscriber.rejected} malformed",
+                    file=sys.stderr,
+                )
     return 0

@@ -54,7 +54,7 @@ from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends import Runner, open_runner
 from crackseg.edge.bench.machine import library_versions
 from crackseg.edge.cli.listen import describe
-from crackseg.edge.cli.options import add_stats_mode
+from crackseg.edge.cli.options import add_stats_mode, database_path, nonblank
 from crackseg.edge.models import BUNDLED_MODELS, DEFAULT_MODEL_NAME, bundled_model, model_path
 from crackseg.edge.runtime.geometry import BLENDS, Geometry, make_geometry
 from crackseg.edge.runtime.message import MessageBuilder
@@ -168,18 +168,23 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )
 
     link = parser.add_argument_group("serial link")
-    link.add_argument("--serial", metavar="PORT", help="send crack summaries to this port (or pyserial URL)")
+    link.add_argument(
+        "--serial", type=nonblank, metavar="PORT", help="send crack summaries to this port (or pyserial URL)"
+    )
     link.add_argument("--serial-baud", type=int, default=115200, help="baud rate (default: %(default)s)")
     link.add_argument(
         "--serial-rate", type=float_in(above=0), default=10.0, help="summaries per second at most (default: 10)"
     )
     link.add_argument("--serial-optional", action="store_true", help="start even if the port is absent, retry")
 
-    parser.add_argument("--record", type=Path, metavar="DB", help="record every frame's statistics and mask here")
+    parser.add_argument(
+        "--record", type=database_path, metavar="DB", help="record every frame's statistics and mask here"
+    )
 
     overlay = parser.add_argument_group("operator overlay")
     overlay.add_argument(
         "--overlay",
+        type=nonblank,
         metavar="URI",
         help="draw masks and statistics on the frames: a video file (out.mp4, .avi, .mkv) or, with an OpenCV "
         "built with GStreamer, rtp://HOST:PORT, udp://HOST:PORT or gst://appsrc ! ...; frames are dropped "
@@ -203,6 +208,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     pose = parser.add_argument_group("pose tagging (each frame carries the vehicle's pose at capture time)")
     pose.add_argument(
         "--mavlink",
+        type=nonblank,
         metavar="URL",
         help="a drone's autopilot, pymavlink connection string: udpin:0.0.0.0:14550, tcp:HOST:PORT or a serial "
         "device such as /dev/ttyACM0 (needs crackseg[pose])",
@@ -210,6 +216,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     pose.add_argument("--mavlink-baud", type=int, default=57600, help="MAVLink serial baud rate (default: 57600)")
     pose.add_argument(
         "--odometry",
+        type=nonblank,
         metavar="URI",
         help="a crawler's odometry, JSON samples with chainage_m (and roll/pitch/yaw_deg): a ZeroMQ endpoint "
         "to subscribe to (tcp://...) or a serial port, one sample per line",

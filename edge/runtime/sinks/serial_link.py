@@ -163,6 +163,11 @@ class SerialLink:
             )
         except (serial.SerialException, OSError, ValueError) as exc:
             raise SerialLinkError(f"cannot open serial port {self.port_name}: {exc}") from None
+        except KeyError as exc:  # pyserial's URL handlers (loop://, spy://) raise it for an unknown option or value
+            raise SerialLinkError(
+                f"cannot open serial port {self.port_name}: unknown option or value in the pyserial URL "
+                f"(expected {exc})"
+            ) from None
         return port
 
     def _run(self) -> None:
