@@ -19,10 +19,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.errors import ArtifactError
 from crackseg.edge.artifact.precision import Precision
+from crackseg.edge.artifact.read import load_onnx
 from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
-from crackseg.edge.artifact.spec import INPUT_NAME, OUTPUT_NAME, SPEC_KEY, ModelSpec, spec_from_metadata
+from crackseg.edge.artifact.spec import INPUT_NAME, OUTPUT_NAME, SPEC_KEY, ModelSpec
 
 if TYPE_CHECKING:
     from torch import nn
@@ -83,7 +84,7 @@ TENSORRT_OPS = frozenset(
 """ONNX operator types allowed in a crackseg graph: a subset of what TensorRT 10's ONNX parser supports."""
 
 
-class ExportError(CracksegError):
+class ExportError(ArtifactError):
     """The model cannot be exported as a TensorRT-compatible crackseg ONNX file."""
 
 
@@ -152,20 +153,14 @@ def export_onnx(
 
 
 def read_onnx(path: str | Path) -> tuple[onnx.ModelProto, ModelSpec]:
-    """Loads a crackseg ONNX file and its spec.
+    """A crackseg ONNX file with its weights, and its spec (through :func:`~crackseg.edge.artifact.read.load_onnx`).
 
     Raises:
-        ExportError: the file is missing, corrupt, or lacks the ``image`` -> ``prob`` signature.
-        SpecError: it carries no valid crackseg spec.
+        SpecError: the file is missing, corrupt, or carries no valid crackseg spec.
+        ExportError: it lacks the ``image`` -> ``prob`` signature.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ExportError(f"ONNX file not found: {path}")
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:  # protobuf raises DecodeError and friends for corrupt files
-        raise ExportError(f"{path} is not a readable ONNX file: {exc}") from exc
-    spec = spec_from_metadata({prop.key: prop.value for prop in model.metadata_props}, path)
+    model, spec = load_onnx(path)
     inputs = [value.name for value in model.graph.input]
     outputs = [value.name for value in model.graph.output]
     if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:

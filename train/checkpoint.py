@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.errors import ArtifactError
 from crackseg.edge.artifact.read import read_spec
 from crackseg.edge.artifact.spec import SPEC_KEY, ModelSpec
 from crackseg.train.models import create_model, is_model
@@ -19,7 +19,7 @@ from crackseg.train.models import create_model, is_model
 __all__ = ["CheckpointError", "build_model", "load_checkpoint", "save_checkpoint"]
 
 
-class CheckpointError(CracksegError, ValueError):
+class CheckpointError(ArtifactError, ValueError):
     """A file is not a loadable crackseg checkpoint; the message names the file and the reason."""
 
 

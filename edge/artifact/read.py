@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crackseg.edge.artifact.manifest import read_manifest
 from crackseg.edge.artifact.spec import ModelSpec, SpecError, spec_from_metadata
 
-__all__ = ["MODEL_SUFFIXES", "read_spec"]
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = ["MODEL_SUFFIXES", "load_onnx", "read_spec"]
 
 
 def _checkpoint_spec(path: Path) -> ModelSpec:
@@ -28,16 +32,28 @@ def _checkpoint_spec(path: Path) -> ModelSpec:
     return spec_from_metadata(metadata, path)
 
 
-def _onnx_spec(path: Path) -> ModelSpec:
+def load_onnx(path: str | Path, weights: bool = True) -> tuple[onnx.ModelProto, ModelSpec]:
+    """An ONNX file and the spec in its ``metadata_props``; with ``weights=False``, external weights stay on disk.
+
+    Raises:
+        SpecError: the file is missing, unreadable, or carries no valid spec.
+    """
+    path = Path(path)
     try:
         import onnx
     except ImportError as exc:
         raise SpecError(f"reading {path} needs onnx: pip install 'crackseg[export]'") from exc
+    if not path.is_file():
+        raise SpecError(f"ONNX file not found: {path}")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load(str(path), load_external_data=weights)
     except Exception as exc:  # protobuf raises DecodeError and friends for corrupt files
         raise SpecError(f"{path} is not a readable ONNX file: {exc}") from exc
-    return spec_from_metadata({prop.key: prop.value for prop in model.metadata_props}, path)
+    return model, spec_from_metadata({prop.key: prop.value for prop in model.metadata_props}, path)
+
+
+def _onnx_spec(path: Path) -> ModelSpec:
+    return load_onnx(path, weights=False)[1]
 
 
 def _engine_spec(path: Path) -> ModelSpec:

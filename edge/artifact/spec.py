@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.errors import ArtifactError
 from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE, Size
 
 __all__ = [
@@ -44,7 +44,7 @@ MASK_NAME = "mask"
 """A TensorRT engine's second output: ``prob > threshold``, bool ``Nx1xHxW``, made on the GPU."""
 
 
-class SpecError(CracksegError, ValueError):
+class SpecError(ArtifactError, ValueError):
     """An artifact (checkpoint, ONNX file, engine or its manifest) is missing, unreadable or carries no valid spec.
 
     The one error type of the artifact contract: the message names the file and the reason.

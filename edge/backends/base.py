@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.errors import ArtifactError
 from crackseg.edge.artifact.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["BackendError", "Runner"]
 
 
-class BackendError(CracksegError, RuntimeError):
+class BackendError(ArtifactError, RuntimeError):
     """A model file cannot be loaded or run by a backend; the message says why."""
 
 

@@ -108,3 +108,16 @@ def test_the_input_size_survives_json_and_old_specs_get_the_default() -> None:
 def test_only_registered_suffixes_have_a_network_loader() -> None:
     with pytest.raises(SpecError, match=r"no network loader for 'model\.onnx'"):
         network_loader("model.onnx")
+
+
+def test_every_bad_artifact_error_is_one_family() -> None:
+    """Whichever path reads a bad file (spec reader, runner, exporter, checkpoint loader), one base catches it."""
+    pytest.importorskip("torch")
+    from crackseg.edge.artifact.errors import ArtifactError
+    from crackseg.edge.artifact.manifest import ManifestError
+    from crackseg.edge.backends.base import BackendError
+    from crackseg.export.onnx import ExportError
+    from crackseg.train.checkpoint import CheckpointError
+
+    for error in (SpecError, ManifestError, BackendError, ExportError, CheckpointError):
+        assert issubclass(error, ArtifactError), error

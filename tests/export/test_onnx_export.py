@@ -14,6 +14,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from crackseg.edge.artifact.errors import ArtifactError
 from crackseg.edge.artifact.spec import SPEC_KEY, ModelSpec, SpecError
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.backends.onnxrt import OnnxRuntimeRunner
@@ -139,11 +140,11 @@ def test_size_must_be_a_multiple_of_the_spec(scnet_t: nn.Module, tmp_path: Path)
 
 
 def test_read_onnx_refuses_missing_corrupt_and_foreign_files(tmp_path: Path) -> None:
-    with pytest.raises(ExportError, match="ONNX file not found"):
+    with pytest.raises(ArtifactError, match="ONNX file not found"):
         read_onnx(tmp_path / "missing.onnx")
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"\x08\x07 definitely not protobuf \xff\xfe")
-    with pytest.raises(ExportError, match=r"corrupt\.onnx is not a readable ONNX file"):
+    with pytest.raises(ArtifactError, match=r"corrupt\.onnx is not a readable ONNX file"):
         read_onnx(corrupt)
     foreign = tmp_path / "foreign.onnx"
     onnx.save(_tiny_graph(), str(foreign))
