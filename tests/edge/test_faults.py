@@ -6,12 +6,19 @@ something the machine may lack (a tmpfs) skip with the reason.
 
 from __future__ import annotations
 
+import struct
+import zlib
+from pathlib import Path
 from types import TracebackType
 
+import numpy as np
 import pytest
 
 from crackseg.edge.cli import listen
 from crackseg.edge.cli.main import main
+from crackseg.edge.runtime.sources import open_source
+from crackseg.edge.runtime.sources.folder import ImageFolderSource
+from crackseg.edge.runtime.sources.image_check import decode_jpeg_strictly, header_size
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str], *expected: str) -> str:
@@ -79,3 +86,106 @@ def test_15_listen_timeout_still_prints_what_was_lost(
     monkeypatch.setattr(listen, "_subscriber", lambda args: _SilentSubscriber())
     assert main(["listen", "--timeout", "0.05"]) == 1
     _one_line_error(capsys, "nothing received from", "3 message(s) missed (sequence gaps), 1 malformed")
+
+
+# -- 1, 6, 7: image files -------------------------------------------------------------------------------------
+
+
+def _encoded(ext: str, width: int = 37, height: int = 23) -> bytes:
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(0)
+    ok, data = cv2.imencode(ext, rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+    assert ok
+    return bytes(data.tobytes())
+
+
+def _frames(uri: str) -> tuple[list[str | None], int]:
+    with open_source(uri) as source:
+        names = [frame.name for frame in source]
+        return names, source.stats.corrupt_skipped
+
+
+@pytest.mark.parametrize("ext", [".bmp", ".webp", ".tif", ".tiff", ".jpg", ".png"])
+def test_1_an_empty_image_file_is_skipped_not_fatal(tmp_path: Path, ext: str) -> None:
+    (tmp_path / "a.png").write_bytes(_encoded(".png"))
+    (tmp_path / f"b{ext}").write_bytes(b"")
+    (tmp_path / "c.png").write_bytes(_encoded(".png"))
+    assert _frames(str(tmp_path)) == (["a", "c"], 1)
+
+
+def test_1_an_empty_image_as_the_whole_source_ends_cleanly(tmp_path: Path) -> None:
+    empty = tmp_path / "only.webp"
+    empty.write_bytes(b"")
+    assert _frames(str(empty)) == ([], 1)
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp", ".webp", ".tif"])
+def test_6_header_size_reads_every_format_opencv_writes(ext: str) -> None:
+    assert header_size(_encoded(ext, 37, 23)) == (37, 23)
+
+
+def test_6_header_size_of_what_is_not_an_image_is_none() -> None:
+    assert header_size(b"") is None
+    assert header_size(b"hello world, not an image at all") is None
+    assert header_size(b"\xff\xd8\xff") is None  # a JPEG cut inside its first segment
+
+
+def _huge_png(width: int, height: int) -> bytes:
+    """A small file announcing a huge image (its pixel data is a stub: it must never be decoded)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(bytes(64))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_6_an_image_too_large_for_the_wire_is_refused_from_its_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cv2 = pytest.importorskip("cv2")
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(_huge_png(20000, 20000))
+    decoded: list[int] = []
+    real = cv2.imdecode
+
+    def counting(*args: object) -> object:
+        decoded.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(cv2, "imdecode", counting)
+    image, problem = ImageFolderSource._decode(huge)
+    assert image is None and "header announces 20000x20000 pixels" in problem
+    assert decoded == []  # refused before any pixel was decoded
+
+
+def _damaged_jpegs() -> dict[str, bytes]:
+    whole = _encoded(".jpg", 128, 96)
+    zeroed = bytearray(whole)
+    middle = len(zeroed) // 2
+    zeroed[middle : middle + 200] = bytes(200)
+    return {"half": whole[: len(whole) // 2] + b"\xff\xd9", "zeroed": bytes(zeroed)}
+
+
+@pytest.mark.parametrize("kind", ["half", "zeroed"])
+def test_7_a_damaged_jpeg_ending_in_ffd9_is_skipped(tmp_path: Path, kind: str) -> None:
+    (tmp_path / "a.jpg").write_bytes(_encoded(".jpg", 128, 96))
+    (tmp_path / "b.jpg").write_bytes(_damaged_jpegs()[kind])
+    image, problem = ImageFolderSource._decode(tmp_path / "b.jpg")
+    assert image is None and problem.startswith("damaged JPEG data: ")
+    assert _frames(str(tmp_path)) == (["a"], 1)
+
+
+def test_7_a_whole_jpeg_decodes(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(_encoded(".jpg", 128, 96))
+    image, problem = ImageFolderSource._decode(tmp_path / "a.jpg")
+    assert image is not None and image.shape == (96, 128, 3) and problem == ""
+
+
+def test_7_other_stderr_output_during_a_jpeg_decode_is_passed_on(capfd: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    result, damage = decode_jpeg_strictly(lambda: os.write(2, b"someone else's line\n"))
+    assert damage == [] and result > 0
+    assert "someone else's line" in capfd.readouterr().err

@@ -5,7 +5,9 @@ Used for end-to-end accuracy runs on dataset test splits: ``masks_dir`` attaches
 ``img10``). An unreadable image is logged with its name, counted in ``stats.corrupt_skipped`` and
 skipped; a run never stops on one bad file. A truncated JPEG or PNG (a copy cut short, a card pulled
 mid-write) counts as unreadable: decoders would fill the missing rows with grey and publish it as a
-real frame, so files whose end-of-image marker is missing are refused before decoding.
+real frame, so files whose end-of-image marker is missing are refused before decoding. So are empty files,
+images whose header announces a side beyond the wire's limit (checked before decoding: a small PNG can
+announce gigapixels), and JPEGs that libjpeg reports as damaged while it decodes them (see ``image_check``).
 
 Query options: ``fps`` (float, default 0 = as fast as read), ``loop`` (bool), ``masks_dir`` (path).
 """
@@ -29,7 +31,9 @@ from crackseg.edge.runtime.sources.base import (
     parse_bool,
     to_rgb,
 )
+from crackseg.edge.runtime.sources.image_check import decode_jpeg_strictly, header_size
 from crackseg.edge.runtime.sources.uri import IMAGE_EXTENSIONS, Uri
+from crackseg.edge.runtime.wire import MAX_DIM
 
 __all__ = ["ImageFolderSource", "list_images", "read_mask"]
 
@@ -167,10 +171,28 @@ class ImageFolderSource(PlaybackSource):
             data = path.read_bytes()
         except OSError as exc:
             return None, exc.strerror or "cannot be read"
+        if not data:
+            return None, "empty file"
         problem = truncation(path, data)
         if problem is not None:
             return None, problem
-        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        size = header_size(data)
+        if size is not None and not (0 < size[0] <= MAX_DIM and 0 < size[1] <= MAX_DIM):
+            return None, f"its header announces {size[0]}x{size[1]} pixels; each side must be 1..{MAX_DIM}"
+
+        def decode() -> np.ndarray | None:
+            try:
+                image: np.ndarray | None = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            except cv2.error:
+                return None
+            return image
+
+        if path.suffix.lower() in (".jpg", ".jpeg"):
+            bgr, damage = decode_jpeg_strictly(decode)
+            if damage:
+                return None, f"damaged JPEG data: {damage[0]}"
+        else:
+            bgr = decode()
         return bgr, "" if bgr is not None else "not a decodable image"
 
     def _skip_corrupt(self, path: Path, problem: str = "") -> None:
