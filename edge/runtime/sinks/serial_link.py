@@ -28,6 +28,7 @@ from crackseg.edge.runtime.serial_frame import Summary, SummaryFlags, encode_sum
 from crackseg.edge.runtime.sources.capture import ReconnectPolicy
 from crackseg.edge.runtime.stats import CrackStats
 from crackseg.edge.runtime.wire import HEARTBEAT_PERIOD_S, MaskMessage
+from crackseg.edge.runtime.worker import Worker
 
 __all__ = ["SerialLike", "SerialLink", "SerialLinkError"]
 
@@ -48,7 +49,7 @@ class SerialLike(Protocol):
     def close(self) -> None: ...
 
 
-class SerialLink:
+class SerialLink(Worker):
     """Writes :class:`~crackseg.edge.runtime.serial_frame.Summary` frames to a serial port from its own thread.
 
     Args:
@@ -75,6 +76,7 @@ class SerialLink:
         reconnect: ReconnectPolicy | None = None,
         opener: Callable[[], SerialLike] | None = None,
     ) -> None:
+        super().__init__()
         if rate_hz <= 0:
             raise SerialLinkError(f"the serial summary rate must be positive, got {rate_hz}")
         self.port_name = port
@@ -87,8 +89,6 @@ class SerialLink:
         self._opener = opener or self._open_serial
         self._port: SerialLike | None = None
         self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._latest: tuple[CrackStats, int, int] | None = None
         self._fresh = False
         self._seq = 0
@@ -103,17 +103,18 @@ class SerialLink:
     def connected(self) -> bool:
         return self._port is not None
 
-    def open(self) -> None:
-        """Open the port (strictly unless ``optional``) and start the writer thread."""
+    @property
+    def thread_name(self) -> str:
+        return f"serial:{self.port_name}"
+
+    def _open_impl(self) -> None:
+        """Open the port (strictly unless ``optional``); the writer thread starts next."""
         try:
             self._port = self._opener()
         except SerialLinkError as exc:
             if not self.optional:
                 raise
             log.warning("%s; retrying in the background (optional serial link)", exc)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"serial:{self.port_name}", daemon=True)
-        self._thread.start()
 
     def send(self, message: MaskMessage) -> None:
         """Offer a published frame; returns at once. Heartbeat messages are ignored (the link has its own)."""
@@ -133,24 +134,12 @@ class SerialLink:
             "serial_reopens": self.reopens,
         }
 
-    def close(self) -> None:
-        """Stop the writer and close the port; safe to call twice."""
-        self._stop.set()
+    def _wake(self) -> None:
         with self._cond:
             self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(self.join_timeout_s)
-            if self._thread.is_alive():
-                log.warning("serial writer for %s still blocked after %.1f s", self.port_name, self.join_timeout_s)
-            self._thread = None
+
+    def _close_impl(self) -> None:
         self._drop_port()
-
-    def __enter__(self) -> SerialLink:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _open_serial(self) -> SerialLike:
         try:
