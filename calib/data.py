@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.hashing import sha256_file
 from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.preprocess import to_network_input
@@ -243,7 +244,7 @@ def _recipe(paths: Sequence[Path], size: tuple[int, int], count: int, seed: int)
     names = [path.relative_to(root).as_posix() for path in resolved]
     digest = hashlib.sha256()
     for name, path in zip(names, resolved, strict=True):
-        digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        digest.update(name.encode() + b"\0" + bytes.fromhex(sha256_file(path)))
     return {
         "version": RECIPE_VERSION,
         "sources": names,

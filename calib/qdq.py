@@ -34,6 +34,8 @@ from tqdm import tqdm
 
 from crackseg.calib.ranges import DEFAULT_BINS, DEFAULT_PERCENTILE, METHODS, RangeObserver
 from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.manifest import CALIBRATION_KEY
+from crackseg.edge.artifact.metadata import set_onnx_metadata
 from crackseg.edge.artifact.size import Size
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.export.onnx import TENSORRT_OPS, embed_spec, onnx_precision, op_counts
@@ -50,7 +52,6 @@ __all__ = [
     "split_convolutions",
 ]
 
-CALIBRATION_KEY = "crackseg_calibration"
 """``metadata_props`` key of the JSON record of how a Q/DQ model was calibrated (and gated)."""
 
 DEFAULT_KEEP_FP32 = (
@@ -114,10 +115,7 @@ def calibration_info(model: onnx.ModelProto) -> dict[str, Any] | None:
 
 def set_calibration_info(model: onnx.ModelProto, info: Mapping[str, Any]) -> None:
     """Stores ``info`` as the model's calibration record (replacing an older one)."""
-    kept = [prop for prop in model.metadata_props if prop.key != CALIBRATION_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    model.metadata_props.add(key=CALIBRATION_KEY, value=json.dumps(dict(info), sort_keys=True))
+    set_onnx_metadata(model, CALIBRATION_KEY, json.dumps(dict(info), sort_keys=True))
 
 
 def split_convolutions(model: onnx.ModelProto, keep_fp32: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -262,9 +260,7 @@ def _insert_qdq(model: onnx.ModelProto, quantized: Sequence[str], ranges: Mappin
     result: onnx.ModelProto = quantizer.quantize_model()
     _restore_float_inputs(result, model, set(quantized))
     quantizer.model.topological_sort()
-    kept = [prop for prop in result.metadata_props if prop.key != _ORT_SHAPE_KEY]
-    del result.metadata_props[:]
-    result.metadata_props.extend(kept)
+    set_onnx_metadata(result, _ORT_SHAPE_KEY, None)
     return result
 
 

@@ -20,6 +20,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from crackseg.edge.artifact.errors import ArtifactError
+from crackseg.edge.artifact.metadata import set_onnx_metadata
 from crackseg.edge.artifact.precision import Precision
 from crackseg.edge.artifact.read import load_onnx
 from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
@@ -95,10 +96,7 @@ def op_counts(model: onnx.ModelProto) -> Counter[str]:
 
 def embed_spec(model: onnx.ModelProto, spec: ModelSpec) -> None:
     """Stores the spec as the ``crackseg_spec`` entry of ``metadata_props`` (replacing an older one)."""
-    kept = [prop for prop in model.metadata_props if prop.key != SPEC_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    model.metadata_props.add(key=SPEC_KEY, value=spec.to_json())
+    set_onnx_metadata(model, SPEC_KEY, spec.to_json())
 
 
 def export_onnx(

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crackseg.edge.artifact.kinds import KIND_NAMES, MODEL_SUFFIXES, ArtifactKind, model_kind
 from crackseg.edge.artifact.manifest import read_manifest
+from crackseg.edge.artifact.metadata import onnx_metadata
 from crackseg.edge.artifact.spec import ModelSpec, SpecError, spec_from_metadata
 
 if TYPE_CHECKING:
@@ -49,7 +51,7 @@ def load_onnx(path: str | Path, weights: bool = True) -> tuple[onnx.ModelProto, 
         model = onnx.load(str(path), load_external_data=weights)
     except Exception as exc:  # protobuf raises DecodeError and friends for corrupt files
         raise SpecError(f"{path} is not a readable ONNX file: {exc}") from exc
-    return model, spec_from_metadata({prop.key: prop.value for prop in model.metadata_props}, path)
+    return model, spec_from_metadata(onnx_metadata(model), path)
 
 
 def _onnx_spec(path: Path) -> ModelSpec:
@@ -60,14 +62,11 @@ def _engine_spec(path: Path) -> ModelSpec:
     return read_manifest(path).spec
 
 
-_READERS: dict[str, tuple[str, Callable[[Path], ModelSpec]]] = {
-    ".safetensors": ("checkpoint", _checkpoint_spec),
-    ".onnx": ("ONNX file", _onnx_spec),
-    ".engine": ("engine file", _engine_spec),
-    ".plan": ("engine file", _engine_spec),
+_READERS: dict[ArtifactKind, Callable[[Path], ModelSpec]] = {
+    "checkpoint": _checkpoint_spec,
+    "onnx": _onnx_spec,
+    "engine": _engine_spec,
 }
-MODEL_SUFFIXES = tuple(_READERS)
-"""The model file suffixes crackseg reads: checkpoint, ONNX file, TensorRT engine (two spellings)."""
 
 
 def read_spec(path: str | Path) -> ModelSpec:
@@ -77,9 +76,9 @@ def read_spec(path: str | Path) -> ModelSpec:
         SpecError: the file is missing, of an unknown kind, unreadable, or carries no valid spec.
     """
     path = Path(path)
-    if path.suffix.lower() not in _READERS:
+    kind = model_kind(path)
+    if kind is None:
         raise SpecError(f"cannot tell what {path.name!r} is: expected one of {', '.join(MODEL_SUFFIXES)}")
-    kind, reader = _READERS[path.suffix.lower()]
     if not path.is_file():
-        raise SpecError(f"{kind} not found: {path}")
-    return reader(path)
+        raise SpecError(f"{KIND_NAMES[kind]} not found: {path}")
+    return _READERS[kind](path)

@@ -6,26 +6,26 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from crackseg.edge.artifact.kinds import MODEL_SUFFIXES, ArtifactKind, model_kind
 from crackseg.edge.backends.base import BackendError, Runner
 
 __all__ = ["BACKENDS", "BackendError", "Runner", "open_runner"]
 
-BACKENDS: dict[str, str] = {
-    ".onnx": "crackseg.edge.backends.onnxrt:OnnxRuntimeRunner",
-    ".engine": "crackseg.edge.backends.trt:TensorRTRunner",
-    ".plan": "crackseg.edge.backends.trt:TensorRTRunner",
-    ".safetensors": "crackseg.edge.backends.pytorch:TorchRunner",
+BACKENDS: dict[ArtifactKind, str] = {
+    "onnx": "crackseg.edge.backends.onnxrt:OnnxRuntimeRunner",
+    "engine": "crackseg.edge.backends.trt:TensorRTRunner",
+    "checkpoint": "crackseg.edge.backends.pytorch:TorchRunner",
 }
-"""Model file suffix -> ``module:Class`` of the runner that loads it."""
+"""Artifact kind (by suffix, :data:`~crackseg.edge.artifact.kinds.MODEL_KINDS`) -> ``module:Class`` of its runner."""
 
 
 def open_runner(model_path: str | Path, **options: Any) -> Runner:
     """An inactive runner for ``model_path``, chosen by its suffix; use it as a context manager."""
     path = Path(model_path)
-    target = BACKENDS.get(path.suffix.lower())
-    if target is None:
-        raise BackendError(f"cannot tell the backend for {path.name!r}: expected one of {', '.join(BACKENDS)}")
-    module_name, class_name = target.split(":")
+    kind = model_kind(path)
+    if kind is None:
+        raise BackendError(f"cannot tell the backend for {path.name!r}: expected one of {', '.join(MODEL_SUFFIXES)}")
+    module_name, class_name = BACKENDS[kind].split(":")
     runner_class = getattr(importlib.import_module(module_name), class_name)
     runner: Runner = runner_class(path, **options)
     return runner

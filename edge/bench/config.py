@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.kinds import MODEL_SUFFIXES, model_kind
 from crackseg.edge.artifact.manifest import Profile
 from crackseg.edge.artifact.precision import PRECISIONS, Precision
 from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
@@ -48,12 +49,6 @@ ModelKind = Literal["variant", "onnx", "engine", "checkpoint"]
 REPLAY = "replay"
 """The replay runtime: a measuring instrument (``crackseg.edge.runtime.replay``), not a way to run a model."""
 
-_SUFFIX_KINDS: dict[str, ModelKind] = {
-    ".onnx": "onnx",
-    ".engine": "engine",
-    ".plan": "engine",
-    ".safetensors": "checkpoint",
-}
 _LOADS: dict[str, frozenset[ModelKind]] = {
     "onnxruntime": frozenset({"onnx", "variant"}),
     "tensorrt": frozenset({"engine", "onnx", "variant"}),
@@ -142,7 +137,7 @@ class ModelRef:
     @classmethod
     def parse(cls, text: str) -> ModelRef:
         path = Path(text).expanduser()
-        kind = _SUFFIX_KINDS.get(path.suffix.lower())
+        kind = model_kind(path)
         if kind is not None:
             if not path.is_file():
                 raise BenchError(f"model file not found: {path}")
@@ -150,7 +145,7 @@ class ModelRef:
         if path.exists() or path.suffix or "/" in text:
             raise BenchError(
                 f"cannot benchmark {text!r}: a model is a variant name (e.g. scnet-t) or a "
-                f"{', '.join(_SUFFIX_KINDS)} file"
+                f"{', '.join(MODEL_SUFFIXES)} file"
             )
         return cls(text, "variant")
 

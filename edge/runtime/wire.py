@@ -11,17 +11,16 @@ Decoding never raises anything but :class:`WireError`: a subscriber faces whatev
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import zlib
 from dataclasses import dataclass
 from enum import IntEnum
 from os import PathLike
-from pathlib import Path
 
 import numpy as np
 
 from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.hashing import sha256_file
 from crackseg.edge.runtime.pose import Attitude, GeoPosition, Pose, PoseParts
 from crackseg.edge.runtime.stats import CrackBox, CrackStats
 
@@ -107,11 +106,7 @@ _ENCODINGS = frozenset(MaskEncoding)
 
 def model_hash(path: str | PathLike[str]) -> bytes:
     """First 16 bytes of the SHA-256 of a model file: identifies the model behind every mask."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.digest()[:16]
+    return bytes.fromhex(sha256_file(path))[:16]
 
 
 def encode_mask(mask: np.ndarray, encoding: MaskEncoding) -> bytes:
