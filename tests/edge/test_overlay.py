@@ -164,7 +164,7 @@ def test_a_slow_writer_drops_frames_without_blocking_the_sender(
     release = threading.Event()
 
     def held_drawing(*args: object) -> np.ndarray:
-        release.wait(10)  # the encoder stalls (a slow disk, a congested link)
+        release.wait(60)  # the encoder stalls (a slow disk, a congested link)
         return draw_overlay(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(overlay_output, "draw_overlay", held_drawing)
@@ -178,7 +178,7 @@ def test_a_slow_writer_drops_frames_without_blocking_the_sender(
     release.set()
     output.close()
     counters = output.counters()
-    assert sending_s < 5  # had a send waited for the stuck writer, it would have taken the writer's 10 s
+    assert sending_s < 30  # had a send waited for the stuck writer, it would have taken the writer's 60 s
     assert counters["overlay_dropped"] >= 17  # one frame in the writer's hands, two queued, the rest dropped
     assert counters["overlay_written"] + counters["overlay_dropped"] == 20
     assert len(_decoded_frames(tmp_path / "out.mp4")) == counters["overlay_written"]
