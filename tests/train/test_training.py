@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from crackseg.edge.artifact.hashing import sha256_file
 from crackseg.edge.artifact.read import read_spec
 from crackseg.edge.artifact.spec import SpecError
 from crackseg.edge.backends import open_runner
@@ -230,7 +231,7 @@ def test_init_starts_from_trained_weights_and_keeps_the_normalization(crack_set:
     assert before.keys() == after.keys() and all(before[k].equal(after[k]) for k in before)
     spec = read_spec(out / "best.safetensors")
     assert (spec.pixel_mean, spec.pixel_std) == (normalization["pixel_mean"], normalization["pixel_std"])
-    assert spec.training["init"] == str(init)
+    assert spec.training["init"] == {"file": "init.safetensors", "sha256": sha256_file(init)}  # no machine path
 
 
 def test_init_refuses_another_architecture(crack_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

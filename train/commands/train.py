@@ -28,6 +28,7 @@ import torch
 import torch.distributed as dist
 
 from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.hashing import sha256_file
 from crackseg.edge.artifact.number_options import float_in
 from crackseg.edge.artifact.size_options import add_old_size_spelling, square_side
 from crackseg.edge.artifact.spec import ModelSpec
@@ -170,6 +171,11 @@ def _decay(text: str) -> float:
     return value
 
 
+def _file_record(path: Path) -> dict[str, str]:
+    """A file as a spec records it: its name and sha256, never a path of the machine that trained."""
+    return {"file": path.name, "sha256": sha256_file(path)}
+
+
 def _init_distributed(device: str | None) -> str | None:
     """Joins the torchrun process group when launched by torchrun; returns this process's device."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
@@ -296,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
                 {**source.describe(), "train_images": len(train), "val_images": len(val.data)}
                 for source, train, val in zip(sources, train_sets, val_sets, strict=True)
             ],
-            "init": str(args.init) if args.init else None,
+            "init": _file_record(args.init) if args.init else None,
             "widened_from": init_spec.arch if args.widen and init_spec else None,
             "augment": args.augment,
             "crop_size": args.crop_size,
