@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from crackseg.edge.backends import open_runner
+from crackseg.edge.evaluation.clutter import ClutterCounter
 from crackseg.edge.evaluation.dataset import CrackDataset, resolve_split
 from crackseg.edge.evaluation.evaluate import ImageCallback, evaluate_protocols
 from crackseg.edge.evaluation.metrics import MetricsReport, binarize
@@ -88,8 +89,15 @@ def _overlay_writer(folder: Path, threshold: float) -> ImageCallback:
 
 
 def _summary(report: MetricsReport, threshold: float) -> dict[str, object]:
-    """The report plus the F1 at the model's operating threshold."""
-    return {**report.to_dict(), "operating_threshold": threshold, "f1_at_operating_threshold": report.f1_at(threshold)}
+    """The report plus precision, recall and F1 at the model's operating threshold."""
+    k = report.curve_index(threshold)
+    return {
+        **report.to_dict(),
+        "operating_threshold": threshold,
+        "f1_at_operating_threshold": report.f1_at(threshold),
+        "precision_at_operating_threshold": report.precision[k],
+        "recall_at_operating_threshold": report.recall[k],
+    }
 
 
 def _print(report: MetricsReport, summary: dict[str, object]) -> None:
@@ -97,8 +105,18 @@ def _print(report: MetricsReport, summary: dict[str, object]) -> None:
     print(
         f"  ODS F1 {report.ods_f1:.4f} @ {report.ods_threshold:.2f}   OIS F1 {report.ois_f1:.4f}   AP {report.ap:.4f}\n"
         f"  mIoU {report.miou:.4f}   crack IoU {report.crack_iou:.4f}   region F1 {report.region_f1:.4f}\n"
-        f"  F1 {summary['f1_at_operating_threshold']:.4f} at the model's operating threshold "
+        f"  F1 {summary['f1_at_operating_threshold']:.4f} (precision {summary['precision_at_operating_threshold']:.4f}"
+        f", recall {summary['recall_at_operating_threshold']:.4f}) at the model's operating threshold "
         f"{summary['operating_threshold']:.2f} (chosen on validation data)"
+    )
+
+
+def _print_clutter(clutter: dict[str, float | int | None]) -> None:
+    free = clutter["fp_components_per_crack_free_image"]
+    on_free = f"; {free:.2f} on the {clutter['crack_free_images']} crack-free images" if free is not None else ""
+    print(
+        f"false-positive components (no labelled crack within 2 px) at the operating threshold: "
+        f"{clutter['fp_components_per_image']:.2f} per image{on_free}"
     )
 
 
@@ -107,15 +125,23 @@ def run(args: argparse.Namespace) -> int:
     tolerances = list(dict.fromkeys(args.tolerance))
     dataset = CrackDataset(args.data, resolve_split(args.split) if args.split else None)
     with open_runner(model) as runner:
-        on_image = _overlay_writer(args.overlays, runner.spec.threshold) if args.overlays else None
-        reports = evaluate_protocols(runner, dataset, tolerances, on_image=on_image)
         spec_threshold = runner.spec.threshold
+        clutter = ClutterCounter(spec_threshold)
+        overlays = _overlay_writer(args.overlays, spec_threshold) if args.overlays else None
+
+        def on_image(stem: str, image: np.ndarray, prob: np.ndarray, truth: np.ndarray) -> None:
+            clutter.update(prob, truth)
+            if overlays is not None:
+                overlays(stem, image, prob, truth)
+
+        reports = evaluate_protocols(runner, dataset, tolerances, on_image=on_image)
     summaries = [_summary(report, spec_threshold) for report in reports]
     print(f"model {model.name} on {args.data.name}/{args.split or 'all'} ({reports[0].images} images)")
     for report, summary in zip(reports, summaries, strict=True):
         _print(report, summary)
+    _print_clutter(clutter.summary())
     if args.json:
-        where = {"model": str(model), "dataset": str(args.data), "split": args.split}
+        where = {"model": str(model), "dataset": str(args.data), "split": args.split, **clutter.summary()}
         result = {
             **summaries[0],
             **where,
