@@ -1,0 +1,172 @@
+"""One crack, one entry: views of the same physical crack, from many frames, joined on the ground.
+
+Each frame's cracks are projected (:mod:`.measure`) and compared with the entries so far, on the
+ground. A view joins the entry whose centre line it overlaps: at least half of the points of one
+line, sampled every :data:`SAMPLE_M`, lie within ``tolerance_m`` (plus half the crack's width) of the
+other. Either direction counts, so a crack entering the frame (a part of it) joins the entry of the
+whole. An entry is compared through its best view and its latest view, so a crack that drifts across
+the frame stays one entry. Distinct cracks that cross overlap at one point only and stay apart.
+
+Best view: a view of the whole crack (not cut by the frame's edge) before a partial one, then the
+finest ground sample distance. Measurements are the median over the entry's complete views (over all
+views where none is complete, and then a lower bound): a crack half out of the frame is not half as
+long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from statistics import median
+
+import numpy as np
+from numpy.typing import NDArray
+
+from crackseg.edge.runtime.inventory.camera import CameraModel
+from crackseg.edge.runtime.inventory.ground import TangentPlane, camera_pose
+from crackseg.edge.runtime.inventory.measure import CrackView, densify, measure_view, trace_cracks
+from crackseg.edge.runtime.pose import Pose
+
+__all__ = ["SAMPLE_M", "CrackEntry", "Inventory", "overlap"]
+
+SAMPLE_M = 0.1
+"""Spacing of the points at which two centre lines are compared, metres."""
+
+
+def _distances(points: NDArray[np.float64], line: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Distance from each of ``Nx2`` points to the nearest segment of a polyline."""
+    a, b = line[:-1], line[1:]
+    if not len(a):
+        return np.linalg.norm(points - line[0], axis=1)
+    ab = b - a
+    length2 = np.maximum((ab**2).sum(axis=1), 1e-12)
+    t = np.clip(((points[:, None, :] - a) * ab).sum(axis=2) / length2, 0.0, 1.0)
+    nearest = a + t[..., None] * ab
+    return np.linalg.norm(points[:, None, :] - nearest, axis=2).min(axis=1)
+
+
+def overlap(line: NDArray[np.float64], other: NDArray[np.float64], tolerance_m: float) -> float:
+    """The larger of the fractions of either line's points within ``tolerance_m`` of the other line."""
+    near = [
+        float(np.mean(_distances(densify(a, SAMPLE_M), b) <= tolerance_m)) for a, b in ((line, other), (other, line))
+    ]
+    return max(near)
+
+
+@dataclass
+class CrackEntry:
+    """One physical crack and every view of it.
+
+    Attributes:
+        id: 1, 2, ... in order of first sight.
+        views: every view, in the order they were added.
+        best: the best view (module docstring).
+    """
+
+    id: int
+    views: list[CrackView] = field(default_factory=list)
+    best: CrackView | None = None
+
+    def add(self, view: CrackView) -> None:
+        self.views.append(view)
+        if self.best is None or (not view.complete, view.gsd_m) < (not self.best.complete, self.best.gsd_m):
+            self.best = view
+
+    @property
+    def complete(self) -> bool:
+        """Some view shows the whole crack; otherwise the measurements are lower bounds."""
+        return any(v.complete for v in self.views)
+
+    @property
+    def measured(self) -> list[CrackView]:
+        """The views the measurements are medians of."""
+        return [v for v in self.views if v.complete] or self.views
+
+    def median(self, name: str) -> float:
+        """Median of a :class:`CrackView` measurement (``length_m``) or a trace one (``trace.length_px``)."""
+        values = []
+        for view in self.measured:
+            value: object = view
+            for part in name.split("."):
+                value = getattr(value, part)
+            values.append(float(value))  # type: ignore[arg-type]
+        return float(median(values))
+
+    @property
+    def first_ns(self) -> int:
+        return min(v.capture_ns for v in self.views)
+
+    @property
+    def last_ns(self) -> int:
+        return max(v.capture_ns for v in self.views)
+
+    @property
+    def frames(self) -> int:
+        """Frames that saw the crack."""
+        return len({v.frame_id for v in self.views})
+
+
+class Inventory:
+    """Cracks of a run, each once, on a tangent plane at the first position seen.
+
+    Args:
+        camera: the camera model (scaled to each frame's size when the mask is smaller).
+        tolerance_m: how far apart two views' centre lines may lie and still be one crack.
+        min_pixels: smaller components are not cracks.
+    """
+
+    def __init__(self, camera: CameraModel, tolerance_m: float = 0.5, min_pixels: int = 8) -> None:
+        if tolerance_m <= 0:
+            raise ValueError(f"association tolerance must be positive, got {tolerance_m} m")
+        self.camera = camera
+        self.tolerance_m = tolerance_m
+        self.min_pixels = min_pixels
+        self.plane: TangentPlane | None = None
+        self.ground_alt_m: float | None = None
+        self.entries: list[CrackEntry] = []
+        self.unplaced = 0
+        """Frames with cracks that could not be projected (no position, attitude or height)."""
+
+    def add_frame(
+        self, frame_id: int, capture_ns: int, mask: NDArray[np.bool_], pose: Pose | None,
+        rangefinder_m: float | None = None,
+    ) -> list[int]:  # fmt: skip
+        """Measure, project and associate one frame's cracks; the ids of the entries they joined or started."""
+        traces = trace_cracks(mask, self.min_pixels)
+        if not traces:
+            return []
+        if pose is None or pose.position is None:
+            self.unplaced += 1
+            return []
+        if self.plane is None:
+            self.plane = TangentPlane(pose.position.lat_deg, pose.position.lon_deg)
+            self.ground_alt_m = pose.position.alt_m - pose.position.rel_alt_m
+        camera = self.camera.for_size(mask.shape[1], mask.shape[0])
+        where = camera_pose(pose, camera, self.plane, rangefinder_m)
+        if where is None:
+            self.unplaced += 1
+            return []
+        joined = []
+        for trace in traces:
+            view = measure_view(trace, camera, where, frame_id, capture_ns)
+            if view is not None:
+                joined.append(self._associate(view).id)
+        return joined
+
+    def _associate(self, view: CrackView) -> CrackEntry:
+        best_entry, best_score = None, 0.0
+        for entry in self.entries:
+            assert entry.best is not None
+            tolerance = self.tolerance_m + max(view.max_width_m, entry.best.max_width_m) / 2
+            score = max(overlap(view.line_ne, v.line_ne, tolerance) for v in (entry.best, entry.views[-1]))
+            if score > best_score:
+                best_entry, best_score = entry, score
+        if best_entry is None or best_score < 0.5:
+            best_entry = CrackEntry(len(self.entries) + 1)
+            self.entries.append(best_entry)
+        best_entry.add(view)
+        return best_entry
+
+    def lonlat(self, line_ne: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``Nx2`` (lon, lat) of a ground line."""
+        assert self.plane is not None, "an inventory with entries has a plane"
+        return self.plane.to_lonlat(line_ne)

@@ -1,0 +1,215 @@
+"""One frame's cracks: each crack's centre line in pixels, then on the ground in SI units.
+
+A crack is an 8-connected component of the mask. Its centre line is the longest path through its
+Zhang–Suen skeleton (:func:`~crackseg.edge.runtime.stats.skeletonize`; side branches are dropped),
+simplified with Douglas–Peucker at one pixel so that the staircase of a pixel chain does not count as
+length (an 8-connected chain at 22.5 degrees reads 8 % long), and extended at each end by the
+distance ``D - 0.5`` to the crack's end (thinning stops about half a width short of it; ``D`` is the
+distance from the end pixel's centre to the nearest background pixel's centre, so a one-pixel line of
+``n`` pixels measures ``n``). Width is the statistics module's ``2 * max(D) - 1`` pixels.
+
+On the ground (:func:`measure_view`): the centre line goes through the camera and the pose onto the
+ground plane and its length is measured there, so perspective and lens distortion are accounted for.
+Width and area use the ground sample distance (GSD) where the width is largest and at the centroid:
+the square root of the ground area one pixel covers, exact for a nadir view and the geometric mean of
+the two ground scales for an oblique one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from crackseg.edge.runtime.inventory.camera import CameraModel
+from crackseg.edge.runtime.inventory.ground import CameraPose, ground_points
+from crackseg.edge.runtime.stats import skeletonize
+
+__all__ = ["CrackTrace", "CrackView", "densify", "gsd_m", "measure_view", "polyline_length", "trace_cracks"]
+
+_NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+
+
+@dataclass(frozen=True)
+class CrackTrace:
+    """One crack in one frame, in pixels.
+
+    Attributes:
+        line: ``Nx2`` (x, y) pixel centre line, end to end (at least two points).
+        length_px: length of ``line``.
+        max_width_px: ``2 * max(D) - 1`` (module docstring).
+        widest: (x, y) pixel where the width is largest.
+        pixels: crack pixels.
+        centroid: (x, y) mean crack pixel.
+        touches_border: the crack reaches the frame's edge, so the view may show only part of it.
+    """
+
+    line: NDArray[np.float64]
+    length_px: float
+    max_width_px: float
+    widest: tuple[float, float]
+    pixels: int
+    centroid: tuple[float, float]
+    touches_border: bool
+
+
+def densify(line: NDArray[np.float64], spacing: float) -> NDArray[np.float64]:
+    """Points along an ``NxD`` polyline at most ``spacing`` apart, its vertices included."""
+    pieces = [line[:1]]
+    for a, b in itertools.pairwise(line):
+        steps = max(1, int(np.ceil(np.linalg.norm(b - a) / spacing)))
+        pieces.append(a + (b - a) * (np.arange(1, steps + 1) / steps)[:, None])
+    return np.vstack(pieces)
+
+
+def polyline_length(points: NDArray[np.float64]) -> float:
+    """Sum of segment lengths of an ``NxD`` polyline."""
+    return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum()) if len(points) > 1 else 0.0
+
+
+def _farthest(start: int, neighbours: list[list[int]]) -> tuple[int, list[int]]:
+    """The skeleton pixel farthest (in steps) from ``start``, and the predecessor of each pixel on the way."""
+    previous = [-1] * len(neighbours)
+    previous[start] = start
+    queue, last = deque([start]), start
+    while queue:
+        last = queue.popleft()
+        for other in neighbours[last]:
+            if previous[other] < 0:
+                previous[other] = last
+                queue.append(other)
+    return last, previous
+
+
+def _longest_path(skeleton: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """``Nx2`` (x, y) pixels of the longest path through a connected skeleton (two breadth-first searches)."""
+    ys, xs = np.nonzero(skeleton)
+    index = {(int(y), int(x)): i for i, (y, x) in enumerate(zip(ys, xs, strict=True))}
+    neighbours = [
+        [j for dy, dx in _NEIGHBOURS if (j := index.get((int(y) + dy, int(x) + dx), -1)) >= 0]
+        for y, x in zip(ys, xs, strict=True)
+    ]
+    end, _ = _farthest(0, neighbours)
+    other, previous = _farthest(end, neighbours)
+    path = [other]
+    while path[-1] != end:
+        path.append(previous[path[-1]])
+    return np.column_stack([xs[path], ys[path]]).astype(np.float64)
+
+
+def _extend(line: NDArray[np.float64], start: float, end: float) -> NDArray[np.float64]:
+    """``line`` lengthened by ``start`` before its first point and ``end`` after its last, along its end segments."""
+    line = line.copy()
+    for i, j, amount in ((0, 1, start), (-1, -2, end)):
+        direction = line[i] - line[j]
+        norm = float(np.linalg.norm(direction))
+        if norm > 0:
+            line[i] += direction / norm * amount
+    return line
+
+
+def _trace(component: NDArray[np.bool_], offset: tuple[int, int], frame: tuple[int, int]) -> CrackTrace:
+    import cv2
+
+    padded = np.pad(component, 1)
+    distance = cv2.distanceTransform(padded.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    skeleton = skeletonize(component)
+    path = _longest_path(skeleton)
+    if len(path) == 1:  # a speck: one skeleton pixel, a line across it
+        line = np.vstack([path[0] - [0.5, 0.0], path[0] + [0.5, 0.0]])
+    else:
+        simplified = cv2.approxPolyDP(path.astype(np.float32).reshape(-1, 1, 2), 1.0, False).reshape(-1, 2)
+        (x0, y0), (x1, y1) = path[0].astype(int), path[-1].astype(int)
+        line = _extend(simplified.astype(np.float64), distance[y0, x0] - 0.5, distance[y1, x1] - 0.5)
+    on_skeleton = np.where(skeleton, distance, 0)
+    wy, wx = np.unravel_index(int(np.argmax(on_skeleton)), on_skeleton.shape)
+    ys, xs = np.nonzero(component)
+    top, left = offset
+    height, width = frame
+    shift = np.array([left, top], np.float64)
+    line = line + shift
+    return CrackTrace(
+        line=line,
+        length_px=polyline_length(line),
+        max_width_px=float(2 * np.sqrt(np.round(on_skeleton[wy, wx] ** 2)) - 1),
+        widest=(float(wx + left), float(wy + top)),
+        pixels=len(ys),
+        centroid=(float(xs.mean() + left), float(ys.mean() + top)),
+        touches_border=min(top, left) == 0 or top + component.shape[0] == height or left + component.shape[1] == width,
+    )
+
+
+def trace_cracks(mask: NDArray[np.bool_], min_pixels: int = 8) -> list[CrackTrace]:
+    """Every crack of at least ``min_pixels`` pixels in a bool HxW mask, largest first."""
+    import cv2
+
+    count, labels, cc, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    traces = []
+    for label in np.argsort(-cc[1:, cv2.CC_STAT_AREA], kind="stable") + 1:
+        x, y, w, h, area = (int(v) for v in cc[label])
+        if area < min_pixels:
+            break
+        traces.append(_trace(labels[y : y + h, x : x + w] == label, (y, x), mask.shape))
+    del count
+    return traces
+
+
+@dataclass(frozen=True)
+class CrackView:
+    """One crack as one frame saw it, on the ground.
+
+    Attributes:
+        frame_id: the frame.
+        capture_ns: its capture time, ns since the Unix epoch.
+        trace: the crack in the frame's pixels.
+        line_ne: ``Nx2`` (north, east) metres of the centre line on the ground.
+        length_m: length of ``line_ne``.
+        max_width_m: widest point, metres.
+        area_m2: crack pixels times the GSD squared at the centroid.
+        gsd_m: ground sample distance at the centroid, metres per pixel.
+    """
+
+    frame_id: int
+    capture_ns: int
+    trace: CrackTrace
+    line_ne: NDArray[np.float64]
+    length_m: float
+    max_width_m: float
+    area_m2: float
+    gsd_m: float
+
+    @property
+    def complete(self) -> bool:
+        """The crack lies wholly inside the frame."""
+        return not self.trace.touches_border
+
+
+def gsd_m(camera: CameraModel, where: CameraPose, pixel: tuple[float, float]) -> float:
+    """Ground sample distance at ``pixel``: the square root of the ground area of a one-pixel square there."""
+    x, y = pixel
+    p0, px, py = ground_points(camera, where, np.array([[x, y], [x + 1, y], [x, y + 1]], np.float64))
+    a, b = px - p0, py - p0
+    return float(np.sqrt(abs(a[0] * b[1] - a[1] * b[0])))
+
+
+def measure_view(
+    trace: CrackTrace, camera: CameraModel, where: CameraPose, frame_id: int, capture_ns: int
+) -> CrackView | None:
+    """The crack on the ground, or ``None`` when part of its centre line lies at or above the horizon."""
+    line = ground_points(camera, where, trace.line)
+    if not np.all(np.isfinite(line)):
+        return None
+    gsd = gsd_m(camera, where, trace.centroid)
+    return CrackView(
+        frame_id=frame_id,
+        capture_ns=capture_ns,
+        trace=trace,
+        line_ne=line,
+        length_m=polyline_length(line),
+        max_width_m=trace.max_width_px * gsd_m(camera, where, trace.widest),
+        area_m2=trace.pixels * gsd * gsd,
+        gsd_m=gsd,
+    )

@@ -1,0 +1,247 @@
+"""The crack inventory: camera model, ground projection, measurement, association, and a synthetic flight's truth."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crackseg.edge.runtime.inventory.associate import Inventory, overlap
+from crackseg.edge.runtime.inventory.camera import CameraError, CameraModel, read_camera
+from crackseg.edge.runtime.inventory.flight import SyntheticFlight
+from crackseg.edge.runtime.inventory.formats import (
+    CSV_COLUMNS,
+    inventory_csv,
+    inventory_geojson,
+    inventory_kml,
+    iso_time,
+)
+from crackseg.edge.runtime.inventory.ground import TangentPlane, camera_pose, ground_points, height_above_ground
+from crackseg.edge.runtime.inventory.measure import trace_cracks
+from crackseg.edge.runtime.pose import Attitude, GeoPosition, Pose
+
+cv2 = pytest.importorskip("cv2")
+
+ROS_CAMERA_INFO = """\
+image_width: 640
+image_height: 480
+camera_name: narrow_stereo
+camera_matrix:
+  rows: 3
+  cols: 3
+  data: [554.3, 0.0, 319.5, 0.0, 554.3, 239.5, 0.0, 0.0, 1.0]
+distortion_model: plumb_bob
+distortion_coefficients:
+  rows: 1
+  cols: 5
+  data: [-0.08, 0.02, 0.0, 0.0, 0.0]
+rectification_matrix:
+  rows: 3
+  cols: 3
+  data: [1, 0, 0, 0, 1, 0, 0, 0, 1]
+"""
+CAMERA = CameraModel(640, 480, (554.3, 0.0, 319.5, 0.0, 554.3, 239.5, 0.0, 0.0, 1.0), (-0.08, 0.02, 0.0, 0.0, 0.0))
+
+
+# --- camera model ------------------------------------------------------------------------------------
+
+
+def test_a_field_of_view_gives_the_pinhole_focal_length() -> None:
+    camera = CameraModel.from_fov(640, 480, 90.0)  # f = (640 / 2) / tan(45 deg) = 320
+    assert camera.k == pytest.approx((320, 0, 320, 0, 320, 240, 0, 0, 1))
+    with pytest.raises(CameraError, match="field of view"):
+        CameraModel.from_fov(640, 480, 180.0)
+
+
+def test_ros_camera_info_and_opencv_calibration_files_read_as_the_same_camera(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    ros = tmp_path / "camera_info.yaml"
+    ros.write_text(ROS_CAMERA_INFO)
+    assert read_camera(ros) == CAMERA
+    opencv = tmp_path / "calibration.yml"
+    storage = cv2.FileStorage(str(opencv), cv2.FILE_STORAGE_WRITE)
+    storage.write("image_width", 640)
+    storage.write("image_height", 480)
+    storage.write("camera_matrix", CAMERA.matrix)
+    storage.write("distortion_coefficients", CAMERA.coefficients.reshape(1, -1))
+    storage.release()
+    assert read_camera(opencv) == CAMERA
+    assert CameraModel.from_dict(json.loads(json.dumps(CAMERA.to_dict()))) == CAMERA  # as recorded with a run
+
+
+def test_a_file_that_is_no_camera_is_one_camera_error(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("image_width: 640\n")
+    with pytest.raises(CameraError, match="not a camera_info file"):
+        read_camera(bad)
+    with pytest.raises(CameraError, match="cannot read"):
+        read_camera(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("distortion_model, coefficients", [("plumb_bob", (-0.2, 0.05, 0.001, -0.001, 0.0)),
+                                                            ("equidistant", (0.1, 0.01, 0.0, 0.0))])  # fmt: skip
+def test_rays_invert_the_forward_model(distortion_model: str, coefficients: tuple[float, ...]) -> None:
+    camera = CameraModel(640, 480, (500, 0, 320, 0, 500, 240, 0, 0, 1), coefficients, distortion_model)
+    pixels = np.array([[0.0, 0.0], [639.0, 479.0], [320.0, 240.0], [100.0, 400.0]])
+    assert camera.project(camera.rays(pixels)) == pytest.approx(pixels, abs=1e-4)
+
+
+def test_a_smaller_recording_scales_the_camera() -> None:
+    half = CameraModel.from_fov(640, 480, 90.0).for_size(320, 240)
+    assert half.k == pytest.approx((160, 0, 159.75, 0, 160, 119.75, 0, 0, 1))  # pixel centres stay put
+
+
+# --- ground ------------------------------------------------------------------------------------------
+
+
+def test_the_tangent_plane_has_the_wgs84_degree_lengths() -> None:
+    plane = TangentPlane(45.0, 8.0)  # at 45 deg: 1 deg of latitude 111132.95 m, of longitude 78846.8 m (WGS84)
+    north, east = plane.to_ne(45.001, 8.001)[0]
+    assert north == pytest.approx(111.13295, abs=2e-3) and east == pytest.approx(78.8468, abs=2e-3)
+    assert plane.to_lonlat(np.array([[north, east]]))[0] == pytest.approx([8.001, 45.001], abs=1e-12)
+
+
+def _pose(yaw: float, gimbal: Attitude | None = None, rel_alt: float = 30.0) -> Pose:
+    return Pose(position=GeoPosition(45.0, 8.0, 530.0, rel_alt), attitude=Attitude(0.0, 0.0, yaw), gimbal=gimbal)
+
+
+def _ground(pose: Pose, *pixels: tuple[float, float]) -> np.ndarray:
+    camera = CameraModel.from_fov(640, 480, 90.0)  # f = 320: a pixel 320 right of centre is 45 deg off the axis
+    where = camera_pose(pose, camera, TangentPlane(45.0, 8.0))
+    assert where is not None
+    return ground_points(camera, where, np.array(pixels, np.float64))
+
+
+def test_a_nadir_camera_sees_the_nose_at_the_image_top_and_the_right_wing_at_its_right() -> None:
+    # at 30 m, 45 deg off the axis is 30 m away; yaw 0: top = north, right = east
+    centre, right, top = _ground(_pose(0.0), (320, 240), (640, 240), (320, 0))
+    assert centre == pytest.approx([0, 0], abs=1e-9)
+    assert right == pytest.approx([0, 30]) and top == pytest.approx([22.5, 0])  # 240 px up: tan = 0.75
+    right_east = _ground(_pose(90.0), (640, 240))[0]  # heading east: the right wing points south
+    assert right_east == pytest.approx([-30, 0], abs=1e-9)
+
+
+def test_a_gimbal_pitched_down_45_degrees_looks_ahead_at_its_height() -> None:
+    centre = _ground(_pose(90.0, Attitude(0.0, -45.0, 0.0)), (320, 240))[0]  # yaw relative to the heading
+    assert centre == pytest.approx([0, 30], abs=1e-9)
+    assert np.isnan(_ground(_pose(0.0, Attitude(0.0, 0.0, 0.0)), (320, 100))).all()  # above the horizon
+
+
+def test_height_comes_from_a_rangefinder_corrected_for_tilt_else_from_the_altitude_above_home() -> None:
+    tilted = Pose(position=GeoPosition(45.0, 8.0, 530.0, 30.0), attitude=Attitude(60.0, 0.0, 0.0))
+    assert height_above_ground(tilted, rangefinder_m=10.0) == pytest.approx(5.0)  # cos 60 deg = 0.5
+    assert height_above_ground(tilted) == 30.0
+    assert height_above_ground(Pose()) is None
+
+
+# --- measurement and association ---------------------------------------------------------------------
+
+
+def test_a_one_pixel_line_of_n_pixels_is_n_long_and_one_wide() -> None:
+    mask = np.zeros((40, 80), bool)
+    mask[20, 10:60] = True
+    (trace,) = trace_cracks(mask)
+    assert trace.length_px == pytest.approx(50.0) and trace.max_width_px == 1.0 and trace.pixels == 50
+    assert not trace.touches_border
+
+
+def test_a_diagonal_bar_measures_its_euclidean_length_not_its_staircase() -> None:
+    mask = np.zeros((200, 300), np.uint8)
+    cv2.line(mask, (20, 30), (250, 125), 1, 1)  # 22.5 deg-ish: an 8-connected chain reads ~8 % long
+    (trace,) = trace_cracks(mask.astype(bool))
+    assert trace.length_px == pytest.approx(math.hypot(230, 95) + 1, rel=0.01)
+
+
+def test_overlap_is_the_larger_fraction_of_either_line_near_the_other() -> None:
+    whole = np.array([[0.0, 0.0], [0.0, 10.0]])
+    part = np.array([[0.0, 0.0], [0.0, 4.0]])
+    crossing = np.array([[-5.0, 5.0], [5.0, 5.0]])
+    assert overlap(part, whole, 0.2) == 1.0  # a crack entering the frame joins the whole
+    assert overlap(crossing, whole, 0.2) == pytest.approx(5 / 101, abs=0.02)  # only near the crossing
+
+
+# --- the synthetic flight: measured against truth ----------------------------------------------------
+
+
+def _fly(flight: SyntheticFlight) -> Inventory:
+    inventory = Inventory(flight.camera)
+    for frame in flight:
+        inventory.add_frame(frame.frame_id, frame.capture_ns, frame.mask, frame.pose)
+    return inventory
+
+
+def _distance_to(points: np.ndarray, line: np.ndarray) -> np.ndarray:
+    a, b = line[:-1], line[1:]
+    t = np.clip(((points[:, None] - a) * (b - a)).sum(2) / ((b - a) ** 2).sum(1), 0, 1)
+    return np.linalg.norm(points[:, None] - (a + t[..., None] * (b - a)), axis=2).min(1)  # type: ignore[no-any-return]
+
+
+FLIGHTS = {
+    "nadir, wobbling, lens distortion": SyntheticFlight(CAMERA),
+    "gimbal 60 deg down, heading 20 deg": SyntheticFlight(
+        CAMERA, heading_deg=20.0, start_ne=(-35.0, -12.0), frames=45, gimbal=Attitude(0.0, -60.0, 0.0)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", FLIGHTS)
+def test_a_synthetic_flight_at_30_m_puts_each_crack_once_where_it_is_and_as_long_as_it_is(name: str) -> None:
+    flight = FLIGHTS[name]
+    inventory = _fly(flight)
+    assert len(inventory.entries) == len(flight.cracks), "exactly one entry per physical crack"
+    rows = inventory_geojson(inventory)["features"]
+    errors, length_errors = [], []
+    for crack, feature in zip(flight.cracks, rows, strict=True):  # first seen in the order the track meets them
+        lonlat = np.array(feature["geometry"]["coordinates"])[:, :2]
+        ne = flight.site.to_ne(lonlat[:, 1], lonlat[:, 0])
+        errors.append(_distance_to(ne, np.array(crack.line_ne)))
+        length_errors.append(feature["properties"]["length_m"] / crack.length_m - 1)
+        assert feature["properties"]["complete"] and feature["properties"]["views"] >= 3
+    rms = float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
+    print(f"{name}: projection RMS {rms:.3f} m, length errors {np.round(length_errors, 3).tolist()}")
+    assert rms <= 0.5
+    assert np.abs(length_errors).max() <= 0.10
+
+
+def test_the_inventory_files_read_back_with_maintained_readers(tmp_path: Path) -> None:
+    geojson = pytest.importorskip("geojson")
+    shapely_geometry = pytest.importorskip("shapely.geometry")
+    shapely_wkt = pytest.importorskip("shapely.wkt")
+    flight = FLIGHTS["nadir, wobbling, lens distortion"]
+    inventory = _fly(flight)
+
+    raw = inventory_geojson(inventory)
+    collection = geojson.loads(
+        json.dumps(raw)
+    )  # the reader rounds to 6 decimals (10 cm); compare exact values with raw
+    assert collection.is_valid, collection.errors()
+    assert [f.geometry.type for f in collection.features] == ["LineString"] * 4
+    first = collection.features[0]
+    line = shapely_geometry.shape(first.geometry)
+    assert line.is_valid and first.properties["first_seen"].endswith("Z")
+    assert first.properties["first_seen"] == iso_time(flight.start_ns + 3 * flight.period_ns)  # first frame with it
+    assert all(-180 <= x <= 180 and -90 <= y <= 90 for x, y, _ in first.geometry.coordinates)  # lon, lat order
+    assert first.geometry.coordinates[0][2] == pytest.approx(flight.origin[2])  # ground at take-off altitude
+
+    kml = ET.fromstring(inventory_kml(inventory))
+    ns = {"k": "http://www.opengis.net/kml/2.2"}
+    placemarks = kml.findall(".//k:Placemark", ns)
+    assert len(placemarks) == 4
+    coordinates = placemarks[0].find(".//k:LineString/k:coordinates", ns)
+    assert coordinates is not None and coordinates.text is not None
+    kml_line = [tuple(map(float, point.split(","))) for point in coordinates.text.split()]
+    assert kml_line == [tuple(c[:2]) for c in raw["features"][0]["geometry"]["coordinates"]]
+    data = {d.get("name"): d.findtext("k:value", namespaces=ns) for d in placemarks[0].findall(".//k:Data", ns)}
+    assert float(data["length_m"] or 0) == first.properties["length_m"]
+
+    rows = list(csv.DictReader(io.StringIO(inventory_csv(inventory))))
+    assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 4
+    assert list(shapely_wkt.loads(rows[0]["wkt"]).coords) == kml_line
+    assert float(rows[0]["length_m"]) == first.properties["length_m"]
