@@ -76,6 +76,12 @@ class Runner(ABC):
         start = time.perf_counter()
         output = run(image)
         self.last_latency_s = time.perf_counter() - start
+        expected = (image.shape[0], 1, *image.shape[2:])
+        if getattr(output, "shape", None) != expected:  # symbolic output dimensions hide this until now
+            raise BackendError(
+                f"{self.name}: the model returned {_dims(output)} for a {_dims(image)} batch; the spec promises one "
+                f"probability map per image at input resolution ({_dims(expected)})"
+            )
         return output
 
     def close(self) -> None:
@@ -104,3 +110,9 @@ class Runner(ABC):
 
     @abstractmethod
     def close_impl(self) -> None: ...
+
+
+def _dims(value: object) -> str:
+    """``1x1x48x64`` for an array or a shape."""
+    shape = getattr(value, "shape", value)
+    return "x".join(str(n) for n in shape) if isinstance(shape, tuple) else type(value).__name__

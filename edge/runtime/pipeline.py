@@ -22,14 +22,16 @@ a ticket as it takes a frame and the publisher sends results in ticket order, so
 
 Latency is measured from ``Frame.capture_ns``, which the source stamps at capture, to the moment the
 message has been handed to ZeroMQ. Frames that are not ``HxWx3`` uint8 (or larger than the wire allows)
-are skipped and counted. The stages share one ``threading.Event``: setting it (SIGINT, SIGTERM, an error
-in any stage) stops every stage promptly, and the frames then in flight are counted as
-``discarded_at_stop``; the end of the stream (or the frame / duration limit) instead drains what is in
-flight. Every captured frame is therefore published or counted: ``captured = published +
-dropped_before_* + discarded_at_stop``. The capture stage opens and closes the source. Runner and sinks
-belong to the caller, who opens them before :meth:`Pipeline.run` (a busy port or a missing serial device
-fails before the first frame) and closes them after it returns. Sinks that write behind (the recording)
-are flushed before the final counters are read, so the summary counts what they committed.
+are skipped and counted; so are, as ``nonfinite_outputs``, frames whose probabilities hold NaN or
+infinity (warned about at most every ``NONFINITE_WARNING_PERIOD_S``). The stages share one
+``threading.Event``: setting it (SIGINT, SIGTERM, an error in any stage) stops every stage promptly, and
+the frames then in flight are counted as ``discarded_at_stop``; the end of the stream (or the frame /
+duration limit) instead drains what is in flight. Every captured frame is therefore published or
+counted: ``captured = published + dropped_before_* + discarded_at_stop``. The capture stage opens and
+closes the source. Runner and sinks belong to the caller, who opens them before :meth:`Pipeline.run` (a
+busy port or a missing serial device fails before the first frame) and closes them after it returns.
+Sinks that write behind (the recording) are flushed before the final counters are read, so the summary
+counts what they committed.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+NONFINITE_WARNING_PERIOD_S = 10.0
+"""At most one warning per this many seconds about model outputs holding NaN or infinity (each one is counted)."""
 
 STAGES = ("preprocess", "infer", "postprocess", "publish")
 """Stages whose durations are measured (capture time is the source's pace, not work)."""
@@ -361,6 +366,9 @@ class Pipeline:
         self._error: BaseException | None = None
         self._ended_by = "stopped"
         self._skipped = 0
+        self._warn_lock = threading.Lock()
+        self._nonfinite = 0
+        self._next_nonfinite_warning = 0.0
         note = runner.measurement_note
         self._note = f"{note}: " if note else ""
         self.device_masks = (
@@ -543,11 +551,29 @@ class Pipeline:
             )
         else:
             assert work.prob is not None
+            self._check_finite(work.prob, frame)
             mask, stats = self.postprocessor(self.geometry.from_batch(work.prob, frame.height, frame.width))
         work.result = FrameResult(
             frame.frame_id, frame.capture_ns, frame.source_id, mask, stats, self.postprocessor.threshold
         )
         work.prob = work.mask = None
+
+    def _check_finite(self, prob: np.ndarray, frame: Frame) -> None:
+        """Counts frames whose probabilities hold NaN or infinity (their masks are empty); warns at a bounded rate."""
+        if np.isfinite(prob).all():
+            return
+        self.metrics.count("nonfinite_outputs")
+        now = time.monotonic()
+        with self._warn_lock:
+            self._nonfinite += 1
+            if now < self._next_nonfinite_warning:
+                return
+            self._next_nonfinite_warning = now + NONFINITE_WARNING_PERIOD_S
+            count = self._nonfinite
+        log.warning(
+            "%sthe model output NaN or infinity for frame %d (%d frame(s) so far): its mask is not a detection; "
+            "check the model and its normalization", self._note, frame.frame_id, count,
+        )  # fmt: skip
 
     def _publish(self, inp: _InOrder[_Work]) -> None:
         heartbeat_s = self.config.heartbeat_s

@@ -14,11 +14,18 @@ from types import TracebackType
 import numpy as np
 import pytest
 
+from crackseg.edge.artifact.spec import ModelSpec
+from crackseg.edge.backends.base import BackendError, Runner
 from crackseg.edge.cli import listen
 from crackseg.edge.cli.main import main
+from crackseg.edge.runtime.geometry import make_geometry
+from crackseg.edge.runtime.message import MessageBuilder
+from crackseg.edge.runtime.pipeline import Pipeline, PipelineConfig
+from crackseg.edge.runtime.postprocess import Postprocessor
 from crackseg.edge.runtime.sources import open_source
 from crackseg.edge.runtime.sources.folder import ImageFolderSource
 from crackseg.edge.runtime.sources.image_check import decode_jpeg_strictly, header_size
+from crackseg.edge.runtime.wire import MaskEncoding, MaskMessage
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str], *expected: str) -> str:
@@ -189,3 +196,101 @@ def test_7_other_stderr_output_during_a_jpeg_decode_is_passed_on(capfd: pytest.C
     result, damage = decode_jpeg_strictly(lambda: os.write(2, b"someone else's line\n"))
     assert damage == [] and result > 0
     assert "someone else's line" in capfd.readouterr().err
+
+
+# -- 4, 5: what a model returns --------------------------------------------------------------------------------
+
+SPEC = ModelSpec(arch="fake", size_multiple=16, threshold=0.5)
+
+
+class _FakeModel(Runner):
+    """Returns half-resolution maps (``half``) or NaN maps (``nan``), like a broken export would."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.name, self.kind = f"fake-{kind}", kind
+
+    @property
+    def spec(self) -> ModelSpec:
+        return SPEC
+
+    def activate_impl(self) -> None:
+        pass
+
+    def close_impl(self) -> None:
+        pass
+
+    def infer_impl(self, image: np.ndarray) -> np.ndarray:
+        prob = (image[:, :1] + 1.0) / 2.0
+        if self.kind == "half":
+            return np.ascontiguousarray(prob[:, :, ::2, ::2])
+        return np.full_like(prob, np.nan)
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.frames: list[MaskMessage] = []
+
+    def send(self, message: MaskMessage) -> None:
+        if message.mask is not None:
+            self.frames.append(message)
+
+    def counters(self) -> dict[str, int]:
+        return {}
+
+
+def _pipeline(runner: Runner, tile: str | None = None, frames: int = 4) -> tuple[Pipeline, _Collect]:
+    from crackseg.edge.artifact.size import parse_size
+
+    sink = _Collect()
+    geometry = make_geometry(SPEC, None, parse_size(tile) if tile else None, 16, "feather")
+    source = open_source("synthetic://?width=128&height=96&fps=0")
+    config = PipelineConfig(max_frames=frames, log_every_s=0)
+    builder = MessageBuilder(bytes(16), MaskEncoding.RAW)
+    return Pipeline(source, runner.activate(), geometry, Postprocessor(0.5), builder, [sink], config), sink
+
+
+def test_4_a_half_resolution_output_is_a_clear_error_not_a_small_mask() -> None:
+    with _FakeModel("half") as runner, pytest.raises(BackendError, match=r"returned 1x1x48x64 for a 1x3x96x128"):
+        runner.infer(np.zeros((1, 3, 96, 128), np.float32))
+
+
+@pytest.mark.parametrize("tile", [None, "64x64"])
+def test_4_a_half_resolution_model_stops_the_run_with_one_line(tile: str | None) -> None:
+    pytest.importorskip("cv2")
+    pipeline, sink = _pipeline(_FakeModel("half"), tile)
+    with pytest.raises(BackendError, match="the spec promises one probability map per image at input resolution"):
+        pipeline.run()
+    assert sink.frames == []  # nothing wrong was published
+
+
+def test_4_through_the_command_line_it_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    pytest.importorskip("zmq")
+    pytest.importorskip("cv2")
+    from crackseg.edge.cli import run as run_command
+
+    monkeypatch.setattr(run_command, "open_runner", lambda path: _FakeModel("half"))
+    (tmp_path / "m.onnx").write_bytes(b"a model file, hashed for the messages")
+    argv = ["run", "--model", str(tmp_path / "m.onnx"), "--source", "synthetic://?width=128&height=96&fps=0",
+            "--frames", "2", "--bind", "tcp://127.0.0.1:*", "--log-every", "0",
+            "--tile", "64x64", "--tile-overlap", "16"]  # fmt: skip
+    assert main(argv) == 1
+    err = _one_line_error(capsys, "crackseg run: error: fake-half: the model returned 1x1x32x32 for a 1x3x64x64")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_5_nan_outputs_are_counted_and_warned_about_at_a_bounded_rate(caplog: pytest.LogCaptureFixture) -> None:
+    import time
+
+    pytest.importorskip("cv2")
+    pipeline, _ = _pipeline(_FakeModel("nan"), frames=30)
+    started = time.monotonic()
+    with caplog.at_level("WARNING"):
+        report = pipeline.run()
+    elapsed = time.monotonic() - started
+    assert report.metrics.counters["nonfinite_outputs"] == 30
+    warnings = [r.getMessage() for r in caplog.records if "NaN or infinity" in r.getMessage()]
+    assert 1 <= len(warnings) <= 1 + elapsed / 10.0  # one, then at most one per 10 s of run
+    assert "(1 frame(s) so far)" in warnings[0]
