@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.hashing import sha256_file
-from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
+from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE, Size
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.preprocess import to_network_input
 from crackseg.edge.evaluation.dataset import IMAGE_SUFFIXES, CrackDataset
@@ -206,7 +206,7 @@ def calibration_feeds(calibration: CalibrationSet, spec: ModelSpec) -> Iterator[
     height, width = calibration.size
     if height % spec.size_multiple or width % spec.size_multiple:
         raise CalibrationDataError(
-            f"calibration crops are {height}x{width}, not a multiple of the model's {spec.size_multiple}"
+            f"calibration crops are {Size(height, width)}, not a multiple of the model's {spec.size_multiple}"
         )
     for crop in calibration.crops:
         yield {"image": to_network_input(crop, spec)}

@@ -13,12 +13,14 @@ existing engine is reused when its manifest matches, refused when it does not, r
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.number_options import float_in
 from crackseg.edge.artifact.precision import PRECISIONS
+from crackseg.edge.artifact.size import Size
 from crackseg.edge.artifact.size_options import SizeOrOldHeightWidth
 from crackseg.export.parity import FP16_TOLERANCE, FP32_TOLERANCE
 
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
     from torch import nn
 
     from crackseg.edge.artifact.manifest import Profile
-    from crackseg.edge.artifact.size import Size
     from crackseg.edge.artifact.spec import ModelSpec
     from crackseg.export.parity import ParityReport, Sample
 
@@ -96,8 +97,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         engine.add_argument(
             f"--{label}-shape",
             type=parse_shape,
-            metavar="HxW",
-            help=f"{label} input shape, HxW or NxCxHxW (dynamic ONNX)",
+            metavar="WxH",
+            help=f"{label} input shape, WxH or NxCxHxW (dynamic ONNX)",
         )
     engine.add_argument("--workspace-mib", type=int, help="builder scratch memory cap (default 1024)")
     engine.add_argument("--dla-core", type=int, help="build for this DLA core (Jetson), GPU fallback on")
@@ -125,14 +126,28 @@ def run(args: argparse.Namespace) -> int:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """``512x512`` (batch 1, 3 channels) or ``1x3x512x512`` to an NCHW tuple."""
+    """``WxH`` (batch 1, 3 channels; ``640x480`` is 640 wide) or ``NxCxHxW`` (array order) to an NCHW tuple.
+
+    Until this release the two-number form was ``HxW``; a non-square one prints a deprecation note on stderr
+    that gives the spelling of the old meaning.
+    """
     try:
         sizes = tuple(int(part) for part in text.lower().split("x"))
     except ValueError:
         sizes = ()
     if len(sizes) not in (2, 4) or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a shape: write HxW or NxCxHxW, e.g. 512x512")
-    return (1, 3, *sizes) if len(sizes) == 2 else sizes
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape: write WxH or NxCxHxW, e.g. 512x512")
+    if len(sizes) == 4:
+        return sizes
+    size = Size(height=sizes[1], width=sizes[0])
+    if size.height != size.width:
+        print(
+            f"crackseg export engine: warning: the HxW shape spelling is deprecated; {text} now reads as WxH "
+            f"(width {size.width}, height {size.height}), as every size does; for the old meaning write "
+            f"{size.height}x{size.width}",
+            file=sys.stderr,
+        )
+    return (1, 3, size.height, size.width)
 
 
 def run_onnx(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from crackseg.edge.artifact.errors import ArtifactError
 from crackseg.edge.artifact.metadata import set_onnx_metadata
 from crackseg.edge.artifact.precision import Precision
 from crackseg.edge.artifact.read import load_onnx
-from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
+from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE, Size
 from crackseg.edge.artifact.spec import INPUT_NAME, OUTPUT_NAME, SPEC_KEY, ModelSpec
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def export_onnx(
     path = Path(path)
     height, width = input_size
     if height % spec.size_multiple or width % spec.size_multiple:
-        raise ExportError(f"input size {height}x{width} is not a multiple of {spec.size_multiple}")
+        raise ExportError(f"input size {Size(height, width)} is not a multiple of {spec.size_multiple}")
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     axes = {0: "batch", 2: "height", 3: "width"}

@@ -164,15 +164,23 @@ def test_bad_profiles_are_refused(onnx_models: dict[str, Path], profile: Profile
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("512x512", (1, 3, 512, 512)), ("384X544", (1, 3, 384, 544)), ("2x3x64x96", (2, 3, 64, 96))],
+    [("512x512", (1, 3, 512, 512)), ("544X384", (1, 3, 384, 544)), ("2x3x64x96", (2, 3, 64, 96))],
 )
 def test_parse_shape(text: str, expected: tuple[int, ...]) -> None:
+    """Two numbers are WxH, as every size; four are NCHW, the array's order."""
     assert parse_shape(text) == expected
+
+
+def test_a_non_square_two_number_shape_notes_the_old_hxw_meaning(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_shape("640x480") == (1, 3, 480, 640)
+    assert "deprecated" in capsys.readouterr().err
+    parse_shape("512x512")
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("text", ["512", "512x", "axb", "1x3x512", "0x512"])
 def test_parse_shape_refuses_nonsense(text: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError, match="HxW or NxCxHxW"):
+    with pytest.raises(argparse.ArgumentTypeError, match="WxH or NxCxHxW"):
         parse_shape(text)
 
 
