@@ -48,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
         geojson_path.write_text(json.dumps(detections_geojson(recording)), encoding="utf-8")
     except OSError as exc:
         raise CracksegError(f"cannot write the report: {exc}") from None
+    if not recording.frames:
+        raise CracksegError(
+            f"{args.recording} run {recording.run_id} holds no frames (the source delivered none): nothing was "
+            f"inspected; {html_path} says so"
+        )
     log.info(
         "report of %d frames in %.1f s: %s, %s", len(recording.frames), time.perf_counter() - started, html_path,
         geojson_path,

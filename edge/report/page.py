@@ -125,7 +125,7 @@ def _run_facts(recording: Recording) -> str:
         "recording": f"{recording.path.name}, run {recording.run_id} of {recording.runs}",
         "started": _time(recording.started_ns),
         "model": f"{info.get('model', '?')} ({info.get('arch', '?')}), hash {frames[0].model_hash if frames else '?'}",
-        "threshold": f"{frames[0].threshold:.3f}" if frames else "?",
+        "threshold": f"{frames[0].threshold:.3f}" if frames else _number(info.get("threshold"), 3) or "?",
         "statistics": _STATS_FACT.get(info.get("stats", "exact"), "?"),
         "source": info.get("source", "?"),
         "pose inputs": ", ".join(f"{k} {info[k]}" for k in ("mavlink", "odometry") if info.get(k)) or "none",
@@ -171,12 +171,16 @@ def render_report(recording: Recording, worst: int = 12) -> str:
         f'alt="frame {f.frame_id}"></a><figcaption>frame {f.frame_id}: {f.coverage_pct:.2f} %</figcaption></figure>'
         for f in worst_frames(frames, worst)
     )
+    if not frames:
+        gallery = "<p><strong>No frames were recorded: nothing was inspected.</strong></p>"  # never "no cracks"
+    elif not gallery:
+        gallery = "<p>No cracks detected.</p>"
     title = f"crackseg report: {recording.path.name}"
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>"
         f"<h2>Run</h2>{_run_facts(recording)}<h2>Summary</h2>{_summary(frames)}"
         f"<h2>Map of crack detections</h2>{crack_map}<h2>Over time</h2>{charts}"
-        f'<h2>Worst frames</h2><div class="gallery">{gallery or "<p>No cracks detected.</p>"}</div>'
+        f'<h2>Worst frames</h2><div class="gallery">{gallery}</div>'
         f"<h2>Every frame</h2>{_table(frames, start_ns)}</body></html>"
     )

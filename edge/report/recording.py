@@ -115,7 +115,7 @@ def read_recording(path: str | Path, run_id: int | None = None) -> Recording:
     if not path.is_file():
         raise RecordError(f"recording {path} does not exist")
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)  # percent-encoded: '#', '?', '%'
     except sqlite3.Error as exc:
         raise RecordError(f"cannot open recording {path}: {exc}") from None
     try:

@@ -236,3 +236,11 @@ def test_listen_shows_the_pose_only_when_the_message_has_one() -> None:
     assert "pose" not in json.loads(describe(plain, T0, as_json=True))
     assert json.loads(describe(posed, T0, as_json=True))["pose"]["chainage_m"] == 4.0
     assert describe(posed, T0).endswith("chainage 4.00 m") and "chainage" not in describe(plain, T0)
+
+
+def test_a_mavlink_port_out_of_range_is_one_mavlink_error() -> None:
+    pytest.importorskip("pymavlink")
+    from crackseg.edge.runtime.pose.mavlink import MavlinkError, MavlinkInput
+
+    with pytest.raises(MavlinkError, match=r"cannot open MAVLink connection 'udpin:0\.0\.0\.0:99999'"):
+        MavlinkInput("udpin:0.0.0.0:99999", PoseTrack()).open()  # pymavlink raises OverflowError from bind()

@@ -141,3 +141,24 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert image is not None and image.shape[:2] == (1800, 1280)
     blue, green, red = (image[..., c].astype(int) for c in range(3))
     assert ((red > 180) & (green < 80) & (blue < 80)).sum() > 200  # the red detections of the map were painted
+
+
+@pytest.mark.parametrize("name", ["run #3.db", "a?b.db", "100%.db"])
+def test_a_recording_whose_name_has_uri_characters_reads_and_leaves_no_stray_file(tmp_path: Path, name: str) -> None:
+    _record(tmp_path / name, 3, "none")
+    before = {p.name for p in tmp_path.iterdir()}
+    assert len(read_recording(tmp_path / name).frames) == 3
+    stray = {p.name for p in tmp_path.iterdir()} - before - {f"{name}-wal", f"{name}-shm"}  # WAL reads add those
+    assert not stray  # SQLite opened this file, not one named by the text before '#' or '?'
+
+
+def test_a_recording_without_frames_never_reads_as_a_clean_structure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "empty.db"
+    _record(db, 0, "drone")  # the camera never delivered
+    html = render_report(read_recording(db))
+    assert "No cracks detected" not in html and "No frames were recorded" in html
+    assert "<dt>threshold</dt><dd>0.500</dd>" in html  # from the run's description, not "?"
+    assert main(["report", str(db)]) == 1  # the page is written, and the command fails
+    assert "no frames" in capsys.readouterr().err and "No frames were recorded" in db.with_suffix(".html").read_text()

@@ -90,7 +90,7 @@ class MavlinkInput(Worker):
         mavutil = _import_mavutil()
         try:
             self._connection = mavutil.mavlink_connection(self.url, baud=self.baud, source_system=255)
-        except (OSError, ValueError) as exc:  # pymavlink raises these for bad devices and addresses
+        except (OSError, ValueError, OverflowError) as exc:  # bad devices and addresses; a port over 65535
             raise MavlinkError(f"cannot open MAVLink connection {self.url!r}: {exc}") from None
         log.info("pose from MAVLink %s", self.url)
 
