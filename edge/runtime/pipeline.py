@@ -360,7 +360,7 @@ class Pipeline:
         self.config = config or PipelineConfig()
         if runner.signature is not None:  # a fixed-size model fed another size fails here, not at the first frame
             check_fixed_size(runner.signature, geometry.network_input)
-        self.live = not isinstance(source, PlaybackSource)
+        self.live = getattr(source, "live", not isinstance(source, PlaybackSource))
         self.metrics = PipelineMetrics(STAGES)
         self._stop = threading.Event()
         self._error: BaseException | None = None

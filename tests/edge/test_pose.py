@@ -174,7 +174,7 @@ def _recorded(db: Path, columns: str) -> list[tuple[object, ...]]:
 
 
 def _run(endpoint: str, db: Path, *extra: str, fps: int = 0) -> None:
-    args = ["run", "--source", f"synthetic://?width=64&height=48&fps={fps}", "--frames", "8",
+    args = ["run", "--source", f"synthetic://?width=64&height=48&fps={fps}&pace=file", "--frames", "8",
             "--bind", endpoint, "--record", str(db), "--log-every", "0", *extra]  # fmt: skip
     assert main(args) == 0
 

@@ -365,7 +365,7 @@ def test_synthetic_mask_matches_the_drawn_cracks() -> None:
 
 
 def test_synthetic_count_pacing_and_speed() -> None:
-    with open_source("synthetic://?width=64&height=64&fps=50&count=5") as source:
+    with open_source("synthetic://?width=64&height=64&fps=50&count=5&pace=file") as source:
         start = time.monotonic()
         frames = _read_all(source)
         assert time.monotonic() - start >= 0.07  # 4 periods of 20 ms
@@ -375,6 +375,49 @@ def test_synthetic_count_pacing_and_speed() -> None:
     for index in range(30):
         synth.render(index)
     assert 30 / (time.perf_counter() - start) > 30  # ~300 fps on one core; a loose guard for busy CI hosts
+
+
+def _index(frame: Frame) -> int:
+    assert frame.name is not None
+    return int(frame.name.rsplit("-", 1)[1])
+
+
+def test_synthetic_is_live_by_default_a_late_reader_gets_the_newest_frame() -> None:
+    with open_source("synthetic://?width=32&height=32&fps=50") as source:
+        assert source.live
+        first = source.read(5.0)
+        time.sleep(0.2)  # ten capture periods pass unread
+        late = source.read(5.0)
+        stale = source.stats.dropped_stale
+    assert first is not None and late is not None and _index(first) == 0
+    assert _index(late) >= 10  # at least 0.2 s of captures went by: the newest one is delivered
+    assert stale == _index(late) - 1  # every frame in between counted, none delivered
+    assert late.capture_ns - first.capture_ns == round(_index(late) / 50 * 1e9)  # stamped when it was captured
+
+
+def test_synthetic_paced_like_a_file_delivers_every_frame_to_a_late_reader() -> None:
+    with open_source("synthetic://?width=32&height=32&fps=50&count=4&pace=file") as source:
+        assert not source.live
+        frames = [source.read(5.0)]
+        time.sleep(0.2)
+        frames += _read_all(source)
+        assert source.stats.dropped_stale == 0
+    assert [_index(f) for f in frames if f is not None] == [0, 1, 2, 3]
+
+
+def test_a_live_synthetic_source_ends_at_its_count() -> None:
+    with open_source("synthetic://?width=32&height=32&fps=100&count=3") as source:
+        frames = [source.read(5.0)]
+        time.sleep(0.2)  # frames 1 and 2 are captured meanwhile; there is no frame 3
+        frames += _read_all(source)
+        stale = source.stats.dropped_stale
+    assert [_index(f) for f in frames if f is not None] == [0, 2] and stale == 1 and not source.is_streaming
+
+
+def test_synthetic_pace_and_fps_zero() -> None:
+    assert not open_source("synthetic://?fps=0").live  # unpaced: as fast as read, every frame
+    with pytest.raises(SourceError, match="pace must be one of live, file"):
+        open_source("synthetic://?pace=camera")
 
 
 # --- live capture (fake device) -----------------------------------------------------------------

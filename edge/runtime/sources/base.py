@@ -28,6 +28,7 @@ from crackseg.edge.runtime.sources.uri import SourceError, Uri
 
 __all__ = [
     "BaseSource",
+    "FrameClock",
     "FrameSource",
     "PlaybackItem",
     "PlaybackSource",
@@ -128,6 +129,9 @@ class BaseSource(ABC):
     """
 
     QUERY_OPTIONS: ClassVar[QueryOptions] = {}
+
+    live = True
+    """A live source keeps capturing whether or not anyone reads: the pipeline drops its oldest queued frames."""
 
     def __init__(self, uri: Uri, *, source_id: str | None = None) -> None:
         self.uri = uri
@@ -249,6 +253,8 @@ class PlaybackSource(BaseSource):
     getting a burst. ``fps = 0`` plays as fast as the consumer reads. Nothing is ever dropped.
     """
 
+    live = False
+
     def __init__(self, uri: Uri, *, fps: float = 0.0, loop: bool = False, source_id: str | None = None) -> None:
         super().__init__(uri, source_id=source_id)
         if fps < 0:
@@ -305,3 +311,51 @@ class PlaybackSource(BaseSource):
         if self._due is None or now - self._due > 1.0 / self.fps:
             self._due = now
         return max(0.0, self._due - now)
+
+
+class FrameClock:
+    """The capture schedule of a live source: frame ``k`` is captured ``k / fps`` after the first read.
+
+    A camera captures whether or not anyone reads; a reader that comes late gets the newest frame, stamped
+    with the time it was captured, and the frames it missed are stale (a driver that keeps only the newest
+    buffer drops them).
+
+    Args:
+        fps: frames per second, positive.
+    """
+
+    def __init__(self, fps: float) -> None:
+        if not fps > 0:
+            raise SourceError(f"a live source needs a positive frame rate, got {fps}")
+        self.fps = fps
+        self._origin: tuple[float, int] | None = None  # (monotonic s, wall ns) of frame 0
+        self._index = 0
+
+    def reset(self) -> None:
+        self._origin, self._index = None, 0
+
+    def next(self, timeout_s: float, last: int | None = None) -> tuple[int, int, int] | None:
+        """Wait for the next capture: ``(index, capture_ns, stale)``, or ``None`` if none is due within ``timeout_s``.
+
+        ``stale`` frames were captured since the previous call and never read. ``last`` is the last index
+        that exists (a finite source); the newest frame is never past it.
+        """
+        now = time.monotonic()
+        if self._origin is None:
+            self._origin = (now, time.time_ns())
+        start, start_ns = self._origin
+        due = start + self._index / self.fps
+        stale = 0
+        if due > now:
+            if due - now > timeout_s:
+                time.sleep(timeout_s)
+                return None
+            time.sleep(due - now)
+        else:
+            newest = int((now - start) * self.fps)
+            if last is not None:
+                newest = max(self._index, min(newest, last))
+            stale, self._index = newest - self._index, newest
+        index = self._index
+        self._index += 1
+        return index, start_ns + round(index / self.fps * 1e9), stale

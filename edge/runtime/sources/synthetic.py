@@ -8,7 +8,12 @@ with a width profile of 1-6 px that tapers at the tips. The mask is exactly the 
 a soft shadow just outside the mask mimics the optics of real photographs.
 
 Query options: ``width``, ``height`` (default 512), ``fps`` (default 30, 0 = as fast as read),
-``count`` (frames, default endless), ``seed`` (default 0).
+``count`` (frames, default endless), ``seed`` (default 0), ``pace`` (``live``, the default, or ``file``).
+
+Paced like the camera it stands in for (``pace=live``): frame ``k`` is captured ``k / fps`` after the first
+read whether or not anyone reads it, a late reader gets the newest frame and the ones it missed count as
+``dropped_stale``, so a demo shows the latency a camera would give. ``pace=file`` plays every frame in order,
+waiting for the reader like a video file (nothing dropped; frames queue behind a slow model).
 """
 
 from __future__ import annotations
@@ -18,10 +23,21 @@ from typing import ClassVar
 
 import numpy as np
 
-from crackseg.edge.runtime.sources.base import PlaybackItem, PlaybackSource, QueryOptions, SourceError, import_cv2
+from crackseg.edge.runtime.sources.base import (
+    FrameClock,
+    PlaybackItem,
+    PlaybackSource,
+    QueryOptions,
+    SourceError,
+    import_cv2,
+)
+from crackseg.edge.runtime.sources.frame import Frame
 from crackseg.edge.runtime.sources.uri import Uri
 
-__all__ = ["CrackSynth", "SyntheticSource"]
+__all__ = ["PACES", "CrackSynth", "SyntheticSource"]
+
+PACES = ("live", "file")
+"""``live``: captured on a clock, newest frame wins; ``file``: every frame, when the reader asks."""
 
 _POOL_SIZE = 6
 _MARGIN = 0.25
@@ -242,13 +258,16 @@ class SyntheticSource(PlaybackSource):
 
     Args:
         width, height: frame size in pixels.
-        fps: pace frames at this rate; 0 = as fast as the consumer reads.
+        fps: pace frames at this rate; 0 = as fast as the consumer reads (then always paced like a file).
         count: number of frames before end of stream; ``None`` = endless.
         seed: makes the stream reproducible.
+        pace: ``live`` (a camera: newest frame wins, missed ones counted stale) or ``file`` (every frame).
         source_id: overrides the id stamped on frames (default: the URI).
     """
 
-    QUERY_OPTIONS: ClassVar[QueryOptions] = {"width": int, "height": int, "fps": float, "count": int, "seed": int}
+    QUERY_OPTIONS: ClassVar[QueryOptions] = {
+        "width": int, "height": int, "fps": float, "count": int, "seed": int, "pace": str,
+    }  # fmt: skip
 
     def __init__(
         self,
@@ -259,18 +278,43 @@ class SyntheticSource(PlaybackSource):
         fps: float = 30.0,
         count: int | None = None,
         seed: int = 0,
+        pace: str = "live",
         source_id: str | None = None,
     ) -> None:
         super().__init__(uri, fps=fps, source_id=source_id)
         if count is not None and count < 0:
             raise SourceError(f"count must be >= 0 (or absent for endless), got {count}")
+        if pace not in PACES:
+            raise SourceError(f"pace must be one of {', '.join(PACES)}, got {pace!r}")
         self.width, self.height, self.count, self.seed = width, height, count, seed
+        self.pace = pace
+        self.live = pace == "live" and fps > 0
+        self._clock = FrameClock(fps) if self.live else None
         self._synth: CrackSynth | None = None
         self._index = 0
 
     def _open_impl(self) -> None:
         self._synth = CrackSynth(self.width, self.height, self.seed)
         self._index = 0
+        if self._clock is not None:
+            self._clock.reset()
+
+    def _read_impl(self, timeout_s: float) -> Frame | None:
+        if self._clock is None:
+            return super()._read_impl(timeout_s)
+        assert self._synth is not None
+        if self.count is not None and self._index >= self.count:
+            self._end_stream()
+            return None
+        last = None if self.count is None else self.count - 1
+        captured = self._clock.next(timeout_s, last)
+        if captured is None:
+            return None
+        index, capture_ns, stale = captured
+        self._stats.dropped_stale += stale
+        self._index = index + 1
+        image, mask = self._synth.render(index)
+        return self._make_frame(image, capture_ns, mask, f"synthetic-{self.seed}-{index:06d}")
 
     def _next_item(self) -> PlaybackItem | None:
         assert self._synth is not None
