@@ -4,10 +4,11 @@ The page shows the run (model, threshold, software versions, source, pose inputs
 crack detections (latitude/longitude from --mavlink, or chainage from --odometry; an inline SVG, no
 map tiles), coverage, crack length and width over time, the worst frames with their masks drawn, and
 a table of every frame (map marks and gallery images link to its rows). The GeoJSON holds one point
-per frame with cracks, with its statistics, for GIS tools.
+per frame with cracks, with its statistics, for GIS tools. A run recorded with a camera model also gets
+its crack inventory: one entry per physical crack in metres, on the page and as GeoJSON, KML and CSV.
 
-  crackseg run --source flight.mp4 --mavlink udpin:0.0.0.0:14550 --record flight.db
-  crackseg report flight.db                      # flight.html and flight.geojson beside it
+  crackseg run --source flight.mp4 --mavlink udpin:0.0.0.0:14550 --camera camera_info.yaml --record flight.db
+  crackseg report flight.db       # flight.html, flight.geojson and flight.inventory.{geojson,kml,csv} beside it
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from pathlib import Path
 
 from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.report.geojson import detections_geojson
+from crackseg.edge.report.inventory import build_inventory
 from crackseg.edge.report.page import render_report
 from crackseg.edge.report.recording import read_recording
+from crackseg.edge.runtime.inventory.formats import dumps_geojson, inventory_csv, inventory_kml
 
 __all__ = ["add_args", "run"]
 
@@ -32,6 +35,13 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recording", type=Path, help="a database written by crackseg run --record")
     parser.add_argument("--out", type=Path, help="the HTML file (default: the recording's name with .html)")
     parser.add_argument("--geojson", type=Path, help="the GeoJSON file (default: the recording's name with .geojson)")
+    parser.add_argument(
+        "--inventory",
+        type=Path,
+        metavar="STEM",
+        help="the crack inventory's files, STEM.inventory.geojson, .kml and .csv (default: the recording's name); "
+        "written when the run recorded a camera (crackseg run --camera or --hfov)",
+    )
     parser.add_argument("--run", type=int, metavar="ID", help="which run of the recording (default: the last)")
     parser.add_argument("--worst", type=int, default=12, metavar="N", help="frames in the gallery (default: 12)")
 
@@ -43,9 +53,14 @@ def run(args: argparse.Namespace) -> int:
     recording = read_recording(args.recording, args.run)
     html_path = args.out or args.recording.with_suffix(".html")
     geojson_path = args.geojson or args.recording.with_suffix(".geojson")
+    inventory = build_inventory(recording)
+    stem = args.inventory or args.recording.with_suffix("")
     try:
-        html_path.write_text(render_report(recording, args.worst), encoding="utf-8")
+        html_path.write_text(render_report(recording, args.worst, inventory), encoding="utf-8")
         geojson_path.write_text(json.dumps(detections_geojson(recording)), encoding="utf-8")
+        if inventory is not None:
+            for suffix, text in (("geojson", dumps_geojson), ("kml", inventory_kml), ("csv", inventory_csv)):
+                Path(f"{stem}.inventory.{suffix}").write_text(text(inventory), encoding="utf-8")
     except OSError as exc:
         raise CracksegError(f"cannot write the report: {exc}") from None
     if not recording.frames:

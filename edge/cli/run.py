@@ -57,6 +57,7 @@ from crackseg.edge.cli.listen import describe
 from crackseg.edge.cli.options import add_stats_mode, database_path, nonblank
 from crackseg.edge.models import BUNDLED_MODELS, DEFAULT_MODEL_NAME, bundled_model, model_path
 from crackseg.edge.runtime.geometry import BLENDS, Geometry, make_geometry
+from crackseg.edge.runtime.inventory.camera import camera_record
 from crackseg.edge.runtime.message import MessageBuilder
 from crackseg.edge.runtime.pipeline import Pipeline, PipelineConfig, Sink
 from crackseg.edge.runtime.pose.mavlink import MavlinkInput
@@ -213,6 +214,19 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         help="a drone's autopilot, pymavlink connection string: udpin:0.0.0.0:14550, tcp:HOST:PORT or a serial "
         "device such as /dev/ttyACM0 (needs crackseg[pose])",
     )
+    pose.add_argument(
+        "--camera",
+        type=Path,
+        metavar="FILE",
+        help="the camera's calibration, ROS camera_info or OpenCV YAML: recorded with the run (--record), so that "
+        "crackseg report measures each crack in metres and places it on the ground",
+    )
+    pose.add_argument(
+        "--hfov",
+        type=float_in(above=0),
+        metavar="DEG",
+        help="instead of --camera: the horizontal field of view of an undistorted camera, degrees",
+    )
     pose.add_argument("--mavlink-baud", type=int, default=57600, help="MAVLink serial baud rate (default: 57600)")
     pose.add_argument(
         "--odometry",
@@ -311,7 +325,7 @@ def _run_info(
     return {
         "model": model.name, "arch": spec.arch, "threshold": threshold, "spec_threshold": spec.threshold,
         "stats": args.stats, "source": source_id, "mavlink": args.mavlink, "odometry": args.odometry,
-        "versions": library_versions(),
+        "camera": camera_record(args.camera, args.hfov), "versions": library_versions(),
     }  # fmt: skip
 
 

@@ -19,8 +19,10 @@ from html import escape
 
 import numpy as np
 
+from crackseg.edge.report.inventory import inventory_table
 from crackseg.edge.report.recording import FrameRow, Recording
 from crackseg.edge.report.svg import line_chart, map_chart
+from crackseg.edge.runtime.inventory.associate import Inventory
 from crackseg.edge.runtime.overlay import caption, draw_overlay
 from crackseg.edge.runtime.pose import PoseParts
 from crackseg.edge.runtime.sinks.record import load_mask
@@ -152,8 +154,8 @@ def _summary(frames: list[FrameRow]) -> str:
     return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
 
 
-def render_report(recording: Recording, worst: int = 12) -> str:
-    """The whole HTML page for one recorded run."""
+def render_report(recording: Recording, worst: int = 12, inventory: Inventory | None = None) -> str:
+    """The whole HTML page for one recorded run (with its crack inventory, when one was built)."""
     frames = recording.frames
     start_ns = frames[0].capture_ns if frames else recording.started_ns
     times = [(f.capture_ns - start_ns) / 1e9 for f in frames]
@@ -180,6 +182,7 @@ def render_report(recording: Recording, worst: int = 12) -> str:
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>"
         f"<h2>Run</h2>{_run_facts(recording)}<h2>Summary</h2>{_summary(frames)}"
+        f"<h2>Crack inventory</h2>{inventory_table(inventory)}"
         f"<h2>Map of crack detections</h2>{crack_map}<h2>Over time</h2>{charts}"
         f'<h2>Worst frames</h2><div class="gallery">{gallery}</div>'
         f"<h2>Every frame</h2>{_table(frames, start_ns)}</body></html>"

@@ -245,3 +245,41 @@ def test_the_inventory_files_read_back_with_maintained_readers(tmp_path: Path) -
     assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 4
     assert list(shapely_wkt.loads(rows[0]["wkt"]).coords) == kml_line
     assert float(rows[0]["length_m"]) == first.properties["length_m"]
+
+
+def test_a_recorded_flight_with_its_camera_reports_the_inventory(tmp_path: Path) -> None:
+    """Through the real recorder and ``crackseg report``: the camera travels with the run, the report rebuilds it."""
+    from crackseg.edge.cli.main import main
+    from crackseg.edge.runtime.inventory.camera import camera_record
+    from crackseg.edge.runtime.sinks.record import Recorder
+    from crackseg.edge.runtime.stats import crack_stats
+    from crackseg.edge.runtime.wire import MaskMessage
+
+    pytest.importorskip("yaml")
+    (tmp_path / "camera_info.yaml").write_text(ROS_CAMERA_INFO)
+    flight = FLIGHTS["nadir, wobbling, lens distortion"]
+    db = tmp_path / "flight.db"
+    info = {"model": "m.onnx", "threshold": 0.5, "camera": camera_record(tmp_path / "camera_info.yaml", None)}
+    with Recorder(db, queue_size=flight.frames + 1, run_info=info) as recorder:
+        for f in flight:
+            message = MaskMessage(f.frame_id, f.frame_id, "flight://", f.capture_ns, f.capture_ns, bytes(16), 0.5,
+                                  f.mask, crack_stats(f.mask), pose=f.pose)  # fmt: skip
+            recorder.send(message)
+    assert main(["report", str(db)]) == 0
+    features = json.loads((tmp_path / "flight.inventory.geojson").read_text())["features"]
+    lengths = [feature["properties"]["length_m"] for feature in features]
+    assert lengths == pytest.approx([crack.length_m for crack in flight.cracks], rel=0.1)
+    assert len((tmp_path / "flight.inventory.csv").read_text().splitlines()) == 1 + len(flight.cracks)
+    assert (tmp_path / "flight.inventory.kml").read_text().count("<Placemark") == len(flight.cracks)
+    assert "<h2>Crack inventory</h2><p>4 cracks on flat ground" in (tmp_path / "flight.html").read_text()
+
+
+def test_a_run_records_a_camera_file_or_a_field_of_view_never_both() -> None:
+    from crackseg.edge.runtime.inventory.camera import camera_from_record, camera_record
+
+    assert camera_record(None, None) is None
+    assert camera_from_record(camera_record(None, 90.0) or {}, 640, 480) == CameraModel.from_fov(640, 480, 90.0)
+    with pytest.raises(CameraError, match="not both"):
+        camera_record("camera_info.yaml", 60.0)
+    with pytest.raises(CameraError, match="field of view"):
+        camera_record(None, 200.0)

@@ -29,7 +29,15 @@ from numpy.typing import NDArray
 
 from crackseg.edge.artifact.errors import CracksegError
 
-__all__ = ["DISTORTION_MODELS", "NADIR", "CameraError", "CameraModel", "read_camera"]
+__all__ = [
+    "DISTORTION_MODELS",
+    "NADIR",
+    "CameraError",
+    "CameraModel",
+    "camera_from_record",
+    "camera_record",
+    "read_camera",
+]
 
 DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "equidistant")
 NADIR = (0.0, -90.0, 0.0)
@@ -199,3 +207,23 @@ def read_camera(path: str | Path, mount: tuple[float, float, float] = NADIR) -> 
     if not isinstance(data, dict):
         raise CameraError(f"{path} is not a camera_info file (expected a mapping)")
     return _ros(data, mount)
+
+
+def camera_record(path: str | Path | None, hfov_deg: float | None) -> dict[str, Any] | None:
+    """What a run records of its camera (``runs.info["camera"]``): the file's model, or the field of view alone
+    (the frame size is known only when frames arrive); ``None`` without either."""
+    if path is not None and hfov_deg is not None:
+        raise CameraError("give either a camera file or a field of view, not both")
+    if path is not None:
+        return read_camera(path).to_dict()
+    if hfov_deg is not None:
+        CameraModel.from_fov(2, 2, hfov_deg)  # checks the angle now, not when the report is made
+        return {"hfov_deg": float(hfov_deg)}
+    return None
+
+
+def camera_from_record(record: dict[str, Any], width: int, height: int) -> CameraModel:
+    """The camera for ``width`` x ``height`` frames from what :func:`camera_record` wrote."""
+    if "hfov_deg" in record:
+        return CameraModel.from_fov(width, height, float(record["hfov_deg"]))
+    return CameraModel.from_dict(record).for_size(width, height)
