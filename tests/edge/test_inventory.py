@@ -283,3 +283,18 @@ def test_a_run_records_a_camera_file_or_a_field_of_view_never_both() -> None:
         camera_record("camera_info.yaml", 60.0)
     with pytest.raises(CameraError, match="field of view"):
         camera_record(None, 200.0)
+
+
+def test_frames_with_a_stale_or_missing_pose_are_counted_not_placed() -> None:
+    import dataclasses
+
+    from crackseg.edge.runtime.pose import PoseParts
+
+    flight = FLIGHTS["nadir, wobbling, lens distortion"]
+    frame = flight.render(15)
+    inventory = Inventory(flight.camera)
+    stale = dataclasses.replace(frame.pose, stale=PoseParts.POSITION, age_ms=900)
+    assert inventory.add_frame(1, frame.capture_ns, frame.mask, stale) == []
+    assert inventory.add_frame(2, frame.capture_ns, frame.mask, Pose()) == []
+    assert inventory.unplaced == 2 and not inventory.entries
+    assert inventory.add_frame(3, frame.capture_ns, frame.mask, frame.pose) == [1, 2]

@@ -24,10 +24,12 @@ from numpy.typing import NDArray
 from crackseg.edge.runtime.inventory.camera import CameraModel
 from crackseg.edge.runtime.inventory.ground import TangentPlane, camera_pose
 from crackseg.edge.runtime.inventory.measure import CrackView, densify, measure_view, trace_cracks
-from crackseg.edge.runtime.pose import Pose
+from crackseg.edge.runtime.pose import Pose, PoseParts
 
 __all__ = ["SAMPLE_M", "CrackEntry", "Inventory", "overlap"]
 
+_PLACING = PoseParts.POSITION | PoseParts.ATTITUDE | PoseParts.GIMBAL
+"""Pose parts a projection uses: when one is stale the frame's cracks are not placed."""
 SAMPLE_M = 0.1
 """Spacing of the points at which two centre lines are compared, metres."""
 
@@ -124,7 +126,7 @@ class Inventory:
         self.ground_alt_m: float | None = None
         self.entries: list[CrackEntry] = []
         self.unplaced = 0
-        """Frames with cracks that could not be projected (no position, attitude or height)."""
+        """Frames with cracks that could not be projected (no position, attitude or height, or a stale one)."""
 
     def add_frame(
         self, frame_id: int, capture_ns: int, mask: NDArray[np.bool_], pose: Pose | None,
@@ -134,8 +136,8 @@ class Inventory:
         traces = trace_cracks(mask, self.min_pixels)
         if not traces:
             return []
-        if pose is None or pose.position is None:
-            self.unplaced += 1
+        if pose is None or pose.position is None or pose.stale & _PLACING:
+            self.unplaced += 1  # a held (stale) position would stack every crack at the last fix
             return []
         if self.plane is None:
             self.plane = TangentPlane(pose.position.lat_deg, pose.position.lon_deg)
