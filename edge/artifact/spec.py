@@ -8,7 +8,8 @@ Torch-free on purpose: the edge runtime reads specs on machines without a traini
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ __all__ = [
     "IMAGENET",
     "INPUT_NAME",
     "MASK_NAME",
+    "MAX_INPUT_SIDE",
+    "MAX_SIZE_MULTIPLE",
     "OUTPUT_NAME",
     "SPEC_KEY",
     "SPEC_VERSION",
@@ -27,6 +30,7 @@ __all__ = [
     "ModelSpec",
     "SpecError",
     "VariantConfig",
+    "check_fields",
     "spec_from_metadata",
 ]
 
@@ -121,12 +125,63 @@ class ModelSpec:
         unknown = sorted(set(raw) - known)
         if unknown:
             raise SpecError(f"model spec has unknown fields {unknown}")
+        check_fields(raw)
         for key in ("pixel_mean", "pixel_std"):
             if key in raw:
-                raw[key] = tuple(raw[key])
+                raw[key] = tuple(float(v) for v in raw[key])
         if "input_size" in raw:
             raw["input_size"] = Size(*raw["input_size"])
         return cls(**raw)
+
+
+MAX_SIZE_MULTIPLE = 1024
+"""Largest size multiple a spec may ask for: frames are padded up to it, so it bounds the padding."""
+MAX_INPUT_SIDE = 16384
+"""Largest network input side a spec may name."""
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+_FIELD_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "arch": ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip())),
+    "model_args": ("an object", lambda v: isinstance(v, dict)),
+    "input_channels": ("3 (RGB)", lambda v: _is_count(v) and v == 3),
+    "color_order": ("'RGB'", lambda v: v == "RGB"),
+    "pixel_mean": (
+        "3 finite numbers",
+        lambda v: isinstance(v, (list, tuple)) and len(v) == 3 and all(_is_number(x) for x in v),
+    ),
+    "pixel_std": (
+        "3 finite numbers > 0",
+        lambda v: isinstance(v, (list, tuple)) and len(v) == 3 and all(_is_number(x) and x > 0 for x in v),
+    ),
+    "size_multiple": (f"an integer in [1, {MAX_SIZE_MULTIPLE}]", lambda v: _is_count(v) and v <= MAX_SIZE_MULTIPLE),
+    "input_size": (
+        f"[height, width], two integers in [1, {MAX_INPUT_SIDE}]",
+        lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_count(x) and x <= MAX_INPUT_SIDE for x in v),
+    ),
+    "output": ("a string", lambda v: isinstance(v, str)),
+    "threshold": ("a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
+    "training": ("an object", lambda v: isinstance(v, dict)),
+    "metrics": ("an object", lambda v: isinstance(v, dict)),
+    "version": (f"{SPEC_VERSION}", lambda v: _is_count(v) and v == SPEC_VERSION),
+}
+"""Each field's type and range, checked once when a spec is read: a bad value is one :class:`SpecError`."""
+
+
+def check_fields(raw: Mapping[str, Any]) -> None:
+    """Raises :class:`SpecError` naming the first field of ``raw`` (a parsed spec) whose value is out of contract."""
+    for name, (expected, valid) in _FIELD_RULES.items():
+        if name in raw and not valid(raw[name]):
+            shown = json.dumps(raw[name], default=repr)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise SpecError(f"model spec field '{name}' must be {expected}, got {shown}")
 
 
 def spec_from_metadata(metadata: Mapping[str, str], source: object) -> ModelSpec:

@@ -6,6 +6,7 @@ something the machine may lack (a tmpfs) skip with the reason.
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -294,3 +295,54 @@ def test_5_nan_outputs_are_counted_and_warned_about_at_a_bounded_rate(caplog: py
     warnings = [r.getMessage() for r in caplog.records if "NaN or infinity" in r.getMessage()]
     assert 1 <= len(warnings) <= 1 + elapsed / 10.0  # one, then at most one per 10 s of run
     assert "(1 frame(s) so far)" in warnings[0]
+
+
+# -- 2, 3: a spec with fields of the wrong type or range -------------------------------------------------------
+
+
+def _tiny_onnx(path: Path, spec: dict[str, object]) -> Path:
+    """A one-node model (mean of the channels, through a sigmoid) carrying ``spec`` as its metadata."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["image"], ["mean"], axes=[1], keepdims=1),
+            helper.make_node("Sigmoid", ["mean"], ["prob"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["n", 1, "h", "w"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"crackseg_spec": json.dumps(spec)})
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("threshold", "0.5"), ("pixel_mean", 127.5), ("pixel_mean", [1, 2]), ("size_multiple", 0),
+     ("size_multiple", "32"), ("input_size", [1]), ("pixel_std", [0, 0, 0])],
+)  # fmt: skip
+def test_2_3_a_model_whose_spec_is_out_of_contract_is_one_line(
+    field: str, value: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("onnxruntime")
+    spec = {**json.loads(ModelSpec(arch="tiny").to_json()), field: value}
+    model = _tiny_onnx(tmp_path / "tiny.onnx", spec)
+    argv = ["run", "--model", str(model), "--source", "synthetic://?width=64&height=48&fps=0", "--frames", "2",
+            "--bind", "tcp://127.0.0.1:*", "--log-every", "0"]  # fmt: skip
+    assert main(argv) == 1
+    err = _one_line_error(capsys, f"model spec field '{field}' must be")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_2_the_tiny_model_with_a_valid_spec_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("zmq")
+    model = _tiny_onnx(tmp_path / "tiny.onnx", json.loads(ModelSpec(arch="tiny").to_json()))
+    argv = ["run", "--model", str(model), "--source", "synthetic://?width=64&height=48&fps=0", "--frames", "2",
+            "--bind", "tcp://127.0.0.1:*", "--log-every", "0"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
