@@ -308,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
             "crop_size": args.crop_size,
             "recipe": args.recipe,
             "loss": loss_name,
-            "backbone_weights": str(args.backbone_weights) if args.backbone_weights else None,
+            "backbone_weights": _file_record(args.backbone_weights) if args.backbone_weights else None,
             "pretrained": pretrained,
             **{k: v for k, v in dataclasses.asdict(config).items() if k in _RECIPE_KEYS},
         },
