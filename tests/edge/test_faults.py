@@ -346,3 +346,205 @@ def test_2_the_tiny_model_with_a_valid_spec_runs(tmp_path: Path, capsys: pytest.
     argv = ["run", "--model", str(model), "--source", "synthetic://?width=64&height=48&fps=0", "--frames", "2",
             "--bind", "tcp://127.0.0.1:*", "--log-every", "0"]  # fmt: skip
     assert main(argv) == 0, capsys.readouterr().err
+
+
+# -- 8, 9, 10, 14, 16: the recording ---------------------------------------------------------------------------
+
+
+def _mask_message(frame_id: int, height: int = 12, width: int = 20, noise: bool = False) -> MaskMessage:
+    from crackseg.edge.runtime.stats import crack_stats
+
+    if noise:  # incompressible: fills a small disk fast
+        mask = np.random.default_rng(frame_id).random((height, width)) > 0.5
+    else:
+        mask = np.zeros((height, width), bool)
+        mask[frame_id % height, : frame_id % width + 1] = True
+    return MaskMessage(frame_id, frame_id, "cam", 1000 + frame_id, 2000 + frame_id, bytes(16), 0.5, mask,
+                       crack_stats(mask))  # fmt: skip
+
+
+def _rows(db: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        return int(con.execute("SELECT COUNT(*) FROM frames").fetchone()[0])
+
+
+def _recording(db: Path, frames: int) -> None:
+    from crackseg.edge.runtime.sinks.record import Recorder
+
+    with Recorder(db) as recorder:
+        for frame_id in range(frames):
+            recorder.send(_mask_message(frame_id))
+
+
+@pytest.mark.parametrize("name", ["", ".", "folder"])
+def test_8_a_recorder_on_a_folder_is_a_clear_error(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crackseg.edge.runtime.sinks.record import Recorder, RecordError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(RecordError, match="it is a folder; name a database file"):
+        Recorder(Path(name) if name else "").open()
+
+
+def test_9_a_damaged_recording_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    from crackseg.edge.runtime.sinks.record import Recorder, RecordError
+
+    db = tmp_path / "flight.db"
+    _recording(db, 60)
+    data = bytearray(db.read_bytes())
+    page = 4096
+    assert len(data) > 3 * page
+    data[page:] = np.random.default_rng(0).integers(0, 256, len(data) - page, dtype=np.uint8).tobytes()
+    db.write_bytes(bytes(data))
+    masks_before = sorted(p.name for p in tmp_path.rglob("*.png"))
+    with pytest.raises(RecordError, match=r"flight.db is (damaged|not a crackseg recording)|malformed|not a database"):
+        Recorder(db).open()
+    assert db.read_bytes() == bytes(data)  # untouched
+    assert sorted(p.name for p in tmp_path.rglob("*.png")) == masks_before  # no orphaned masks
+
+
+def test_10_another_programs_database_is_refused_untouched(tmp_path: Path) -> None:
+    import sqlite3
+
+    from crackseg.edge.runtime.sinks.record import Recorder, RecordError
+
+    db = tmp_path / "notes.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+        con.execute("INSERT INTO notes (text) VALUES ('mine')")
+    con.close()
+    before = db.read_bytes()
+    with pytest.raises(RecordError, match=r"notes.db is not a crackseg recording .*tables: notes.*left untouched"):
+        Recorder(db).open()
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]  # no WAL, no masks folder
+
+
+def test_10_recordings_are_marked_and_older_ones_still_open(tmp_path: Path) -> None:
+    import sqlite3
+
+    from crackseg.edge.runtime.sinks.record import APPLICATION_ID, Recorder
+
+    db = tmp_path / "flight.db"
+    _recording(db, 2)
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+        con.execute("PRAGMA application_id=0")  # as written before the mark existed
+    con.close()
+    with Recorder(db) as recorder:
+        recorder.send(_mask_message(5))
+    assert recorder.written == 1 and _rows(db) == 3
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    con.close()
+
+
+def test_14_a_full_disk_logs_once_counts_every_lost_frame_cleans_up_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+
+    from crackseg.edge.runtime.sinks.record import Recorder
+
+    full = False
+    real_write = Path.write_bytes
+
+    def write_bytes(self: Path, data: bytes) -> int:  # type: ignore[override]
+        if full:
+            real_write(self, data[:7])  # what a full disk leaves: a short temporary file, then the error
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    db = tmp_path / "flight.db"
+    with caplog.at_level("WARNING"), Recorder(db) as recorder:
+        recorder.retry_s = 0.0  # retry at every batch: the test never waits for a clock
+        for frame_id in range(5):
+            recorder.send(_mask_message(frame_id))
+        recorder.flush(30)
+        full = True
+        for frame_id in range(5, 45):
+            recorder.send(_mask_message(frame_id))
+        recorder.flush(30)
+        assert (recorder.written, recorder.lost) == (5, 40)
+        assert not list(tmp_path.rglob("*.partial"))  # temporary files removed
+        full = False
+        for frame_id in range(45, 48):
+            recorder.send(_mask_message(frame_id))
+    assert (recorder.written, recorder.lost) == (8, 40)
+    assert recorder.counters()["record_lost"] == 40
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "No space left on device" in errors[0].getMessage()
+    assert any("resumed" in r.getMessage() and "40 frame(s) lost" in r.getMessage() for r in caplog.records)
+    assert _rows(db) == 8 and len(list(tmp_path.rglob("*.png"))) == 8  # no orphaned masks
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Path:
+    import os
+    import subprocess
+
+    mount = tmp_path / "tmpfs"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root; the simulated full disk test covers the logic")
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, check=False
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_14_a_real_full_disk(small_tmpfs: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from crackseg.edge.runtime.sinks.record import Recorder
+
+    db = small_tmpfs / "flight.db"
+    filler = small_tmpfs / "filler"
+    sent = 0
+    with caplog.at_level("WARNING"), Recorder(db) as recorder:
+        recorder.retry_s = 0.0
+        filler.write_bytes(bytes(600_000))
+        for _ in range(60):  # ~8 KiB masks: far more than the disk holds
+            recorder.send(_mask_message(sent, 256, 256, noise=True))
+            sent += 1
+            recorder.flush(30)
+        assert recorder.lost > 0 and recorder.written + recorder.lost == sent
+        assert not list(small_tmpfs.rglob("*.partial"))
+        filler.unlink()  # space returns
+        written = recorder.written
+        recorder.send(_mask_message(sent, 16, 16))
+        sent += 1
+        recorder.flush(30)
+        assert recorder.written == written + 1
+    assert recorder.written + recorder.lost == sent
+    assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
+
+
+def test_16_the_summary_counts_what_the_database_holds_when_another_process_locks_it(tmp_path: Path) -> None:
+    import sqlite3
+
+    from crackseg.edge.runtime.sinks.record import Recorder
+
+    db = tmp_path / "flight.db"
+    recorder = Recorder(db)
+    recorder.busy_timeout_s = 0.5
+    with recorder:
+        recorder.send(_mask_message(0))
+        recorder.flush(30)
+        locker = sqlite3.connect(db, isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")  # another process writes and holds the lock past the run's end
+        for frame_id in range(1, 20):
+            recorder.send(_mask_message(frame_id))
+        recorder.flush(0.2)  # what the pipeline does before its summary
+        counted = recorder.counters()
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert counted["recorded"] + counted["record_lost"] == 20
+    assert recorder.counters() == counted  # nothing written after the summary
+    assert _rows(db) == counted["recorded"]

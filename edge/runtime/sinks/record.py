@@ -29,10 +29,20 @@ or a small batch under load). After ``kill -9`` every committed row is intact an
 with ``synchronous=NORMAL`` survives any process crash; after a power cut the database stays consistent
 but may lack its last commits. A writer thread does the disk work, so a slow card never blocks
 publishing; if it falls ``queue_size`` frames behind, new frames are dropped from the recording and counted.
+
+Recordings carry SQLite's ``application_id`` (:data:`APPLICATION_ID`). An existing file is checked read-only
+before anything is written to it: another program's database, or a damaged one, is refused untouched.
+
+Degrading gracefully: a write that fails (disk full, database locked) logs once and pauses the recording;
+every frame it could not keep is counted in ``record_lost``, its temporary and orphaned mask files are
+removed, and a write is tried again every ``retry_s``, resuming (with one log line) when it succeeds. A
+flush that times out (the database write-locked past the end of the run) stops the writer, so the frames
+still queued are counted as lost and nothing is written after the run's summary.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -50,7 +60,7 @@ from crackseg.edge.runtime.wire import MaskEncoding, MaskMessage, encode_mask
 from crackseg.edge.runtime.worker import Worker
 from crackseg.edge.runtime.writer_flush import flush_writer
 
-__all__ = ["RecordError", "Recorder", "load_mask"]
+__all__ = ["APPLICATION_ID", "RecordError", "Recorder", "load_mask"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +108,9 @@ _NO_POSE: tuple[None, ...] = (None,) * len(_ADDED_COLUMNS["frames"])
 _BATCH_MAX = 32
 _END = None
 
+APPLICATION_ID = 0x43534547
+"""``PRAGMA application_id`` of a crackseg recording ("CSEG"): tells it from any other SQLite database."""
+
 
 class RecordError(CracksegError):
     """The recording database or its mask folder cannot be created or written."""
@@ -109,6 +122,34 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
         for name, kind in columns.items():
             if name not in existing:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def _check_existing(path: Path) -> None:
+    """Refuse, reading it only, an existing file that is not a crackseg recording or is damaged."""
+    if path.name in ("", ".", "..") or path.is_dir():
+        raise RecordError(f"cannot record to {path}: it is a folder; name a database file such as flight.db")
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    untouched = "it was left untouched: record to a new file"
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            app_id = int(con.execute("PRAGMA application_id").fetchone()[0])
+            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            frames = {row[1] for row in con.execute("PRAGMA table_info(frames)")}
+            older = {"runs", "frames"} <= tables and "run_id" in frames  # a recording from before the id
+            if app_id != APPLICATION_ID and not (app_id == 0 and (older or not tables)):
+                raise RecordError(
+                    f"{path} is not a crackseg recording (application_id {app_id:#x}, tables: "
+                    f"{', '.join(sorted(tables)) or 'none'}); {untouched}"
+                )
+            problems = [str(row[0]) for row in con.execute("PRAGMA quick_check(3)")]
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise RecordError(f"cannot record to {path}: {exc}; {untouched}") from None
+    if problems != ["ok"]:
+        raise RecordError(f"{path} is damaged (SQLite: {'; '.join(problems)}); {untouched}")
 
 
 def _pose_row(pose: Pose | None) -> tuple[object, ...]:
@@ -143,14 +184,21 @@ class Recorder(Worker):
     Attributes:
         written: frames committed.
         dropped: frames not recorded because the writer fell behind.
-        errors: batches lost to write errors (disk full, ...), each logged.
+        lost: frames not recorded because writing failed (disk full, database locked) or was stopped.
+        errors: failed write attempts; the first of a series is logged, and the recording pauses.
     """
 
     join_timeout_s = 10.0
+    retry_s = 1.0
+    """After a failed write, frames are counted as lost without writing for this long, then a write is tried."""
+    busy_timeout_s = 5.0
+    """How long one write waits for a database another process has locked."""
 
     def __init__(self, path: str | Path, queue_size: int = 256, run_info: Mapping[str, object] | None = None) -> None:
         super().__init__()
         self.path = Path(path).expanduser()
+        if self.path.name in ("", ".", ".."):
+            raise RecordError(f"cannot record to {str(path)!r}: it is a folder; name a database file such as flight.db")
         self.run_info = dict(run_info or {})
         self.masks_root = self.path.with_name(self.path.stem + "-masks")
         self._queue: queue.Queue[MaskMessage | threading.Event | None] = queue.Queue(maxsize=queue_size)
@@ -158,7 +206,12 @@ class Recorder(Worker):
         self.run_id = 0
         self.written = 0
         self.dropped = 0
+        self.lost = 0
         self.errors = 0
+        self._failed_at: float | None = None  # when the current series of failed writes began
+        self._lost_before_failure = 0
+        self._retry_at = 0.0
+        self._abandoned = False
 
     @property
     def thread_name(self) -> str:
@@ -166,18 +219,25 @@ class Recorder(Worker):
 
     def _open_impl(self) -> None:
         """Create or open the database and register a new run; the writer thread starts next."""
+        _check_existing(self.path)
+        db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=self.busy_timeout_s)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA application_id={APPLICATION_ID}")
             db.executescript(_SCHEMA)
             _add_missing_columns(db)
             info = json.dumps(self.run_info, sort_keys=True)
+            db.execute("BEGIN")  # the run's row and its masks folder: both or neither
             cursor = db.execute("INSERT INTO runs (started_ns, info) VALUES (?, ?)", (time.time_ns(), info))
             self.run_id = int(cursor.lastrowid or 0)
             (self.masks_root / self._run_dir).mkdir(parents=True, exist_ok=True)
+            db.execute("COMMIT")
         except (OSError, sqlite3.Error) as exc:
+            if db is not None:
+                db.close()  # rolls the run's row back
             raise RecordError(f"cannot record to {self.path}: {exc}") from exc
         self._db = db
         log.info("recording frames to %s (masks in %s)", self.path, self.masks_root / self._run_dir)
@@ -198,14 +258,29 @@ class Recorder(Worker):
             self.dropped += 1
 
     def counters(self) -> dict[str, int]:
-        return {"recorded": self.written, "record_dropped": self.dropped, "record_errors": self.errors}
+        return {
+            "recorded": self.written, "record_dropped": self.dropped, "record_lost": self.lost,
+            "record_errors": self.errors,
+        }  # fmt: skip
 
     def flush(self, timeout_s: float) -> None:
-        """Wait until every frame queued so far is committed (or ``timeout_s`` passed), so ``written`` counts it."""
-        if self._thread is None:
+        """Wait until every frame queued so far is committed, so ``written`` counts it.
+
+        If that takes longer than ``timeout_s`` (a database another process keeps locked), the writer stops:
+        what it has not committed is counted in ``lost``, and nothing more is written, so the counters are
+        final when this returns.
+        """
+        if self._thread is None or flush_writer(self._queue, timeout_s):
             return
-        if not flush_writer(self._queue, timeout_s):
-            log.warning("recording to %s still writing after %.0f s", self.path, timeout_s)
+        self._abandoned = True
+        if self._db is not None:
+            self._db.interrupt()
+        settled = flush_writer(self._queue, self.busy_timeout_s + timeout_s)
+        log.warning(
+            "recording to %s was still writing after %.0f s (database locked by another process?): %s",
+            self.path, timeout_s,
+            "stopped; frames not committed are counted in record_lost" if settled else "the writer does not answer",
+        )  # fmt: skip
 
     def _wake(self) -> None:
         """Write everything queued, then end the thread."""
@@ -234,18 +309,47 @@ class Recorder(Worker):
 
     def _write(self, messages: list[MaskMessage]) -> None:
         assert self._db is not None
+        now = time.monotonic()
+        if self._abandoned or (self._failed_at is not None and now < self._retry_at):
+            self.lost += len(messages)  # paused: counted, not written
+            return
+        stored: list[Path] = []
         try:
-            rows = [self._row(message, self._store_mask(message)) for message in messages]
+            rows = []
+            for message in messages:
+                relative = self._store_mask(message)
+                stored.append(self.path.parent / relative)
+                rows.append(self._row(message, relative))
             self._db.execute("BEGIN")
             self._db.executemany(_INSERT, rows)
             self._db.execute("COMMIT")
         except (OSError, sqlite3.Error, ValueError) as exc:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            self.errors += 1
-            log.error("recording to %s lost %d frame(s): %s", self.path, len(messages), exc)
+            with contextlib.suppress(sqlite3.Error):
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            for path in stored:  # masks whose rows were not committed
+                path.unlink(missing_ok=True)
+            self._failed(now, len(messages), exc)
             return
         self.written += len(messages)
+        if self._failed_at is not None:
+            log.warning(
+                "recording to %s resumed after %.0f s; %d frame(s) lost meanwhile (record_lost)",
+                self.path, now - self._failed_at, self.lost - self._lost_before_failure,
+            )  # fmt: skip
+            self._failed_at = None
+
+    def _failed(self, now: float, frames: int, exc: Exception) -> None:
+        """Count a failed write; the first of a series is logged and pauses the recording."""
+        self.errors += 1
+        if self._failed_at is None:
+            self._failed_at, self._lost_before_failure = now, self.lost
+            log.error(
+                "recording to %s failed: %s; pausing (frames are counted in record_lost, retried every %g s)",
+                self.path, exc, self.retry_s,
+            )  # fmt: skip
+        self.lost += frames
+        self._retry_at = now + self.retry_s
 
     def _store_mask(self, message: MaskMessage) -> str:
         """Write the mask PNG atomically (temporary file, then rename); returns its path relative to the db."""
@@ -253,8 +357,12 @@ class Recorder(Worker):
         relative = f"{self.masks_root.name}/{self._run_dir}/{message.frame_id:010d}.png"
         final = self.path.parent / relative
         partial = final.with_name(final.name + ".partial")
-        partial.write_bytes(encode_mask(message.mask, MaskEncoding.PNG))
-        partial.replace(final)
+        try:
+            partial.write_bytes(encode_mask(message.mask, MaskEncoding.PNG))
+            partial.replace(final)
+        except OSError:
+            partial.unlink(missing_ok=True)  # a full disk leaves no empty temporary files behind
+            raise
         return relative
 
     def _row(self, message: MaskMessage, mask_path: str) -> tuple[object, ...]:
