@@ -168,6 +168,13 @@ def test_6_an_image_too_large_for_the_wire_is_refused_from_its_header(
     assert decoded == []  # refused before any pixel was decoded
 
 
+def test_6_the_folder_source_refuses_what_the_wire_cannot_carry() -> None:
+    from crackseg.edge.runtime.sources import folder
+    from crackseg.edge.runtime.wire import MAX_DIM
+
+    assert folder.MAX_DIM == MAX_DIM
+
+
 def _damaged_jpegs() -> dict[str, bytes]:
     whole = _encoded(".jpg", 128, 96)
     zeroed = bytearray(whole)

@@ -33,7 +33,6 @@ from crackseg.edge.runtime.sources.base import (
 )
 from crackseg.edge.runtime.sources.image_check import decode_jpeg_strictly, header_size
 from crackseg.edge.runtime.sources.uri import IMAGE_EXTENSIONS, Uri
-from crackseg.edge.runtime.wire import MAX_DIM
 
 __all__ = ["ImageFolderSource", "list_images", "read_mask"]
 
@@ -42,6 +41,10 @@ log = logging.getLogger(__name__)
 
 _END_MARKERS = {".jpg": b"\xff\xd9", ".jpeg": b"\xff\xd9", ".png": b"IEND\xaeB`\x82"}
 """What the last bytes of a complete file are: JPEG's end-of-image marker, PNG's IEND chunk with its CRC."""
+
+
+MAX_DIM = 8192
+"""Largest image side read: the wire's ``MAX_DIM`` (a test checks they agree; sources import nothing above them)."""
 
 
 def truncation(path: Path, data: bytes) -> str | None:
