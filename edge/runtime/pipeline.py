@@ -141,11 +141,11 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"the frame limit must be at least 1, got {self.max_frames}")
-        if self.duration_s is not None and self.duration_s <= 0:
+        if self.duration_s is not None and not self.duration_s > 0:  # NaN too
             raise ValueError(f"the duration must be positive, got {self.duration_s}")
         if self.infer_batch < 1:
             raise ValueError(f"the inference batch must be at least 1, got {self.infer_batch}")
-        if self.heartbeat_s <= 0 or self.log_every_s < 0:
+        if not (self.heartbeat_s > 0 and self.log_every_s >= 0):  # NaN too
             raise ValueError(f"heartbeat period {self.heartbeat_s} must be > 0 and log period {self.log_every_s} >= 0")
         if self.postprocess_workers is not None and self.postprocess_workers < 1:
             raise ValueError(f"at least one postprocessing worker is needed, got {self.postprocess_workers}")

@@ -555,3 +555,38 @@ def test_16_the_summary_counts_what_the_database_holds_when_another_process_lock
     assert counted["recorded"] + counted["record_lost"] == 20
     assert recorder.counters() == counted  # nothing written after the summary
     assert _rows(db) == counted["recorded"]
+
+
+# -- 12, 13 below the command line; also seen: a world-readable secret key --------------------------------------
+
+
+def test_12_13_the_python_api_refuses_nan_too(tmp_path: Path) -> None:
+    from crackseg.edge.runtime.sinks.overlay_output import OverlayError, OverlayOutput
+    from crackseg.edge.runtime.sinks.serial_link import SerialLink, SerialLinkError
+
+    nan = float("nan")
+    with pytest.raises(ValueError, match="duration must be positive"):
+        PipelineConfig(duration_s=nan)
+    with pytest.raises(ValueError, match="log period"):
+        PipelineConfig(log_every_s=nan)
+    with pytest.raises(OverlayError, match="--overlay-fps must be positive"):
+        OverlayOutput(str(tmp_path / "out.mp4"), nan)
+    with pytest.raises(SerialLinkError, match="rate must be positive"):
+        SerialLink("loop://", 115200, nan)
+
+
+def test_a_world_readable_curve_secret_key_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("zmq")
+    from crackseg.edge.runtime.sinks.publish_zmq import load_curve_key
+
+    key = tmp_path / "server.key_secret"
+    key.write_text("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7")
+    key.chmod(0o644)
+    with caplog.at_level("WARNING"):
+        load_curve_key(key, "secret")
+    assert "readable by other users (mode 644): chmod 600 it" in caplog.text
+    caplog.clear()
+    key.chmod(0o600)
+    with caplog.at_level("WARNING"):
+        load_curve_key(key, "secret")
+    assert "readable by other users" not in caplog.text

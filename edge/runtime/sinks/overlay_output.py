@@ -153,7 +153,7 @@ class OverlayOutput(Worker):
 
     def __init__(self, target: str, fps: float = DEFAULT_FPS, queue_size: int = 4, every_frame: bool = False) -> None:
         super().__init__()
-        if fps <= 0 or queue_size < 1:
+        if not fps > 0 or queue_size < 1:  # NaN too
             raise OverlayError(f"--overlay-fps must be positive and the queue at least 1, got {fps} and {queue_size}")
         self.target = parse_overlay_target(target)
         self.fps = fps

@@ -103,6 +103,11 @@ def load_curve_key(path: str | Path, kind: Literal["public", "secret"]) -> bytes
             )
     if key is None or len(key) != 40 or not set(key.decode(errors="replace")) <= _Z85_ALPHABET:
         raise PublishError(f"{path} does not hold a CurveZMQ {kind} key (40 Z85 characters)")
+    if kind == "secret" and path.stat().st_mode & 0o077:
+        log.warning(
+            "CurveZMQ secret key %s is readable by other users (mode %o): chmod 600 it",
+            path, path.stat().st_mode & 0o777,
+        )  # fmt: skip
     return key
 
 

@@ -77,7 +77,7 @@ class SerialLink(Worker):
         opener: Callable[[], SerialLike] | None = None,
     ) -> None:
         super().__init__()
-        if rate_hz <= 0:
+        if not rate_hz > 0:  # NaN too
             raise SerialLinkError(f"the serial summary rate must be positive, got {rate_hz}")
         self.port_name = port
         self.baudrate = baudrate
