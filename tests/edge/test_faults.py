@@ -590,3 +590,29 @@ def test_a_world_readable_curve_secret_key_is_warned_about(tmp_path: Path, caplo
     with caplog.at_level("WARNING"):
         load_curve_key(key, "secret")
     assert "readable by other users" not in caplog.text
+
+
+def test_a_read_only_folder_is_named_not_unable_to_open(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from crackseg.edge.runtime.sinks.record import Recorder, RecordError
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mounted = False
+    if os.geteuid() == 0:  # root writes through permissions: a read-only filesystem is what stops it
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], check=False)
+        if result.returncode != 0:
+            pytest.skip("cannot mount a read-only tmpfs here")
+        mounted = True
+    else:
+        folder.chmod(0o555)
+    try:
+        with pytest.raises(RecordError, match=r"its folder .*ro is not writable \(read-only filesystem\?\)"):
+            Recorder(folder / "flight.db").open()
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], check=False)
+        else:
+            folder.chmod(0o755)

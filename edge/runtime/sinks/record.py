@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -238,6 +239,11 @@ class Recorder(Worker):
         except (OSError, sqlite3.Error) as exc:
             if db is not None:
                 db.close()  # rolls the run's row back
+            folder = self.path.parent
+            if folder.is_dir() and not os.access(folder, os.W_OK):
+                raise RecordError(
+                    f"cannot record to {self.path}: its folder {folder} is not writable (read-only filesystem?)"
+                ) from exc
             raise RecordError(f"cannot record to {self.path}: {exc}") from exc
         self._db = db
         log.info("recording frames to %s (masks in %s)", self.path, self.masks_root / self._run_dir)
