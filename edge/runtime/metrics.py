@@ -174,10 +174,14 @@ class PipelineMetrics:
             self._window_start = now
         return self._snapshot(elapsed, latency, counts)
 
-    def total(self) -> MetricsSnapshot:
-        """Snapshot of the whole run (latency percentiles estimated from the reservoirs)."""
+    def total(self, until: float | None = None) -> MetricsSnapshot:
+        """Snapshot of the whole run (latency percentiles estimated from the reservoirs), up to ``until``.
+
+        ``until`` (a ``time.monotonic()`` value, default now) ends the run's duration: the time spent after
+        it (waiting for a recording to flush) counts in no rate.
+        """
         with self._lock:
-            elapsed = time.monotonic() - self._started
+            elapsed = (time.monotonic() if until is None else until) - self._started
             latency = {name: LatencySummary.of_seconds(r.values) for name, r in self._reservoir.items()}
             counts = dict(self._total_counts)
         return self._snapshot(elapsed, latency, counts)

@@ -407,13 +407,14 @@ class Pipeline:
                 thread.join(self.join_timeout_s)
                 if thread.is_alive():
                     log.warning("stage %s did not stop within %.0f s", thread.name, self.join_timeout_s)
+        ended = time.monotonic()  # the run's duration ends here, before the sinks flush
         in_flight = (to_pre, to_infer, to_post, to_publish)
         self.metrics.count("discarded_at_stop", sum(hand_over.discard() for hand_over in in_flight))
         for sink in self.sinks:
             if isinstance(sink, Flushable):
                 sink.flush(self.join_timeout_s)
         self._sync_counters()
-        total = self.metrics.total()
+        total = self.metrics.total(until=ended)
         log.info("%s%s after %.1f s: %s", self._note, self._ended_by, total.elapsed_s, total.format())
         if self._error is not None:
             raise self._error

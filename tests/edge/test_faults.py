@@ -232,7 +232,9 @@ class _FakeModel(Runner):
         prob = (image[:, :1] + 1.0) / 2.0
         if self.kind == "half":
             return np.ascontiguousarray(prob[:, :, ::2, ::2])
-        return np.full_like(prob, np.nan)
+        if self.kind == "nan":
+            return np.full_like(prob, np.nan)
+        return prob
 
 
 class _Collect:
@@ -247,10 +249,12 @@ class _Collect:
         return {}
 
 
-def _pipeline(runner: Runner, tile: str | None = None, frames: int = 4) -> tuple[Pipeline, _Collect]:
+def _pipeline(
+    runner: Runner, tile: str | None = None, frames: int = 4, sink: _Collect | None = None
+) -> tuple[Pipeline, _Collect]:
     from crackseg.edge.artifact.size import parse_size
 
-    sink = _Collect()
+    sink = sink or _Collect()
     geometry = make_geometry(SPEC, None, parse_size(tile) if tile else None, 16, "feather")
     source = open_source("synthetic://?width=128&height=96&fps=0")
     config = PipelineConfig(max_frames=frames, log_every_s=0)
@@ -616,3 +620,27 @@ def test_a_read_only_folder_is_named_not_unable_to_open(tmp_path: Path) -> None:
             subprocess.run(["umount", str(folder)], check=False)
         else:
             folder.chmod(0o755)
+
+
+class _SlowFlush(_Collect):
+    """A sink that writes behind and takes a second to flush."""
+
+    flush_started = 0.0
+
+    def flush(self, timeout_s: float) -> None:
+        import time
+
+        self.flush_started = time.monotonic()
+        time.sleep(1.0)
+
+
+def test_16_the_runs_duration_ends_before_the_recording_flushes() -> None:
+    import time
+
+    pytest.importorskip("cv2")
+    before = time.monotonic()
+    sink = _SlowFlush()
+    pipeline, _ = _pipeline(_FakeModel("ok"), frames=2, sink=sink)
+    report = pipeline.run()
+    assert sink.flush_started > 0
+    assert report.metrics.elapsed_s <= sink.flush_started - before
