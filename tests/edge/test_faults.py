@@ -644,3 +644,19 @@ def test_16_the_runs_duration_ends_before_the_recording_flushes() -> None:
     report = pipeline.run()
     assert sink.flush_started > 0
     assert report.metrics.elapsed_s <= sink.flush_started - before
+
+
+def test_no_empty_run_row_is_left_when_the_masks_folder_cannot_be_made(tmp_path: Path) -> None:
+    import sqlite3
+
+    from crackseg.edge.runtime.sinks.record import Recorder, RecordError
+
+    db = tmp_path / "flight.db"
+    _recording(db, 1)
+    (tmp_path / "flight-masks").rename(tmp_path / "elsewhere")
+    (tmp_path / "flight-masks").write_text("a file where the masks folder belongs")
+    with pytest.raises(RecordError, match="cannot record to"):
+        Recorder(db).open()
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1  # only the first run's
+    con.close()
