@@ -140,7 +140,10 @@ def decode_jpeg_strictly(decode: Callable[[], T]) -> tuple[T, list[str]]:
     """
     with _STDERR, tempfile.TemporaryFile() as capture:
         sys.stderr.flush()
-        saved = os.dup(2)
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all (a daemon with fd 2 closed): nothing to read the warnings from
+            return decode(), []
         try:
             os.dup2(capture.fileno(), 2)
             try:
