@@ -371,10 +371,10 @@ def test_synthetic_count_pacing_and_speed() -> None:
         assert time.monotonic() - start >= 0.07  # 4 periods of 20 ms
     assert [f.name for f in frames] == [f"synthetic-0-{i:06d}" for i in range(5)]
     synth = CrackSynth(512, 512, seed=0)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: other processes on a busy CI host do not count
     for index in range(30):
         synth.render(index)
-    assert 30 / (time.perf_counter() - start) > 30  # ~300 fps on one core; a loose guard for busy CI hosts
+    assert 30 / max(time.process_time() - start, 1e-9) > 30  # ~300 fps on one core; a loose guard
 
 
 def _index(frame: Frame) -> int:
