@@ -56,13 +56,16 @@ __all__ = [
 
 DEFAULT_KEEP_FP32 = (
     "/prior/*",  # in-graph edge prior: fixed Sobel kernels, square root of small gradients
-    "/encoder/blocks.0/convs/convs.0/*",  # first convolution: reads the pixels and the prior
+    "/encoder/blocks.0/convs/convs.0/*",  # first convolution: reads the pixels and the prior (SCNet)
+    "/encoder/_conv_stem/*",  # the same on an EfficientNet-Lite trunk (scnet-e0, fpn-e0)
     "*/attention/gate/*",  # convolutions whose output becomes a sigmoid attention gate
     "*/attention/reduce/*",  # single-channel side feature of every block
     "/enhancement/*",  # enhancement encoder: 2 -> 1 fusion of side features
     "/head/*",  # side-output convolutions and the final fuse convolution
 )
-"""Node-name patterns (``fnmatch``) of the layers kept in float by default; see the module docstring."""
+"""Node-name patterns (``fnmatch``) of the layers kept in float by default; see the module docstring.
+
+They cover every architecture, so each applies where its layers exist; a pattern the user adds must match."""
 
 _OP = "Conv"
 _QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
@@ -125,7 +128,7 @@ def split_convolutions(model: onnx.ModelProto, keep_fp32: Sequence[str]) -> tupl
         QuantizationError: a pattern matches no node (with the closest node name as a hint).
     """
     names = [node.name for node in model.graph.node]
-    for pattern in keep_fp32:
+    for pattern in (pattern for pattern in keep_fp32 if pattern not in DEFAULT_KEEP_FP32):
         if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
             close = get_close_matches(pattern, names, n=1, cutoff=0.5)
             hint = f"; did you mean {close[0]!r}?" if close else ""

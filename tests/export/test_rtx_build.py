@@ -41,7 +41,7 @@ def _build(path: Path, precision: str, workspace_mib: int = 4096) -> bytes:
     return engine
 
 
-@pytest.mark.parametrize("name", ["scnet-t", "scnet"])
+@pytest.mark.parametrize("name", ["scnet-t", "scnet", "scnet-e0", "fpn-e0"])
 def test_fp32_and_fp16_models_build(name: str, tmp_path: Path) -> None:
     fp32 = _export(name, tmp_path, 64)
     _build(fp32, "fp32")
@@ -70,7 +70,7 @@ def test_the_engine_makes_the_mask_on_the_gpu_from_the_float32_map(tmp_path: Pat
     assert outputs[OUTPUT_NAME].dtype == trt.DataType.FLOAT
 
 
-@pytest.mark.parametrize("name", ["scnet-t", "scnet"])
+@pytest.mark.parametrize("name", ["scnet-t", "scnet", "scnet-e0", "fpn-e0"])
 def test_int8_qdq_model_builds(name: str, tmp_path: Path) -> None:
     fp32 = _export(name, tmp_path, 64)
     model, spec = read_onnx(fp32)
