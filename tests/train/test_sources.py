@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from crackseg.edge.evaluation.dataset import CrackDataset, DatasetError
+from crackseg.edge.evaluation.dataset import CrackDataset, DatasetError, resolve_split
 from crackseg.train.data.augment import Compose, TrainAugment
 from crackseg.train.data.camera import CameraEffects
 from crackseg.train.data.regions import WithRegions
@@ -238,3 +238,15 @@ def test_invalid_camera_probabilities_and_scales_are_refused() -> None:
         CameraEffects(p_noise=1.5)
     with pytest.raises(ValueError, match="scale_range"):
         TrainAugment(scale_range=(2.0, 1.0))
+
+
+def test_the_marble_splits_are_read_and_no_slab_photo_is_in_two_splits(datasets_root: Path) -> None:
+    """The seventh domain: 191 / 30 / 25 tiles, split by slab photo (the stem after ``_<x>_<y>_``)."""
+    source = parse_source(f"{datasets_root / 'Marble'}:train:val")
+    train, val = source.train_set(), source.val_set()
+    test = CrackDataset(source.root, resolve_split("test"))
+    assert (len(train), len(val), len(test)) == (191, 30, 25)
+    photos = [{stem.split("_", 3)[3] for stem in split.stems} for split in (train, val, test)]
+    assert not (photos[0] & photos[1] or photos[0] & photos[2] or photos[1] & photos[2])
+    image, mask = test.load(0)
+    assert image.shape[:2] == mask.shape == (256, 256) and mask.any()
