@@ -63,6 +63,7 @@ from crackseg.edge.runtime.pipeline import Pipeline, PipelineConfig, Sink
 from crackseg.edge.runtime.pose.mavlink import MavlinkInput
 from crackseg.edge.runtime.pose.odometry import DEFAULT_ODOMETRY_TOPIC, OdometryInput
 from crackseg.edge.runtime.pose.track import PoseTrack
+from crackseg.edge.runtime.pose.watch import DEFAULT_SILENCE_S, PoseFeed, PoseWatch
 from crackseg.edge.runtime.postprocess import Postprocessor
 from crackseg.edge.runtime.replay import ReplayRunner
 from crackseg.edge.runtime.sinks.overlay_output import DEFAULT_FPS as DEFAULT_OVERLAY_FPS
@@ -311,10 +312,13 @@ def _pose_track(args: argparse.Namespace, stack: ExitStack) -> PoseTrack | None:
         track = PoseTrack(args.pose_max_age)
     except ValueError as exc:
         raise CracksegError(str(exc)) from None
+    feeds: list[PoseFeed] = []
     if args.mavlink:
-        stack.enter_context(MavlinkInput(args.mavlink, track, args.mavlink_baud))
+        feeds.append(stack.enter_context(MavlinkInput(args.mavlink, track, args.mavlink_baud)))
     if args.odometry:
-        stack.enter_context(OdometryInput(args.odometry, track, args.odometry_topic.encode(), args.odometry_baud))
+        odometry = OdometryInput(args.odometry, track, args.odometry_topic.encode(), args.odometry_baud)
+        feeds.append(stack.enter_context(odometry))
+    stack.enter_context(PoseWatch(feeds, max(DEFAULT_SILENCE_S, args.pose_max_age)))  # warns while the run goes on
     return track
 
 

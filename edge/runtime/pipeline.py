@@ -27,7 +27,8 @@ infinity (warned about at most every ``NONFINITE_WARNING_PERIOD_S``). The stages
 ``threading.Event``: setting it (SIGINT, SIGTERM, an error in any stage) stops every stage promptly, and
 the frames then in flight are counted as ``discarded_at_stop``; the end of the stream (or the frame /
 duration limit) instead drains what is in flight. Every captured frame is therefore published or
-counted: ``captured = published + dropped_before_* + discarded_at_stop``. The capture stage opens and
+counted: ``captured = published + dropped_before_* + discarded_at_stop``. With a pose source, every
+published frame is also counted as ``pose_tagged``, ``pose_stale`` or ``pose_missing``. The capture stage opens and
 closes the source. Runner and sinks belong to the caller, who opens them before :meth:`Pipeline.run` (a
 busy port or a missing serial device fails before the first frame) and closes them after it returns.
 Sinks that write behind (the recording) are flushed before the final counters are read, so the summary
@@ -52,6 +53,7 @@ from crackseg.edge.backends.signature import check_fixed_size
 from crackseg.edge.runtime.geometry import Geometry
 from crackseg.edge.runtime.message import MessageBuilder
 from crackseg.edge.runtime.metrics import MetricsSnapshot, PipelineMetrics
+from crackseg.edge.runtime.pose import Pose
 from crackseg.edge.runtime.postprocess import FrameResult, Postprocessor
 from crackseg.edge.runtime.sources.base import FrameSource, PlaybackSource
 from crackseg.edge.runtime.sources.frame import Frame
@@ -311,6 +313,14 @@ class _InOrder(Generic[T]):
                 if remaining <= 0:
                     return None
                 self._cond.wait(min(remaining, _POLL_S))
+
+
+def _pose_counter(pose: Pose) -> str:
+    """The metric a published frame's pose counts under: ``pose_missing`` (no part), ``pose_stale`` (a part
+    further than the track's age limit from the capture time) or ``pose_tagged``."""
+    if not pose.present:
+        return "pose_missing"
+    return "pose_stale" if pose.stale else "pose_tagged"
 
 
 def _is_valid(frame: Frame) -> bool:
@@ -590,7 +600,10 @@ class Pipeline:
                 continue
             assert work.result is not None
             start = time.perf_counter()
-            self._send(self.builder.frame(work.result), work.frame)
+            message = self.builder.frame(work.result)
+            self._send(message, work.frame)
+            if message.pose is not None:
+                self.metrics.count(_pose_counter(message.pose))
             last_sent = time.monotonic()
             self.metrics.observe("publish", time.perf_counter() - start)
             self.metrics.observe(PipelineMetrics.END_TO_END, (time.time_ns() - work.frame.capture_ns) / 1e9)

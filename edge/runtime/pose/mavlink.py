@@ -74,6 +74,7 @@ class MavlinkInput(Worker):
 
     Attributes:
         received: samples recorded, by MAVLink message type.
+        last_sample_s: ``time.monotonic()`` of the last sample recorded (``None`` before the first).
     """
 
     thread_name = "crackseg-mavlink"
@@ -84,7 +85,12 @@ class MavlinkInput(Worker):
         self.track = track
         self.baud = baud
         self.received: Counter[str] = Counter()
+        self.last_sample_s: float | None = None
         self._connection: Any = None
+
+    @property
+    def feed_name(self) -> str:
+        return f"MAVLink {self.url}"
 
     def _open_impl(self) -> None:
         mavutil = _import_mavutil()
@@ -110,3 +116,4 @@ class MavlinkInput(Worker):
             if sample is not None:
                 self.track.add(sample[0], time.time_ns(), sample[1])
                 self.received[message.get_type()] += 1
+                self.last_sample_s = time.monotonic()

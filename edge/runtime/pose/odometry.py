@@ -67,6 +67,7 @@ class OdometryInput(Worker):
     Attributes:
         received: samples recorded.
         malformed: samples skipped because they did not parse.
+        last_sample_s: ``time.monotonic()`` of the last sample recorded (``None`` before the first).
     """
 
     thread_name = "crackseg-odometry"
@@ -79,9 +80,14 @@ class OdometryInput(Worker):
         self.baud = baud
         self.received = 0
         self.malformed = 0
+        self.last_sample_s: float | None = None
         self._transport: Any = None
         self._context: Any = None
         self._read: Callable[[], bytes | None] = self._read_serial
+
+    @property
+    def feed_name(self) -> str:
+        return f"odometry {self.uri}"
 
     @property
     def is_zmq(self) -> bool:
@@ -160,3 +166,4 @@ class OdometryInput(Worker):
             if angles is not None:
                 self.track.add(PoseParts.ATTITUDE, t_ns, angles)
             self.received += 1
+            self.last_sample_s = time.monotonic()
