@@ -65,7 +65,28 @@ def test_caption_adds_the_pose_and_marks_it_stale() -> None:
     _, message = _frame_and_message(0)
     assert message.stats is not None
     pose = Pose(position=GeoPosition(47.5, 8.25, 500.0, 31.5), stale=PoseParts.POSITION, age_ms=2500)
-    assert caption(0, message.stats, pose)[1] == "lat 47.500000 lon 8.250000 alt 31.5 m  STALE position"
+    assert caption(0, message.stats, pose)[1] == "STALE position 2500 ms old  lat 47.500000 lon 8.250000 alt 31.5 m"
+    fresh = Pose(position=GeoPosition(47.5, 8.25, 500.0, 31.5), age_ms=12)
+    assert caption(0, message.stats, fresh)[1].endswith("alt 31.5 m  pose age 12 ms")
+
+
+def test_caption_lines_are_broken_to_fit_the_image_so_the_stale_flag_is_never_cut_off() -> None:
+    cv2 = pytest.importorskip("cv2")
+    from crackseg.edge.runtime.overlay import fit_lines
+    from crackseg.edge.runtime.pose import Attitude
+
+    _, message = _frame_and_message(0)
+    assert message.stats is not None
+    pose = Pose(GeoPosition(47.5, 8.25, 500.0, 31.5), Attitude(1.0, -2.0, 91.0), Attitude(0.0, -90.0, 0.0),
+                stale=PoseParts.POSITION | PoseParts.ATTITUDE, age_ms=1500)  # fmt: skip
+    lines = caption(0, message.stats, pose)
+    for width in (240, 480):  # a small overlay, the report's gallery
+        fitted = fit_lines(lines, width)
+        assert len(fitted) > len(lines) and "  ".join(fitted).split() == "  ".join(lines).split()  # all words kept
+        (pose_line,) = [line for line in fitted if "STALE" in line]
+        assert pose_line.startswith("STALE position,attitude 1500 ms old")
+        for line in fitted:
+            assert cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0] <= width - 8
 
 
 @pytest.mark.parametrize(

@@ -95,8 +95,13 @@ class Pose:
         }
 
     def describe(self) -> str:
-        """One human line, e.g. ``lat 47.3977 lon 8.5456 alt 12.0 m  yaw 91.0  STALE position``."""
+        """One human line, e.g. ``STALE position 900 ms old  lat 47.3977 lon 8.5456 alt 12.0 m  yaw 91.0``.
+
+        A stale pose says so first, with its age, so that a line cut short still carries the warning.
+        """
         words = []
+        if self.stale:
+            words.append(f"STALE {','.join(self.to_dict()['stale'])} {self.age_ms} ms old")
         if self.position is not None:
             p = self.position
             words.append(f"lat {p.lat_deg:.6f} lon {p.lon_deg:.6f} alt {p.rel_alt_m:.1f} m")
@@ -107,6 +112,4 @@ class Pose:
             words.append(f"roll {a.roll_deg:.1f} pitch {a.pitch_deg:.1f} yaw {a.yaw_deg:.1f}")
         if self.gimbal is not None:
             words.append(f"gimbal pitch {self.gimbal.pitch_deg:.1f}")
-        if self.stale:
-            words.append("STALE " + ",".join(self.to_dict()["stale"]))
         return "  ".join(words) or "no pose"
