@@ -149,9 +149,29 @@ def _summary(frames: list[FrameRow]) -> str:
         stale = sum(f.pose_stale_any for f in posed)
         missing = sum(f.pose_missing for f in posed)
         items.append(f"pose: {len(posed) - stale - missing} current, {stale} stale, {missing} missing")
+        held = sum(1 for f in cracked if f.has_position and not f.position_placed)
+        if held:
+            items.append(f"{held} frames with cracks had a stale position (the last fix held): not placed on the map")
     else:
         items.append("pose: no pose source was configured")
     return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
+
+
+def _no_map_reason(recording: Recording) -> str:
+    """Why there is no map: no pose input, or one that delivered nothing usable (never "run with" one it had)."""
+    inputs = [f"--{name} {recording.info[name]}" for name in ("mavlink", "odometry") if recording.info.get(name)]
+    if not inputs:
+        return "No position or chainage was recorded: run with --mavlink or --odometry."
+    held = sum(1 for f in recording.frames if f.has_position)
+    if held:
+        return (
+            f"The run used {' and '.join(inputs)}, but every position was stale ({held} frames held an old fix): "
+            "no detection could be placed."
+        )
+    return (
+        f"The run used {' and '.join(inputs)}, but no position or chainage was received during it: check that the "
+        "autopilot or odometry sends to this address."
+    )
 
 
 def render_report(recording: Recording, worst: int = 12, inventory: Inventory | None = None) -> str:
@@ -159,7 +179,7 @@ def render_report(recording: Recording, worst: int = 12, inventory: Inventory | 
     frames = recording.frames
     start_ns = frames[0].capture_ns if frames else recording.started_ns
     times = [(f.capture_ns - start_ns) / 1e9 for f in frames]
-    crack_map = map_chart(frames) or "<p>No position or chainage was recorded: run with --mavlink or --odometry.</p>"
+    crack_map = map_chart(frames) or f"<p>{escape(_no_map_reason(recording))}</p>"
     charts = "".join(
         line_chart(times, [getattr(f, name) for f in frames], title, unit)
         for name, title, unit in (

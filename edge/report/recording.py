@@ -84,6 +84,11 @@ class FrameRow:
         return self.lat_deg is not None and self.lon_deg is not None
 
     @property
+    def position_placed(self) -> bool:
+        """The frame has a position that was current at capture time (a stale one holds the last fix: never placed)."""
+        return self.has_position and not PoseParts.POSITION & PoseParts(self.pose_stale or 0)
+
+    @property
     def pose_stale_any(self) -> bool:
         return bool(self.pose_stale)
 

@@ -45,8 +45,12 @@ def _polyline(xs: Sequence[float], ys: Sequence[float], colour: str) -> str:
 
 
 def map_chart(frames: Sequence[FrameRow]) -> str:
-    """Where the cracks are: lat/lon when recorded, else chainage against coverage; ``""`` without either."""
-    placed = [f for f in frames if f.has_position]
+    """Where the cracks are: lat/lon when recorded, else chainage against coverage; ``""`` without either.
+
+    Frames whose position was stale (the last fix held) are not placed: the caption counts the detections
+    among them.
+    """
+    placed = [f for f in frames if f.position_placed]
     if placed:
         mean_lat = math.radians(sum(f.lat_deg or 0.0 for f in placed) / len(placed))
         east = [(f.lon_deg or 0.0) * math.cos(mean_lat) for f in placed]  # equirectangular: metres-like aspect
@@ -58,6 +62,9 @@ def map_chart(frames: Sequence[FrameRow]) -> str:
         ys = [_H - _PAD - (n - south) * scale for n in north]
         lons = [f.lon_deg or 0.0 for f in placed]
         caption = f"lat {south:.6f}..{max(north):.6f}, lon {min(lons):.6f}..{max(lons):.6f}"
+        unplaced = sum(1 for f in frames if f.crack_pixels and f.has_position and not f.position_placed)
+        if unplaced:
+            caption += f"; {unplaced} detections with a stale position not placed"
         return _marks(placed, xs, ys, caption, "map of crack detections by latitude and longitude")
     along = [f for f in frames if f.chainage_m is not None]
     if along:

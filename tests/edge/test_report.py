@@ -32,6 +32,8 @@ def _pose(i: int, kind: str) -> Pose | None:
         stale = PoseParts.POSITION if i % 10 == 9 else PoseParts(0)
         return Pose(position=GeoPosition(47.0 + i * 1e-5, 8.0 + (i % 50) * 1e-5, 500.0, 30.0),
                     attitude=Attitude(0.0, 0.0, 90.0), stale=stale, age_ms=900 if stale else 20)  # fmt: skip
+    if kind == "crawler-silent":
+        return Pose()
     if kind == "crawler":
         return Pose(chainage_m=i * 0.05) if i % 7 else Pose()  # every 7th frame: no sample yet (missing)
     return None
@@ -59,8 +61,9 @@ def test_the_report_shows_the_run_the_map_the_worst_frames_and_every_frame(tmp_p
     html = render_report(recording, worst=4)
     assert "m.onnx (scnet-t)" in html and "crackseg 0.1.0" in html and "threshold" in html
     assert html.count("<img ") == 4 and html.count('<tr id="frame-') == 60
-    assert html.count("<circle") == 20  # one per frame with cracks
+    assert html.count("<circle") == 18  # one per frame with cracks, but frames 9 and 39 held a stale fix
     assert "pose: 54 current, 6 stale, 0 missing" in html
+    assert "2 detections with a stale position not placed" in html
     assert re.search(r'<a href="#frame-30"><img src="data:image/png;base64,', html)
 
 
@@ -79,9 +82,12 @@ def test_the_geojson_holds_each_detection_at_its_position(tmp_path: Path) -> Non
     collection = json.loads(db.with_suffix(".geojson").read_text())
     features = collection["features"]
     assert [f["properties"]["frame_id"] for f in features] == list(range(0, 30, 3))
-    first = features[3]["geometry"]
-    assert first["type"] == "Point" and first["coordinates"] == pytest.approx([8.0 + 9e-5, 47.0 + 9e-5, 500.0])
-    assert features[3]["properties"]["pose_stale"] == ["position"]
+    first = features[2]["geometry"]
+    assert first["type"] == "Point" and first["coordinates"] == pytest.approx([8.0 + 6e-5, 47.0 + 6e-5, 500.0])
+    assert features[2]["properties"]["time"] == "2023-11-14T22:13:20.198+00:00"
+    # frame 9 held a stale fix: counted, never placed as if it were there (issue 27, defect 5)
+    assert features[3]["geometry"] is None and features[3]["properties"]["pose_stale"] == ["position"]
+    assert features[3]["properties"]["position_stale"] is True and features[2]["properties"]["position_stale"] is False
     assert db.with_suffix(".html").read_text().startswith("<!DOCTYPE html>")
 
 
@@ -95,6 +101,14 @@ def test_a_crawler_run_is_mapped_by_chainage_and_missing_pose_is_flagged(tmp_pat
     features = detections_geojson(recording)["features"]
     assert all(f["geometry"] is None for f in features)
     assert features[1]["properties"]["chainage_m"] == pytest.approx(0.15)
+
+
+def test_a_run_whose_pose_input_sent_nothing_says_so_not_to_use_one(tmp_path: Path) -> None:
+    db = tmp_path / "silent.db"
+    _record(db, 6, "crawler-silent", mavlink="udpin:0.0.0.0:14550")
+    html = render_report(read_recording(db))
+    assert "run with --mavlink" not in html  # issue 27, defect 7
+    assert "The run used --mavlink udpin:0.0.0.0:14550, but no position or chainage was received" in html
 
 
 def test_a_run_without_pose_says_so_and_a_bad_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -136,7 +150,7 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     subprocess.run([*flags, f"--screenshot={shot}", page], capture_output=True, timeout=120, check=True)
     dom = subprocess.run([*flags, "--dump-dom", page], capture_output=True, text=True, timeout=120, check=True).stdout
     assert "Map of crack detections" in dom and "Worst frames" in dom and 'id="frame-59"' in dom
-    assert dom.count("<img ") == 3 and dom.count("<circle") == 20
+    assert dom.count("<img ") == 3 and dom.count("<circle") == 18
     image = cv2.imread(str(shot))
     assert image is not None and image.shape[:2] == (1800, 1280)
     blue, green, red = (image[..., c].astype(int) for c in range(3))
