@@ -90,6 +90,9 @@ class ModelSpec:
         input_size: the training crop, the default network input (specs written before it existed: 512x512).
         output: meaning of the single output tensor.
         threshold: operating threshold on the probability, chosen on validation data (ODS).
+        min_component_px: predicted crack components (8-connected) smaller than this many pixels are
+            dropped from the mask: texture specks an operator would see as false alarms. Chosen on
+            validation data with the threshold; 0 keeps every component.
         training: provenance (dataset, split, recipe, seed, epochs).
         metrics: measured figures with the protocol that produced them.
     """
@@ -104,6 +107,7 @@ class ModelSpec:
     input_size: Size = DEFAULT_INPUT_SIZE
     output: str = "crack probability, 1 channel, input resolution"
     threshold: float = 0.5
+    min_component_px: int = 0
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     version: int = SPEC_VERSION
@@ -168,6 +172,10 @@ _FIELD_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     ),
     "output": ("a string", lambda v: isinstance(v, str)),
     "threshold": ("a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
+    "min_component_px": (
+        "an integer >= 0",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    ),
     "training": ("an object", lambda v: isinstance(v, dict)),
     "metrics": ("an object", lambda v: isinstance(v, dict)),
     "version": (f"{SPEC_VERSION}", lambda v: _is_count(v) and v == SPEC_VERSION),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from crackseg.edge.evaluation import metrics
+from crackseg.edge.evaluation.operating_point import drop_small_components
 from crackseg.edge.runtime.stats import CrackStats, StatsMode, check_stats_mode, crack_stats
 
 __all__ = ["FrameResult", "Postprocessor", "binarize"]
@@ -52,12 +53,15 @@ class Postprocessor:
         max_boxes: bounding boxes kept per frame (largest components first).
         stats_mode: ``exact`` statistics, or ``fast`` estimates of skeleton length and width
             (``crackseg.edge.runtime.stats``, with their measured error).
+        min_component_px: the spec's component rule: crack components smaller than this are dropped, so
+            the runtime publishes the masks the evaluator scored (0: every component kept).
     """
 
     threshold: float
     hysteresis_low: float | None = None
     max_boxes: int = 16
     stats_mode: StatsMode = "exact"
+    min_component_px: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold < 1.0:
@@ -67,6 +71,8 @@ class Postprocessor:
                 f"the hysteresis threshold must lie in [0, threshold = {self.threshold}), got {self.hysteresis_low}"
             )
         check_stats_mode(self.stats_mode)
+        if self.min_component_px < 0:
+            raise ValueError(f"min_component_px must be >= 0, got {self.min_component_px}")
 
     @property
     def thresholds_alone(self) -> bool:
@@ -77,8 +83,9 @@ class Postprocessor:
         return self.measure(binarize(prob, self.threshold, self.hysteresis_low))
 
     def measure(self, mask: np.ndarray) -> tuple[np.ndarray, CrackStats]:
-        """The statistics of a mask already made (by :meth:`__call__`, or on the device where
-        :attr:`thresholds_alone`)."""
+        """The mask after the component rule and its statistics, for a thresholded mask (made by
+        :meth:`__call__`, or on the device where :attr:`thresholds_alone`)."""
+        mask = drop_small_components(mask, self.min_component_px)
         return mask, crack_stats(mask, self.max_boxes, self.stats_mode)
 
 

@@ -115,9 +115,9 @@ def test_eval_scores_a_checkpoint_like_the_training_validation(crack_set: Path, 
     assert report["images"] == 2
     assert report["operating_threshold"] == pytest.approx(read_spec(out / "best.safetensors").threshold)
     assert 0.0 <= report["f1_at_operating_threshold"] <= report["ods_f1"] + 1e-9  # ODS is the best threshold
-    precision, recall = report["precision_at_operating_threshold"], report["recall_at_operating_threshold"]
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    assert report["f1_at_operating_threshold"] == pytest.approx(f1)
+    shipped = report["operating_point"]  # no component rule in this spec: the curve's point at the threshold
+    assert shipped["min_component_px"] == 0
+    assert shipped["f1"] == pytest.approx(report["f1_at_operating_threshold"])
     assert report["fp_components_per_image"] >= 0.0
     validation = json.loads((out / "history.json").read_text())[0]["val_per_dataset"][crack_set.name]
     assert report["ods_f1"] == pytest.approx(validation["ods_f1"])

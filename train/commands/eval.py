@@ -15,14 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from crackseg.edge.backends import open_runner
-from crackseg.edge.evaluation.clutter import ClutterCounter
 from crackseg.edge.evaluation.dataset import CrackDataset, resolve_split
 from crackseg.edge.evaluation.evaluate import ImageCallback, evaluate_protocols
 from crackseg.edge.evaluation.metrics import MetricsReport, binarize
+from crackseg.edge.evaluation.operating_point import OperatingPoint, drop_small_components
 from crackseg.edge.models import BUNDLED_MODELS, bundled_model, model_path
 
 __all__ = ["add_args", "run"]
@@ -71,14 +72,14 @@ def _write_pr_plot(report: MetricsReport, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def _overlay_writer(folder: Path, threshold: float) -> ImageCallback:
+def _overlay_writer(folder: Path, threshold: float, min_component_px: int) -> ImageCallback:
     """Writes the image with true positives green, false positives red and misses blue."""
     import cv2
 
     folder.mkdir(parents=True, exist_ok=True)
 
     def write(stem: str, image: np.ndarray, prob: np.ndarray, truth: np.ndarray) -> None:
-        predicted = binarize(prob, threshold)
+        predicted = drop_small_components(binarize(prob, threshold), min_component_px)
         overlay = image.copy()
         overlay[predicted & truth] = (0, 255, 0)
         overlay[predicted & ~truth] = (255, 0, 0)
@@ -88,26 +89,25 @@ def _overlay_writer(folder: Path, threshold: float) -> ImageCallback:
     return write
 
 
-def _summary(report: MetricsReport, threshold: float) -> dict[str, object]:
-    """The report plus precision, recall and F1 at the model's operating threshold."""
-    k = report.curve_index(threshold)
+def _summary(report: MetricsReport, point: OperatingPoint, tolerance_px: int) -> dict[str, object]:
+    """The curve's report, the F1 at the operating threshold on the curve, and the shipped operating point."""
     return {
         **report.to_dict(),
-        "operating_threshold": threshold,
-        "f1_at_operating_threshold": report.f1_at(threshold),
-        "precision_at_operating_threshold": report.precision[k],
-        "recall_at_operating_threshold": report.recall[k],
+        "operating_threshold": point.threshold,
+        "f1_at_operating_threshold": report.f1_at(point.threshold),
+        "operating_point": {"min_component_px": point.min_component_px, **point.scores(tolerance_px)},
     }
 
 
-def _print(report: MetricsReport, summary: dict[str, object]) -> None:
+def _print(report: MetricsReport, summary: dict[str, Any]) -> None:
+    shipped = summary["operating_point"]
+    rule = f", components >= {shipped['min_component_px']} px" if shipped["min_component_px"] else ""
     print(f"protocol: {report.protocol}")
     print(
         f"  ODS F1 {report.ods_f1:.4f} @ {report.ods_threshold:.2f}   OIS F1 {report.ois_f1:.4f}   AP {report.ap:.4f}\n"
         f"  mIoU {report.miou:.4f}   crack IoU {report.crack_iou:.4f}   region F1 {report.region_f1:.4f}\n"
-        f"  F1 {summary['f1_at_operating_threshold']:.4f} (precision {summary['precision_at_operating_threshold']:.4f}"
-        f", recall {summary['recall_at_operating_threshold']:.4f}) at the model's operating threshold "
-        f"{summary['operating_threshold']:.2f} (chosen on validation data)"
+        f"  F1 {shipped['f1']:.4f} (precision {shipped['precision']:.4f}, recall {shipped['recall']:.4f}) at the "
+        f"model's operating point (threshold {summary['operating_threshold']:.2f}{rule}; chosen on validation data)"
     )
 
 
@@ -115,7 +115,7 @@ def _print_clutter(clutter: dict[str, float | int | None]) -> None:
     free = clutter["fp_components_per_crack_free_image"]
     on_free = f"; {free:.2f} on the {clutter['crack_free_images']} crack-free images" if free is not None else ""
     print(
-        f"false-positive components (no labelled crack within 2 px) at the operating threshold: "
+        f"false-positive components (no labelled crack within 2 px) at the operating point: "
         f"{clutter['fp_components_per_image']:.2f} per image{on_free}"
     )
 
@@ -125,23 +125,23 @@ def run(args: argparse.Namespace) -> int:
     tolerances = list(dict.fromkeys(args.tolerance))
     dataset = CrackDataset(args.data, resolve_split(args.split) if args.split else None)
     with open_runner(model) as runner:
-        spec_threshold = runner.spec.threshold
-        clutter = ClutterCounter(spec_threshold)
-        overlays = _overlay_writer(args.overlays, spec_threshold) if args.overlays else None
+        spec = runner.spec
+        point = OperatingPoint(spec.threshold, spec.min_component_px, tolerances)
+        overlays = _overlay_writer(args.overlays, spec.threshold, spec.min_component_px) if args.overlays else None
 
         def on_image(stem: str, image: np.ndarray, prob: np.ndarray, truth: np.ndarray) -> None:
-            clutter.update(prob, truth)
+            point.update(prob, truth)
             if overlays is not None:
                 overlays(stem, image, prob, truth)
 
         reports = evaluate_protocols(runner, dataset, tolerances, on_image=on_image)
-    summaries = [_summary(report, spec_threshold) for report in reports]
+    summaries = [_summary(report, point, tolerance) for report, tolerance in zip(reports, tolerances, strict=True)]
     print(f"model {model.name} on {args.data.name}/{args.split or 'all'} ({reports[0].images} images)")
     for report, summary in zip(reports, summaries, strict=True):
         _print(report, summary)
-    _print_clutter(clutter.summary())
+    _print_clutter(point.clutter())
     if args.json:
-        where = {"model": str(model), "dataset": str(args.data), "split": args.split, **clutter.summary()}
+        where = {"model": str(model), "dataset": str(args.data), "split": args.split, **point.clutter()}
         result = {
             **summaries[0],
             **where,
