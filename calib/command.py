@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         _check_static_fits(static, held_out, spec.size_multiple)
 
     calibration, cache = load_or_build(images, args.cache_dir, size, args.samples, args.seed)
-    print(f"calibration set: {len(calibration)} crops {size[0]}x{size[1]} from {len(images)} images ({cache})")
+    print(f"calibration set: {len(calibration)} crops {size} from {len(images)} images ({cache})")
     quantized = quantize_qdq(
         model,
         spec,

@@ -75,9 +75,9 @@ class CalibrationSet:
         return len(self.crops)
 
     @property
-    def size(self) -> tuple[int, int]:
-        """Crop ``(height, width)``."""
-        return int(self.crops.shape[1]), int(self.crops.shape[2])
+    def size(self) -> Size:
+        """The crop size."""
+        return Size(height=int(self.crops.shape[1]), width=int(self.crops.shape[2]))
 
     def summary(self) -> dict[str, Any]:
         """What a quantized model records about its calibration data (no file list)."""
@@ -143,7 +143,7 @@ def find_images(root: str | Path, split: str | Path | None = None) -> list[Path]
 
 def build_calibration_set(
     images: Sequence[str | Path],
-    size: tuple[int, int] = DEFAULT_INPUT_SIZE,
+    size: Size = DEFAULT_INPUT_SIZE,
     count: int = DEFAULT_SAMPLES,
     seed: int = DEFAULT_SEED,
     progress: bool = True,
@@ -152,7 +152,7 @@ def build_calibration_set(
 
     Args:
         images: training image files (any order: they are sorted, so the draw does not depend on listing order).
-        size: crop ``(height, width)``, the deployment input size.
+        size: the crop size, the deployment input size.
         count: number of crops.
         seed: seed of the draw.
     """
@@ -161,7 +161,7 @@ def build_calibration_set(
         raise CalibrationDataError("no calibration images given")
     height, width = size
     if height < 1 or width < 1 or count < 1:
-        raise ValueError(f"size and count must be positive, got size {size} and count {count}")
+        raise ValueError(f"size and count must be positive, got size {Size(height, width)} and count {count}")
     rng = np.random.default_rng(seed)
     rounds = math.ceil(count / len(paths))
     order = np.concatenate([rng.permutation(len(paths)) for _ in range(rounds)])[:count]
@@ -180,7 +180,7 @@ def build_calibration_set(
 def load_or_build(
     images: Sequence[str | Path],
     cache_dir: str | Path,
-    size: tuple[int, int] = DEFAULT_INPUT_SIZE,
+    size: Size = DEFAULT_INPUT_SIZE,
     count: int = DEFAULT_SAMPLES,
     seed: int = DEFAULT_SEED,
     progress: bool = True,
@@ -235,7 +235,7 @@ def _pad_to(image: NDArray[np.uint8], height: int, width: int) -> NDArray[np.uin
     return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
 
 
-def _recipe(paths: Sequence[Path], size: tuple[int, int], count: int, seed: int) -> dict[str, Any]:
+def _recipe(paths: Sequence[Path], size: Size, count: int, seed: int) -> dict[str, Any]:
     """Everything the crops depend on. File names are relative to the images' common folder and the
     files are identified by content, so moving a dataset keeps its hash and editing an image changes it.
     """
@@ -249,7 +249,7 @@ def _recipe(paths: Sequence[Path], size: tuple[int, int], count: int, seed: int)
         "version": RECIPE_VERSION,
         "sources": names,
         "sources_sha256": digest.hexdigest(),
-        "size": [int(size[0]), int(size[1])],
+        "size": [int(size[0]), int(size[1])],  # (height, width): array order, as recipes have always stored it
         "count": int(count),
         "seed": int(seed),
     }

@@ -183,11 +183,16 @@ def run_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
-def synthetic_images(count: int, size: tuple[int, int] = (384, 544), seed: int = 0) -> Iterator[Sample]:
-    """``count`` synthetic crack images of ``size`` (height, width); DeepCrack's image size by default."""
+DEEPCRACK_SIZE = Size(height=384, width=544)
+"""The size of DeepCrack's images, 544x384: the synthetic parity images' default."""
+
+
+def synthetic_images(count: int, size: Size = DEEPCRACK_SIZE, seed: int = 0) -> Iterator[Sample]:
+    """``count`` synthetic crack images of ``size``; DeepCrack's image size by default."""
     from crackseg.edge.runtime.sources.synthetic import CrackSynth
 
-    synth = CrackSynth(width=size[1], height=size[0], seed=seed)
+    height, width = size
+    synth = CrackSynth(width=width, height=height, seed=seed)
     for index in range(count):
         image, _ = synth.render(index)
         yield f"synthetic-{index}", image

@@ -103,7 +103,7 @@ def export_onnx(
     model: nn.Module,
     spec: ModelSpec,
     path: str | Path,
-    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
+    input_size: Size = DEFAULT_INPUT_SIZE,
     dynamic: bool = False,
     opset: int = DEFAULT_OPSET,
     simplify: bool = True,
@@ -111,7 +111,7 @@ def export_onnx(
     """Exports ``model`` (in eval mode) to ``path``: ``image`` (Nx3xHxW) -> ``prob`` (Nx1xHxW).
 
     Args:
-        input_size: (height, width) of the static shape, or of the trace input when ``dynamic``.
+        input_size: the size of the static shape, or of the trace input when ``dynamic``.
         dynamic: make batch, height and width dynamic (any multiple of ``spec.size_multiple``).
         simplify: fold constants and remove no-op nodes with onnxslim.
     """

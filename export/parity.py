@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.artifact.size import Size
 from crackseg.edge.backends.base import Runner
 
 __all__ = [
@@ -77,7 +78,7 @@ class ParityReport:
         )
 
 
-def fit_to(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+def fit_to(image: np.ndarray, size: Size | None) -> np.ndarray:
     """The image itself, or for a static-shape model its top-left ``size`` window, reflect-padded if smaller."""
     if size is None:
         return image
@@ -103,12 +104,12 @@ def compare_runners(
     samples: Iterable[Sample],
     tolerance: float,
     source: str,
-    size: tuple[int, int] | None = None,
+    size: Size | None = None,
 ) -> ParityReport:
     """Runs both (active) runners on every sample and reports the largest probability difference.
 
     Args:
-        size: (height, width) for a static-shape model; images are cropped or padded to it.
+        size: the input size of a static-shape model; images are cropped or padded to it.
     """
     from crackseg.edge.evaluation.evaluate import predict_probability
     from crackseg.edge.evaluation.metrics import binarize

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from crackseg.edge.artifact.size import Size
 from crackseg.edge.artifact.spec import ModelSpec
 
 __all__ = ["crop_to", "normalize", "pad_to_multiple", "to_network_input"]
@@ -26,12 +27,12 @@ def normalize(images: NDArray[np.uint8], mean: Sequence[float], std: Sequence[fl
     return out
 
 
-def pad_to_multiple(array: NDArray[np.generic], multiple: int) -> tuple[NDArray[np.generic], tuple[int, int]]:
+def pad_to_multiple(array: NDArray[np.generic], multiple: int) -> tuple[NDArray[np.generic], Size]:
     """Pads the last two axes (H, W) at the bottom and right, by reflection, up to a multiple of ``multiple``.
 
     The network needs sides divisible by its total stride; reflection continues cracks across the
     border instead of inventing an edge. The caller crops the output back to the returned original
-    ``(h, w)`` with :func:`crop_to`. An array that already fits is returned as is, not copied.
+    size with :func:`crop_to`. An array that already fits is returned as is, not copied.
     """
     if multiple < 1:
         raise ValueError(f"multiple must be positive, not {multiple}")
@@ -40,9 +41,9 @@ def pad_to_multiple(array: NDArray[np.generic], multiple: int) -> tuple[NDArray[
     height, width = array.shape[-2:]
     pad_h, pad_w = -height % multiple, -width % multiple
     if pad_h == pad_w == 0:
-        return array, (height, width)
+        return array, Size(height, width)
     padding = [(0, 0)] * (array.ndim - 2) + [(0, pad_h), (0, pad_w)]
-    return np.pad(array, padding, mode="reflect"), (height, width)
+    return np.pad(array, padding, mode="reflect"), Size(height, width)
 
 
 def crop_to(prob: np.ndarray, height: int, width: int) -> np.ndarray:

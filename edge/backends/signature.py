@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crackseg.edge.artifact.size import Size
 from crackseg.edge.artifact.spec import INPUT_NAME, OUTPUT_NAME, ModelSpec
 from crackseg.edge.backends.base import BackendError
 
@@ -46,10 +47,10 @@ class ModelSignature:
     output_shape: Shape
 
     @property
-    def fixed_size(self) -> tuple[int, int] | None:
-        """(height, width) if the model accepts only one input size, else ``None``."""
+    def fixed_size(self) -> Size | None:
+        """The one input size the model accepts, or ``None`` if it accepts more."""
         height, width = self.input_shape[2:]
-        return (height, width) if height is not None and width is not None else None
+        return Size(height, width) if height is not None and width is not None else None
 
 
 def check_signature(signature: ModelSignature, spec: ModelSpec) -> None:
@@ -79,19 +80,19 @@ def check_signature(signature: ModelSignature, spec: ModelSpec) -> None:
             )
 
 
-def check_fixed_size(signature: ModelSignature, network_input: tuple[int, int] | None) -> None:
+def check_fixed_size(signature: ModelSignature, network_input: Size | None) -> None:
     """Raises :class:`BackendError` when a fixed-size model would be fed another size.
 
     Args:
         signature: the model's tensors.
-        network_input: (height, width) every batch has (resized or tiled frames), ``None`` for native
+        network_input: the size every batch has (resized or tiled frames), ``None`` for native
             resolution, whose size follows the frames.
     """
     fixed = signature.fixed_size
     if fixed is None or fixed == network_input:
         return
-    model = f"{fixed[1]}x{fixed[0]}"
-    fed = "frames at native resolution" if network_input is None else f"{network_input[1]}x{network_input[0]}"
+    model = str(fixed)
+    fed = "frames at native resolution" if network_input is None else str(Size(*network_input))
     raise BackendError(
         f"{signature.source}: the model's input is fixed at {model} (WxH), but it would be fed {fed}; "
         f"pass --size {model} or --tile {model}"

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crackseg.edge.artifact.size import Size
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.bench.config import REPLAY, BenchError, Case
 from crackseg.edge.runtime.wire import model_hash
@@ -107,8 +108,8 @@ class ArtifactMaker:
             return Artifact(engine, origin + ", engine built", model_hash(engine))
         return Artifact(onnx, origin, model_hash(onnx))
 
-    def _export(self, variant: str, size: tuple[int, int]) -> Path:
-        path = self.work_dir / f"{variant}-random-{size[1]}x{size[0]}.onnx"
+    def _export(self, variant: str, size: Size) -> Path:
+        path = self.work_dir / f"{variant}-random-{size}.onnx"
         if not path.is_file():
             import torch
 
@@ -130,8 +131,8 @@ class ArtifactMaker:
             onnx.save(convert_to_fp16(read_onnx(source)[0]), str(path))
         return path
 
-    def _int8(self, source: Path, size: tuple[int, int]) -> Path:
-        path = self.work_dir / f"{source.stem}-{_short_hash(source)}.int8-{size[1]}x{size[0]}.onnx"
+    def _int8(self, source: Path, size: Size) -> Path:
+        path = self.work_dir / f"{source.stem}-{_short_hash(source)}.int8-{size}.onnx"
         if not path.is_file():
             import onnx
 

@@ -27,7 +27,7 @@ from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.kinds import MODEL_SUFFIXES, model_kind
 from crackseg.edge.artifact.manifest import Profile
 from crackseg.edge.artifact.precision import PRECISIONS, Precision
-from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE
+from crackseg.edge.artifact.size import DEFAULT_INPUT_SIZE, Size
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.runtime.sinks.publish_zmq import ENCODINGS
 from crackseg.edge.runtime.stats import StatsMode, check_stats_mode
@@ -234,7 +234,7 @@ class BenchConfig:
         models: variant names or model files; empty means the bundled model.
         backends: names of :data:`BACKENDS`.
         precisions: ``fp32``, ``fp16``, ``int8``.
-        sizes: network input sizes, (height, width).
+        sizes: network input sizes.
         batches: batch sizes (the end-to-end level runs for batch 1 only: the pipeline infers one frame per call).
         measure: durations and end-to-end settings.
         cache_dir: keep on-the-fly artifacts here for later runs (``None``: a temporary directory).
@@ -243,7 +243,7 @@ class BenchConfig:
     models: tuple[str, ...] = ()
     backends: tuple[str, ...] = ("ort-cpu",)
     precisions: tuple[str, ...] = ("fp32",)
-    sizes: tuple[tuple[int, int], ...] = (DEFAULT_INPUT_SIZE,)
+    sizes: tuple[Size, ...] = (DEFAULT_INPUT_SIZE,)
     batches: tuple[int, ...] = (1,)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     cache_dir: Path | None = None
@@ -257,7 +257,7 @@ class Case:
         model: the model as named.
         backend: how it runs.
         precision: the precision measured.
-        size: (height, width) of the network input.
+        size: the network input size.
         batch: images per inference call.
         source_precision: the model's own precision (a variant exports as fp32); ``None`` when it cannot be
             read here (an ONNX file without the ``onnx`` package): the file is then taken as ``precision``.
@@ -266,14 +266,13 @@ class Case:
     model: ModelRef
     backend: Backend
     precision: Precision
-    size: tuple[int, int]
+    size: Size
     batch: int
     source_precision: str | None = None
 
     @property
     def label(self) -> str:
-        height, width = self.size
-        return f"{self.model.name} {self.backend.name} {self.precision} {width}x{height} b{self.batch}"
+        return f"{self.model.name} {self.backend.name} {self.precision} {self.size} b{self.batch}"
 
     @property
     def converts(self) -> bool:
@@ -445,14 +444,15 @@ def plan(config: BenchConfig, default_model: Path | None = None) -> list[Case]:
     precisions = [cast(Precision, _choose("precision", name, PRECISIONS)) for name in config.precisions]
     for height, width in config.sizes:
         if height < 1 or width < 1:
-            raise BenchError(f"input size {width}x{height} must be positive")
+            raise BenchError(f"input size {Size(height, width)} must be positive")
     if any(batch < 1 for batch in config.batches):
         raise BenchError(f"batch sizes must be at least 1, got {list(config.batches)}")
     names = list(config.models) or ([str(default_model)] if default_model is not None else [])
     if not names:
         raise BenchError("no model to benchmark: name a variant or a model file")
     models = list(dict.fromkeys(ModelRef.parse(name) for name in names))
-    combos = list(product(models, backends, precisions, config.sizes, config.batches))
+    sizes = [Size(*size) for size in config.sizes]  # a plain (height, width) tuple works too
+    combos = list(product(models, backends, precisions, sizes, config.batches))
     if not combos:
         raise BenchError("the sweep is empty: give at least one backend, precision, size and batch")
     for combo in combos:

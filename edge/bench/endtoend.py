@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crackseg.edge.artifact.size import Size
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.base import Runner
 from crackseg.edge.bench.config import BenchError
@@ -115,10 +116,11 @@ class FramePool:
         self._next = 0
 
     @classmethod
-    def load(cls, source: str, size: tuple[int, int], count: int) -> FramePool:
-        """Up to ``count`` frames of ``source``; synthetic frames are rendered at ``size`` (height, width)."""
+    def load(cls, source: str, size: Size, count: int) -> FramePool:
+        """Up to ``count`` frames of ``source``; synthetic frames are rendered at ``size``."""
         uri = parse_uri(source)
-        options = {"height": size[0], "width": size[1], "fps": 0.0} if uri.kind == "synthetic" else {}
+        height, width = size
+        options = {"height": height, "width": width, "fps": 0.0} if uri.kind == "synthetic" else {}
         try:
             frames = read_frames(open_source(uri, **options), count, _LOAD_TIMEOUT_S)
         except SourceError as exc:
@@ -132,7 +134,7 @@ class FramePool:
         self._next += 1
         return image
 
-    def geometry(self, spec: ModelSpec, size: tuple[int, int]) -> Geometry:
+    def geometry(self, spec: ModelSpec, size: Size) -> Geometry:
         """Native processing when every frame already has the input size, else resizing to it."""
         native = all(frame.shape[:2] == size for frame in self.frames)
         return make_geometry(spec, None if native else size)
@@ -261,7 +263,7 @@ class Wiring:
 
     runner: Runner
     pool: FramePool
-    size: tuple[int, int]
+    size: Size
     model_hash: bytes
     encoding: str
     postprocess_workers: int | None = None

@@ -21,6 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from crackseg.edge.artifact.size import Size
 from crackseg.edge.bench.artifacts import Artifact, ArtifactMaker, running
 from crackseg.edge.bench.config import BenchConfig, Case, MeasureConfig
 from crackseg.edge.bench.endtoend import FramePool, Wiring, run_inspection, run_naive, run_pipeline
@@ -59,7 +60,7 @@ def _settings(config: BenchConfig, work_dir: Path) -> dict[str, Any]:
         "models": list(config.models),
         "backends": list(config.backends),
         "precisions": list(config.precisions),
-        "sizes": [f"{width}x{height}" for height, width in config.sizes],
+        "sizes": [str(Size(*size)) for size in config.sizes],
         "batches": list(config.batches),
         **asdict(config.measure),
         "cache_dir": str(work_dir) if config.cache_dir is not None else None,
@@ -103,7 +104,7 @@ def _inspection_note(published: int, outputs: InspectionResult) -> str:
 
 
 def _measure(
-    case: Case, artifact: Artifact, measure: MeasureConfig, pools: dict[tuple[int, int], FramePool], bar: tqdm[Any]
+    case: Case, artifact: Artifact, measure: MeasureConfig, pools: dict[Size, FramePool], bar: tqdm[Any]
 ) -> CaseResult:
     def step(what: str) -> None:
         bar.set_postfix_str(f"{case.label}: {what}", refresh=True)
@@ -200,7 +201,7 @@ def run_bench(config: BenchConfig, cases: Sequence[Case], progress: bool = True)
             bar.set_postfix_str(f"{case.label}: preparing the model", refresh=True)
             artifacts.append(maker.prepare(case))
             bar.update()
-        pools: dict[tuple[int, int], FramePool] = {}
+        pools: dict[Size, FramePool] = {}
         results = [
             _measure(case, artifact, measure, pools, bar) for case, artifact in zip(cases, artifacts, strict=True)
         ]

@@ -27,6 +27,7 @@ from typing import Literal, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from crackseg.edge.artifact.size import Size
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.preprocess import crop_to, pad_to_multiple, to_network_input
 
@@ -45,7 +46,7 @@ Blend = Literal["mean", "feather"]
 BLENDS: tuple[Blend, ...] = ("mean", "feather")
 
 
-def _check_size(name: str, size: tuple[int, int], multiple: int) -> None:
+def _check_size(name: str, size: Size, multiple: int) -> None:
     height, width = size
     if height < 1 or width < 1 or height % multiple or width % multiple:
         raise ValueError(f"{name} {width}x{height} (WxH): both sides must be positive multiples of {multiple}")
@@ -58,8 +59,8 @@ class Geometry(ABC):
         self.spec = spec
 
     @property
-    def network_input(self) -> tuple[int, int] | None:
-        """(height, width) of every batch item, or ``None`` when it follows the frame size."""
+    def network_input(self) -> Size | None:
+        """The size of every batch item, or ``None`` when it follows the frame size."""
         return None
 
     @abstractmethod
@@ -96,15 +97,15 @@ class NativeGeometry(Geometry):
 
 
 class ResizeGeometry(Geometry):
-    """Every frame resized to ``size`` = (height, width); the probability resized back bilinearly."""
+    """Every frame resized to ``size``; the probability resized back bilinearly."""
 
-    def __init__(self, spec: ModelSpec, size: tuple[int, int]) -> None:
+    def __init__(self, spec: ModelSpec, size: Size) -> None:
         super().__init__(spec)
-        _check_size("input size", size, spec.size_multiple)
-        self.size = size
+        self.size = Size(*size)  # a plain (height, width) tuple works too
+        _check_size("input size", self.size, spec.size_multiple)
 
     @property
-    def network_input(self) -> tuple[int, int] | None:
+    def network_input(self) -> Size | None:
         return self.size
 
     def to_batch(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -161,22 +162,23 @@ class TileGeometry(Geometry):
 
     Args:
         spec: the model spec (normalization, size multiple).
-        tile: (height, width) of a tile, multiples of the size multiple.
+        tile: the tile size, both sides multiples of the size multiple.
         overlap: minimum overlap between neighbouring tiles, in pixels.
         blend: ``mean`` or ``feather`` (see :func:`blend_weights`).
     """
 
-    def __init__(self, spec: ModelSpec, tile: tuple[int, int], overlap: int = 64, blend: Blend = "feather") -> None:
+    def __init__(self, spec: ModelSpec, tile: Size, overlap: int = 64, blend: Blend = "feather") -> None:
         super().__init__(spec)
+        tile = Size(*tile)  # a plain (height, width) tuple works too
         _check_size("tile size", tile, spec.size_multiple)
         if not 0 <= overlap < min(tile):
             raise ValueError(f"tile overlap must lie in [0, {min(tile)}), got {overlap}")
         self.tile, self.overlap, self.blend = tile, overlap, blend
         self._weights = blend_weights(*tile, overlap, blend)
-        self._norm_cache: tuple[tuple[int, int], NDArray[np.float64]] | None = None
+        self._norm_cache: tuple[tuple[int, int], NDArray[np.float64]] | None = None  # keyed by the array shape
 
     @property
-    def network_input(self) -> tuple[int, int] | None:
+    def network_input(self) -> Size | None:
         return self.tile
 
     def positions(self, height: int, width: int) -> list[tuple[int, int]]:
@@ -221,8 +223,8 @@ class TileGeometry(Geometry):
 
 def make_geometry(
     spec: ModelSpec,
-    input_size: tuple[int, int] | None = None,
-    tile: tuple[int, int] | None = None,
+    input_size: Size | None = None,
+    tile: Size | None = None,
     overlap: int = 64,
     blend: Blend = "feather",
 ) -> Geometry:

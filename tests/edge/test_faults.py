@@ -15,6 +15,7 @@ from types import TracebackType
 import numpy as np
 import pytest
 
+from crackseg.edge.artifact.size import Size
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.backends.base import BackendError, Runner
 from crackseg.edge.cli import listen
@@ -129,7 +130,7 @@ def test_1_an_empty_image_as_the_whole_source_ends_cleanly(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp", ".webp", ".tif"])
 def test_6_header_size_reads_every_format_opencv_writes(ext: str) -> None:
-    assert header_size(_encoded(ext, 37, 23)) == (37, 23)
+    assert header_size(_encoded(ext, 37, 23)) == Size(height=23, width=37)
 
 
 def test_6_header_size_of_what_is_not_an_image_is_none() -> None:

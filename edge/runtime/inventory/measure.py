@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from crackseg.edge.artifact.size import Size
 from crackseg.edge.runtime.inventory.camera import CameraModel
 from crackseg.edge.runtime.inventory.ground import CameraPose, ground_points
 from crackseg.edge.runtime.stats import skeletonize
@@ -111,7 +112,8 @@ def _extend(line: NDArray[np.float64], start: float, end: float) -> NDArray[np.f
     return line
 
 
-def _trace(component: NDArray[np.bool_], offset: tuple[int, int], frame: tuple[int, int]) -> CrackTrace:
+def _trace(component: NDArray[np.bool_], offset: tuple[int, int], frame: Size) -> CrackTrace:
+    """``component`` is the crop of the frame's mask whose top-left pixel is ``offset`` = (y, x)."""
     import cv2
 
     padded = np.pad(component, 1)
@@ -152,7 +154,7 @@ def trace_cracks(mask: NDArray[np.bool_], min_pixels: int = 8) -> list[CrackTrac
         x, y, w, h, area = (int(v) for v in cc[label])
         if area < min_pixels:
             break
-        traces.append(_trace(labels[y : y + h, x : x + w] == label, (y, x), mask.shape))
+        traces.append(_trace(labels[y : y + h, x : x + w] == label, (y, x), Size(mask.shape[0], mask.shape[1])))
     del count
     return traces
 

@@ -160,7 +160,7 @@ class OverlayOutput(Worker):
         self._pacer = None if every_frame else FramePacer(fps)
         self._queue: queue.Queue[tuple[Frame, MaskMessage] | threading.Event | None] = queue.Queue(maxsize=queue_size)
         self._writer: Any = None
-        self._size: tuple[int, int] | None = None
+        self._size: tuple[int, int] | None = None  # OpenCV's dsize: (width, height)
         self.written = 0
         self.skipped = 0
         self.dropped = 0

@@ -180,8 +180,8 @@ class ImageFolderSource(PlaybackSource):
         if problem is not None:
             return None, problem
         size = header_size(data)
-        if size is not None and not (0 < size[0] <= MAX_DIM and 0 < size[1] <= MAX_DIM):
-            return None, f"its header announces {size[0]}x{size[1]} pixels; each side must be 1..{MAX_DIM}"
+        if size is not None and not (0 < size.width <= MAX_DIM and 0 < size.height <= MAX_DIM):
+            return None, f"its header announces {size} pixels; each side must be 1..{MAX_DIM}"
 
         def decode() -> np.ndarray | None:
             try:

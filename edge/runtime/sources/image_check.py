@@ -22,6 +22,11 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from crackseg.edge.artifact.size import Size
+
+_WidthHeight = tuple[int, int]
+"""What each format's reader returns: the two numbers in the order the headers store them."""
+
 __all__ = ["JPEG_DAMAGE", "decode_jpeg_strictly", "header_size"]
 
 T = TypeVar("T")
@@ -36,14 +41,14 @@ _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 """Start-of-frame markers (baseline, progressive, lossless...); C4/C8/CC are DHT, JPG and DAC."""
 
 
-def _png(data: bytes) -> tuple[int, int] | None:
+def _png(data: bytes) -> _WidthHeight | None:
     if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR" or len(data) < 24:
         return None
     width, height = struct.unpack(">II", data[16:24])
     return width, height
 
 
-def _jpeg(data: bytes) -> tuple[int, int] | None:
+def _jpeg(data: bytes) -> _WidthHeight | None:
     if data[:2] != b"\xff\xd8":
         return None
     pos = 2
@@ -69,7 +74,7 @@ def _jpeg(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _bmp(data: bytes) -> tuple[int, int] | None:
+def _bmp(data: bytes) -> _WidthHeight | None:
     if data[:2] != b"BM" or len(data) < 26:
         return None
     (header,) = struct.unpack("<I", data[14:18])
@@ -80,7 +85,7 @@ def _bmp(data: bytes) -> tuple[int, int] | None:
     return abs(width), abs(height)  # negative height: rows stored top-down
 
 
-def _webp(data: bytes) -> tuple[int, int] | None:
+def _webp(data: bytes) -> _WidthHeight | None:
     if data[:4] != b"RIFF" or data[8:12] != b"WEBP" or len(data) < 30:
         return None
     chunk = data[12:16]
@@ -95,7 +100,7 @@ def _webp(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _tiff(data: bytes) -> tuple[int, int] | None:
+def _tiff(data: bytes) -> _WidthHeight | None:
     order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(data[:4])
     if order is None or len(data) < 8:
         return None
@@ -117,8 +122,8 @@ def _tiff(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def header_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` from an image file's header, or ``None`` if the format or header is not understood.
+def header_size(data: bytes) -> Size | None:
+    """The image size from an image file's header, or ``None`` if the format or header is not understood.
 
     Reads only the first bytes' structure; nothing is decoded.
     """
@@ -128,7 +133,8 @@ def header_size(data: bytes) -> tuple[int, int] | None:
         except struct.error:
             return None
         if size is not None:
-            return size
+            width, height = size  # the headers' order
+            return Size(height=height, width=width)
     return None
 
 
