@@ -10,10 +10,10 @@ point. Properties carry the frame's statistics, how much to trust its pose and t
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from crackseg.edge.report.recording import Recording
+from crackseg.edge.runtime.inventory.formats import iso_time
 
 __all__ = ["detections_geojson"]
 
@@ -38,7 +38,7 @@ def detections_geojson(recording: Recording) -> dict[str, Any]:
                 "chainage_m": frame.chainage_m, "pose_stale": None if pose is None else pose.to_dict()["stale"],
                 "pose_age_ms": frame.pose_age_ms, "pose_missing": frame.pose_missing,
                 "position_stale": frame.has_position and not frame.position_placed,
-                "time": datetime.fromtimestamp(frame.capture_ns / 1e9, timezone.utc).isoformat(timespec="milliseconds"),
+                "time": iso_time(frame.capture_ns),
             },
         })  # fmt: skip
     return {"type": "FeatureCollection", "features": features}

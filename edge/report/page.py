@@ -2,38 +2,31 @@
 
 Sections: the run (model, threshold, software versions, source, pose inputs), a summary, the map of
 detections (:mod:`crackseg.edge.report.svg`), coverage / skeleton length / maximum width over time, a
-gallery of the worst frames with their masks drawn, and a table of every frame. Images are inline PNG
-(``data:`` URIs) and charts inline SVG: no scripts, no network, no second file.
+gallery of the worst frames with their masks drawn, and a table of every frame. Images are inline JPEG
+or PNG (``data:`` URIs) and charts inline SVG: no network, no second file.
 
-Frame images are not part of a recording (only masks are), so the gallery draws each mask, its boxes
-and its caption on a neutral grey frame, with the same drawing as the live ``--overlay``.
+The gallery draws each mask, its boxes and its caption over the camera thumbnail the recording kept (on
+a neutral grey frame for recordings without thumbnails), with the same drawing as the live ``--overlay``
+(:mod:`crackseg.edge.report.views`). A recording copied without its masks folder renders without the gallery.
 """
 
 from __future__ import annotations
 
-import base64
-import dataclasses
-import json
 from datetime import datetime, timezone
 from html import escape
-
-import numpy as np
 
 from crackseg.edge.report.inventory import inventory_table
 from crackseg.edge.report.recording import FrameRow, Recording
 from crackseg.edge.report.svg import line_chart, map_chart
+from crackseg.edge.report.views import frame_view
 from crackseg.edge.runtime.inventory.associate import Inventory
-from crackseg.edge.runtime.overlay import caption, draw_overlay
 from crackseg.edge.runtime.pose import PoseParts
-from crackseg.edge.runtime.sinks.record import load_mask
-from crackseg.edge.runtime.stats import CrackBox, CrackStats
 
 __all__ = ["render_report"]
 
 _GALLERY_WIDTH_PX = 480
 _STATS_FACT = {"exact": "exact", "fast": "fast: skeleton length and width estimated (crackseg run --stats fast)"}
 """How the run measured its statistics (recordings made before ``--stats`` existed were exact)."""
-_GREY = 96
 _STYLE = """
 body { font-family: sans-serif; margin: 24px; color: #222; }
 table { border-collapse: collapse; font-size: 12px; }
@@ -45,43 +38,13 @@ th { background: #eee; position: sticky; top: 0; }
 .missing { color: #999; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; }
 dt { font-weight: bold; }
+.views figure { display: none; margin: 8px 0; font-size: 12px; }
+.views figure:target { display: block; }
 """
 
 
 def _time(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _stats_of(frame: FrameRow) -> CrackStats:
-    boxes = tuple(CrackBox(*box) for box in json.loads(frame.boxes))
-    return CrackStats(
-        frame.crack_pixels, frame.coverage_pct, frame.components, frame.skeleton_px, frame.max_width_px, boxes
-    )
-
-
-def _gallery_image(recording: Recording, frame: FrameRow) -> str:
-    """The frame's mask drawn on grey, as a PNG ``data:`` URI, scaled to ``_GALLERY_WIDTH_PX`` wide (pixels kept
-    sharp when enlarged, so hair-line cracks stay visible, and the caption drawn at a readable size)."""
-    import cv2
-
-    mask = load_mask(recording.path, frame.mask_path)
-    scale = _GALLERY_WIDTH_PX / mask.shape[1]
-    size = (_GALLERY_WIDTH_PX, max(1, round(mask.shape[0] * scale)))
-    interpolation = cv2.INTER_NEAREST if scale > 1 else cv2.INTER_AREA
-    mask = cv2.resize(mask.view(np.uint8), size, interpolation=interpolation) > 0
-    stats = _stats_of(frame)
-    boxes = tuple(
-        CrackBox(
-            round(b.x * scale), round(b.y * scale), max(1, round(b.w * scale)), max(1, round(b.h * scale)), b.pixels
-        )
-        for b in stats.boxes
-    )
-    grey = np.full((*mask.shape, 3), _GREY, np.uint8)
-    lines = caption(frame.frame_id, stats, frame.pose)  # the recorded statistics, in the mask's own pixels
-    bgr = draw_overlay(grey, mask, dataclasses.replace(stats, boxes=boxes), lines)
-    ok, png = cv2.imencode(".png", bgr)
-    assert ok, "OpenCV encodes any uint8 BGR image as PNG"
-    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode()
 
 
 def worst_frames(frames: list[FrameRow], count: int) -> list[FrameRow]:
@@ -157,6 +120,10 @@ def _summary(frames: list[FrameRow]) -> str:
     return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
 
 
+def _masks_folder(recording: Recording) -> str:
+    return recording.path.stem + "-masks"
+
+
 def _no_map_reason(recording: Recording) -> str:
     """Why there is no map: no pose input, or one that delivered nothing usable (never "run with" one it had)."""
     inputs = [f"--{name} {recording.info[name]}" for name in ("mavlink", "odometry") if recording.info.get(name)]
@@ -188,11 +155,18 @@ def render_report(recording: Recording, worst: int = 12, inventory: Inventory | 
             ("max_width_px", "maximum width", "px"),
         )
     )
+    views = [(f, frame_view(recording, f, _GALLERY_WIDTH_PX)) for f in worst_frames(frames, worst)]
     gallery = "".join(
-        f'<figure><a href="#frame-{f.frame_id}"><img src="{_gallery_image(recording, f)}" '
+        f'<figure><a href="#frame-{f.frame_id}"><img src="{view}" '
         f'alt="frame {f.frame_id}"></a><figcaption>frame {f.frame_id}: {f.coverage_pct:.2f} %</figcaption></figure>'
-        for f in worst_frames(frames, worst)
+        for f, view in views
+        if view is not None
     )
+    if views and not gallery:
+        gallery = (
+            f"<p>The masks of this recording are missing (copied without its {escape(_masks_folder(recording))} "
+            "folder?): the gallery is left out; the statistics below are complete.</p>"
+        )
     if not frames:
         gallery = "<p><strong>No frames were recorded: nothing was inspected.</strong></p>"  # never "no cracks"
     elif not gallery:
@@ -202,7 +176,7 @@ def render_report(recording: Recording, worst: int = 12, inventory: Inventory | 
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>"
         f"<h2>Run</h2>{_run_facts(recording)}<h2>Summary</h2>{_summary(frames)}"
-        f"<h2>Crack inventory</h2>{inventory_table(inventory)}"
+        f"<h2>Crack inventory</h2>{inventory_table(inventory, recording, _GALLERY_WIDTH_PX)}"
         f"<h2>Map of crack detections</h2>{crack_map}<h2>Over time</h2>{charts}"
         f'<h2>Worst frames</h2><div class="gallery">{gallery}</div>'
         f"<h2>Every frame</h2>{_table(frames, start_ns)}</body></html>"

@@ -21,7 +21,7 @@ _FRAME_COLUMNS = (
     "frame_id", "capture_ns", "width", "height", "threshold", "model_hash", "crack_pixels", "coverage_pct",
     "components", "skeleton_px", "max_width_px", "boxes", "mask_path",
     "pose_parts", "pose_stale", "pose_age_ms", "lat_deg", "lon_deg", "alt_m", "rel_alt_m", "roll_deg", "pitch_deg",
-    "yaw_deg", "gimbal_roll_deg", "gimbal_pitch_deg", "gimbal_yaw_deg", "chainage_m",
+    "yaw_deg", "gimbal_roll_deg", "gimbal_pitch_deg", "gimbal_yaw_deg", "chainage_m", "thumb_path",
 )  # fmt: skip
 
 
@@ -56,6 +56,8 @@ class FrameRow:
     gimbal_pitch_deg: float | None = None
     gimbal_yaw_deg: float | None = None
     chainage_m: float | None = None
+    thumb_path: str | None = None
+    """The camera thumbnail (frames with cracks, recordings since thumbnails were added), relative to the db."""
 
     @property
     def pose(self) -> Pose | None:

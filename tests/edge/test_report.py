@@ -84,7 +84,7 @@ def test_the_geojson_holds_each_detection_at_its_position(tmp_path: Path) -> Non
     assert [f["properties"]["frame_id"] for f in features] == list(range(0, 30, 3))
     first = features[2]["geometry"]
     assert first["type"] == "Point" and first["coordinates"] == pytest.approx([8.0 + 6e-5, 47.0 + 6e-5, 500.0])
-    assert features[2]["properties"]["time"] == "2023-11-14T22:13:20.198+00:00"
+    assert features[2]["properties"]["time"] == "2023-11-14T22:13:20.198Z"
     # frame 9 held a stale fix: counted, never placed as if it were there (issue 27, defect 5)
     assert features[3]["geometry"] is None and features[3]["properties"]["pose_stale"] == ["position"]
     assert features[3]["properties"]["position_stale"] is True and features[2]["properties"]["position_stale"] is False

@@ -4,6 +4,7 @@ Layout for ``--record flight.db``::
 
     flight.db                               SQLite, WAL journal
     flight-masks/run0001/0000000042.png     1-bit PNG of frame 42 of the first run into this file
+    flight-masks/run0001/0000000042.jpg     the camera frame, a JPEG thumbnail (frames with cracks only)
 
 Schema (one row per published frame; query it with any SQLite client)::
 
@@ -14,7 +15,7 @@ Schema (one row per published frame; query it with any SQLite client)::
            skeleton_px INTEGER, max_width_px REAL, boxes TEXT, mask_path TEXT,
            pose_parts INTEGER, pose_stale INTEGER, pose_age_ms INTEGER, lat_deg REAL, lon_deg REAL,
            alt_m REAL, rel_alt_m REAL, roll_deg REAL, pitch_deg REAL, yaw_deg REAL, gimbal_roll_deg REAL,
-           gimbal_pitch_deg REAL, gimbal_yaw_deg REAL, chainage_m REAL)
+           gimbal_pitch_deg REAL, gimbal_yaw_deg REAL, chainage_m REAL, thumb_path TEXT)
 
 ``info`` is JSON describing the run (model, threshold, versions, source, pose inputs). ``boxes`` is JSON
 ``[[x, y, w, h, pixels], ...]``; ``mask_path`` is relative to the database's folder. The pose columns
@@ -22,6 +23,13 @@ are NULL when the run had no pose source; otherwise ``pose_parts`` and ``pose_st
 ``crackseg.edge.runtime.pose.PoseParts`` flags (1 position, 2 attitude, 4 gimbal, 8 chainage) and a part's
 columns are NULL when it is absent. A database recorded before the pose columns existed gets them
 (NULL for its old rows) the next time it is opened for recording.
+
+Thumbnails: for each frame with cracks, the camera's pixels as a JPEG (quality :data:`THUMBNAIL_QUALITY`)
+whose longest side is at most ``thumbnail_px`` (default 480, about 20-40 kB), so that the report can show
+what the camera saw beside the mask; ``thumb_path`` is NULL for frames without one. The publish stage
+only hands the frame over (:meth:`Recorder.send_frame`); resizing and encoding happen on the writer
+thread. At most :data:`THUMBNAIL_BACKLOG` frames wait for it: under a backlog a frame is recorded without
+its thumbnail (counted as ``record_thumbnails_skipped``), so memory stays bounded by a few frames.
 
 Crash safety: a mask file is written to a temporary name and renamed into place *before* the
 transaction holding its row commits, and each commit covers what was queued at that moment (one frame,
@@ -57,11 +65,12 @@ import numpy as np
 
 from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.runtime.pose import Pose
+from crackseg.edge.runtime.sources.frame import Frame
 from crackseg.edge.runtime.wire import MaskEncoding, MaskMessage, encode_mask
 from crackseg.edge.runtime.worker import Worker
 from crackseg.edge.runtime.writer_flush import flush_writer
 
-__all__ = ["APPLICATION_ID", "RecordError", "Recorder", "load_mask"]
+__all__ = ["APPLICATION_ID", "THUMBNAIL_PX", "RecordError", "Recorder", "load_mask", "load_thumbnail"]
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +98,13 @@ CREATE TABLE IF NOT EXISTS frames (
 );
 CREATE INDEX IF NOT EXISTS frames_run_frame ON frames (run_id, frame_id);
 """
-_ADDED_COLUMNS = {
-    "runs": {"info": "TEXT"},
-    "frames": {
-        "pose_parts": "INTEGER", "pose_stale": "INTEGER", "pose_age_ms": "INTEGER", "lat_deg": "REAL",
-        "lon_deg": "REAL", "alt_m": "REAL", "rel_alt_m": "REAL", "roll_deg": "REAL", "pitch_deg": "REAL",
-        "yaw_deg": "REAL", "gimbal_roll_deg": "REAL", "gimbal_pitch_deg": "REAL", "gimbal_yaw_deg": "REAL",
-        "chainage_m": "REAL",
-    },
+_POSE_COLUMNS = {
+    "pose_parts": "INTEGER", "pose_stale": "INTEGER", "pose_age_ms": "INTEGER", "lat_deg": "REAL",
+    "lon_deg": "REAL", "alt_m": "REAL", "rel_alt_m": "REAL", "roll_deg": "REAL", "pitch_deg": "REAL",
+    "yaw_deg": "REAL", "gimbal_roll_deg": "REAL", "gimbal_pitch_deg": "REAL", "gimbal_yaw_deg": "REAL",
+    "chainage_m": "REAL",
 }  # fmt: skip
+_ADDED_COLUMNS = {"runs": {"info": "TEXT"}, "frames": {**_POSE_COLUMNS, "thumb_path": "TEXT"}}
 """Columns added after the first schema; :func:`_add_missing_columns` brings older databases up to date."""
 _FRAME_COLUMNS = (
     "run_id", "seq", "frame_id", "source_id", "capture_ns", "publish_ns", "model_hash", "threshold", "width",
@@ -105,9 +112,16 @@ _FRAME_COLUMNS = (
     *_ADDED_COLUMNS["frames"],
 )  # fmt: skip
 _INSERT = f"INSERT INTO frames ({', '.join(_FRAME_COLUMNS)}) VALUES ({', '.join('?' * len(_FRAME_COLUMNS))})"
-_NO_POSE: tuple[None, ...] = (None,) * len(_ADDED_COLUMNS["frames"])
+_NO_POSE: tuple[None, ...] = (None,) * len(_POSE_COLUMNS)
 _BATCH_MAX = 32
 _END = None
+
+THUMBNAIL_PX = 480
+"""Default longest side of a recorded thumbnail, pixels."""
+THUMBNAIL_QUALITY = 80
+"""JPEG quality of recorded thumbnails."""
+THUMBNAIL_BACKLOG = 4
+"""Most frames whose images wait for the writer; beyond, frames are recorded without a thumbnail."""
 
 APPLICATION_ID = 0x43534547
 """``PRAGMA application_id`` of a crackseg recording ("CSEG"): tells it from any other SQLite database."""
@@ -174,6 +188,31 @@ def load_mask(db_path: str | Path, mask_path: str) -> np.ndarray:
     return image > 0
 
 
+def load_thumbnail(db_path: str | Path, thumb_path: str | None) -> np.ndarray | None:
+    """The RGB camera thumbnail of a recorded frame, or ``None`` when none was stored or it is missing."""
+    import cv2
+
+    if not thumb_path:
+        return None
+    image = cv2.imread(str(Path(db_path).parent / thumb_path), cv2.IMREAD_COLOR)
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def thumbnail_jpeg(image_rgb: np.ndarray, longest_px: int, quality: int = THUMBNAIL_QUALITY) -> bytes:
+    """``image_rgb`` scaled down (never up) so that its longest side is at most ``longest_px``, as JPEG bytes."""
+    import cv2
+
+    height, width = image_rgb.shape[:2]
+    scale = min(1.0, longest_px / max(height, width))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image_rgb = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("OpenCV could not encode the thumbnail")
+    return bytes(jpeg.tobytes())
+
+
 class Recorder(Worker):
     """Stores published frames (heartbeats are ignored) from its own writer thread.
 
@@ -181,6 +220,7 @@ class Recorder(Worker):
         path: the SQLite database; created with its parent folders if absent, appended to otherwise.
         queue_size: frames waiting for the disk before new ones are dropped from the recording.
         run_info: what describes this run (model, threshold, versions, ...), stored as JSON in ``runs.info``.
+        thumbnail_px: longest side of the camera thumbnails of frames with cracks (0: none are stored).
 
     Attributes:
         written: frames committed.
@@ -195,8 +235,20 @@ class Recorder(Worker):
     busy_timeout_s = 5.0
     """How long one write waits for a database another process has locked."""
 
-    def __init__(self, path: str | Path, queue_size: int = 256, run_info: Mapping[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        queue_size: int = 256,
+        run_info: Mapping[str, object] | None = None,
+        thumbnail_px: int = THUMBNAIL_PX,
+    ) -> None:
         super().__init__()
+        if thumbnail_px < 0:
+            raise ValueError(f"the thumbnail size must be 0 (none) or positive, got {thumbnail_px}")
+        self.thumbnail_px = thumbnail_px
+        self.thumbnails_skipped = 0
+        self._images: dict[int, np.ndarray] = {}  # seq -> camera image waiting for the writer
+        self._images_lock = threading.Lock()
         self.path = Path(path).expanduser()
         if self.path.name in ("", ".", ".."):
             raise RecordError(f"cannot record to {str(path)!r}: it is a folder; name a database file such as flight.db")
@@ -254,19 +306,37 @@ class Recorder(Worker):
 
     def send(self, message: MaskMessage) -> None:
         """Queue a published frame for the writer; never blocks."""
+        self._enqueue(message)
+
+    def _enqueue(self, message: MaskMessage) -> bool:
+        """Queue a mask frame for the writer; ``False`` if it was dropped (or is a heartbeat)."""
         if message.mask is None:
-            return
+            return False
         try:
             self._queue.put_nowait(message)
         except queue.Full:
             if not self.dropped:
                 log.warning("recording to %s falls behind; dropping frames from the recording", self.path)
             self.dropped += 1
+            return False
+        return True
+
+    def send_frame(self, frame: Frame, message: MaskMessage) -> None:
+        """Queue a published frame with its camera image (for the thumbnail, frames with cracks only); never blocks."""
+        if self.thumbnail_px and message.stats is not None and message.stats.crack_pixels:
+            with self._images_lock:
+                if len(self._images) < THUMBNAIL_BACKLOG:
+                    self._images[message.seq] = frame.image  # the pipeline never modifies a frame's image
+                else:
+                    self.thumbnails_skipped += 1
+        if not self._enqueue(message):
+            with self._images_lock:  # dropped from the recording: its image is not kept either
+                self._images.pop(message.seq, None)
 
     def counters(self) -> dict[str, int]:
         return {
             "recorded": self.written, "record_dropped": self.dropped, "record_lost": self.lost,
-            "record_errors": self.errors,
+            "record_errors": self.errors, "record_thumbnails_skipped": self.thumbnails_skipped,
         }  # fmt: skip
 
     def flush(self, timeout_s: float) -> None:
@@ -316,6 +386,8 @@ class Recorder(Worker):
     def _write(self, messages: list[MaskMessage]) -> None:
         assert self._db is not None
         now = time.monotonic()
+        with self._images_lock:  # taken whatever happens next: a frame not written keeps no image
+            images = {m.seq: image for m in messages if (image := self._images.pop(m.seq, None)) is not None}
         if self._abandoned or (self._failed_at is not None and now < self._retry_at):
             self.lost += len(messages)  # paused: counted, not written
             return
@@ -325,7 +397,10 @@ class Recorder(Worker):
             for message in messages:
                 relative = self._store_mask(message)
                 stored.append(self.path.parent / relative)
-                rows.append(self._row(message, relative))
+                thumb = self._store_thumbnail(message, images.get(message.seq))
+                if thumb is not None:
+                    stored.append(self.path.parent / thumb)
+                rows.append(self._row(message, relative, thumb))
             self._db.execute("BEGIN")
             self._db.executemany(_INSERT, rows)
             self._db.execute("COMMIT")
@@ -371,7 +446,22 @@ class Recorder(Worker):
             raise
         return relative
 
-    def _row(self, message: MaskMessage, mask_path: str) -> tuple[object, ...]:
+    def _store_thumbnail(self, message: MaskMessage, image: np.ndarray | None) -> str | None:
+        """Write the frame's camera thumbnail (if it has an image) atomically, like its mask; returns its path."""
+        if image is None:
+            return None
+        relative = f"{self.masks_root.name}/{self._run_dir}/{message.frame_id:010d}.jpg"
+        final = self.path.parent / relative
+        partial = final.with_name(final.name + ".partial")
+        try:
+            partial.write_bytes(thumbnail_jpeg(image, self.thumbnail_px))
+            partial.replace(final)
+        except OSError:
+            partial.unlink(missing_ok=True)
+            raise
+        return relative
+
+    def _row(self, message: MaskMessage, mask_path: str, thumb_path: str | None = None) -> tuple[object, ...]:
         stats = message.stats
         assert stats is not None
         boxes = json.dumps([[b.x, b.y, b.w, b.h, b.pixels] for b in stats.boxes])
@@ -379,5 +469,5 @@ class Recorder(Worker):
             self.run_id, message.seq, message.frame_id, message.source_id, message.capture_ns, message.publish_ns,
             message.model_hash.hex(), message.threshold, message.width, message.height, stats.crack_pixels,
             stats.coverage_pct, stats.components, stats.skeleton_px, stats.max_width_px, boxes, mask_path,
-            *_pose_row(message.pose),
+            *_pose_row(message.pose), thumb_path,
         )  # fmt: skip

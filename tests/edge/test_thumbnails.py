@@ -1,0 +1,113 @@
+"""Camera thumbnails (issue 27, item 5): stored with the recording for frames with cracks, bounded in size and
+backlog, drawn with the overlay in the report's gallery and as each inventory entry's best view; a recording
+copied without its masks folder still renders."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crackseg.edge.cli.main import main
+from crackseg.edge.report.inventory import build_inventory
+from crackseg.edge.report.page import render_report
+from crackseg.edge.report.recording import read_recording
+from crackseg.edge.runtime.sinks.record import THUMBNAIL_BACKLOG, Recorder
+from crackseg.edge.runtime.sources.frame import Frame
+from crackseg.edge.runtime.stats import crack_stats
+from crackseg.edge.runtime.wire import MaskMessage
+
+cv2 = pytest.importorskip("cv2")
+
+T0 = 1_700_000_000_000_000_000
+GREEN = (40, 200, 60)
+
+
+def _message(i: int, mask: np.ndarray, pose: object = None) -> MaskMessage:
+    return MaskMessage(i, i, "cam://", T0 + i * 10**8, T0 + i * 10**8, bytes(16), 0.5, mask, crack_stats(mask),
+                       pose=pose)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _frame(i: int, image: np.ndarray) -> Frame:
+    return Frame(image=image, frame_id=i, capture_ns=T0 + i * 10**8, source_id="cam://")
+
+
+def test_frames_with_cracks_keep_a_bounded_jpeg_of_the_camera_frame(tmp_path: Path) -> None:
+    db = tmp_path / "flight.db"
+    image = np.full((1080, 1920, 3), GREEN, np.uint8)  # a full-HD camera frame
+    with Recorder(db, queue_size=16) as recorder:
+        for i in range(4):
+            mask = np.zeros((1080, 1920), bool)
+            if i % 2:
+                mask[500:504, 100:1800] = True
+            recorder.send_frame(_frame(i, image), _message(i, mask))
+        recorder.flush(10)
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT frame_id, thumb_path FROM frames ORDER BY frame_id").fetchall()
+    assert [row[1] is None for row in rows] == [True, False, True, False]  # only frames with cracks
+    thumb = tmp_path / rows[1][1]
+    assert thumb.suffix == ".jpg" and thumb.stat().st_size < 60_000
+    decoded = cv2.imread(str(thumb))
+    assert decoded.shape == (270, 480, 3)  # the longest side is 480 px, the aspect kept
+    assert np.abs(decoded[10, 10].astype(int) - GREEN[::-1]).max() < 8  # the camera's pixels (BGR on disk)
+
+
+def test_the_images_waiting_for_the_writer_are_bounded(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path / "never-opened.db", queue_size=64)  # no writer thread: everything waits
+    mask = np.ones((8, 8), bool)
+    for i in range(10):
+        recorder.send_frame(_frame(i, np.zeros((8, 8, 3), np.uint8)), _message(i, mask))
+    assert len(recorder._images) == THUMBNAIL_BACKLOG
+    assert recorder.counters()["record_thumbnails_skipped"] == 10 - THUMBNAIL_BACKLOG
+
+
+def test_a_run_with_record_shows_the_camera_pixels_in_the_gallery(tmp_path: Path, endpoint: str) -> None:
+    db = tmp_path / "run.db"
+    args = ["run", "--source", "synthetic://?width=96&height=64&seed=3", "--frames", "6", "--bind", endpoint,
+            "--record", str(db), "--log-every", "0", "--threshold", "0.0"]  # fmt: skip  # every pixel a crack
+    assert main(args) == 0
+    recording = read_recording(db)
+    assert all(f.thumb_path for f in recording.frames)
+    html = render_report(recording, worst=2)
+    assert html.count('<img src="data:image/jpeg;base64,') == 2  # photographs, not masks on grey
+
+
+def test_each_inventory_entry_links_to_its_best_view_with_the_camera_pixels(tmp_path: Path) -> None:
+    from crackseg.edge.runtime.inventory.camera import CameraModel
+    from crackseg.edge.runtime.inventory.flight import SyntheticFlight
+
+    flight = SyntheticFlight(CameraModel.from_fov(320, 240, 70.0), frames=30)
+    db = tmp_path / "flight.db"
+    info = {"model": "m.onnx", "threshold": 0.5, "camera": {"hfov_deg": 70.0}}
+    with Recorder(db, queue_size=64, run_info=info) as recorder:
+        for f in flight:
+            recorder.send_frame(_frame(f.frame_id, f.image), _message(f.frame_id, f.mask, f.pose))
+            recorder.flush(10)  # one at a time: the thumbnail backlog never fills
+    recording = read_recording(db)
+    inventory = build_inventory(recording)
+    assert inventory is not None and inventory.entries
+    html = render_report(recording, worst=0, inventory=inventory)
+    for entry in inventory.entries:
+        assert f'<a href="#crack-{entry.id}">' in html and f'<figure id="crack-{entry.id}">' in html
+    views = re.findall(r'<figure id="crack-\d+"><img src="data:image/jpeg;base64,', html)
+    assert len(views) == len(inventory.entries)
+    assert ".views figure:target { display: block; }" in html
+
+
+def test_a_recording_copied_without_its_masks_renders_without_the_gallery(tmp_path: Path) -> None:
+    db = tmp_path / "flight.db"
+    with Recorder(db, run_info={"model": "m.onnx", "camera": {"hfov_deg": 70.0}}) as recorder:
+        for i in range(3):
+            recorder.send(_message(i, np.ones((16, 16), bool)))
+    copy = tmp_path / "copy" / "flight.db"
+    copy.parent.mkdir()
+    shutil.copy(db, copy)  # the database alone, as an e-mail attachment
+    assert main(["report", str(copy)]) == 0
+    html = copy.with_suffix(".html").read_text()
+    assert "masks of this recording are missing" in html and "flight-masks" in html
+    assert "<img " not in html and html.count('<tr id="frame-') == 3
+    assert "the recording's masks are missing: no inventory" in html
