@@ -17,9 +17,10 @@ from html import escape
 
 from crackseg.edge.report.inventory import inventory_table
 from crackseg.edge.report.recording import FrameRow, Recording
-from crackseg.edge.report.svg import line_chart, map_chart
+from crackseg.edge.report.svg import line_chart, map_chart, pose_gaps
 from crackseg.edge.report.views import frame_view
 from crackseg.edge.runtime.inventory.associate import Inventory
+from crackseg.edge.runtime.inventory.formats import inventory_rows
 from crackseg.edge.runtime.pose import PoseParts
 
 __all__ = ["render_report"]
@@ -146,11 +147,12 @@ def render_report(recording: Recording, worst: int = 12, inventory: Inventory | 
     frames = recording.frames
     start_ns = frames[0].capture_ns if frames else recording.started_ns
     times = [(f.capture_ns - start_ns) / 1e9 for f in frames]
-    crack_map = map_chart(frames) or f"<p>{escape(_no_map_reason(recording))}</p>"
-    charts = "".join(
+    cracks = inventory_rows(inventory) if inventory is not None else []
+    crack_map = map_chart(frames, cracks) or f"<p>{escape(_no_map_reason(recording))}</p>"
+    timeline = line_chart(times, [f.coverage_pct for f in frames], "coverage", "%", pose_gaps(frames, start_ns))
+    charts = timeline + "".join(
         line_chart(times, [getattr(f, name) for f in frames], title, unit)
         for name, title, unit in (
-            ("coverage_pct", "coverage", "%"),
             ("skeleton_px", "crack length", "px"),
             ("max_width_px", "maximum width", "px"),
         )
@@ -177,7 +179,7 @@ def render_report(recording: Recording, worst: int = 12, inventory: Inventory | 
         f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>"
         f"<h2>Run</h2>{_run_facts(recording)}<h2>Summary</h2>{_summary(frames)}"
         f"<h2>Crack inventory</h2>{inventory_table(inventory, recording, _GALLERY_WIDTH_PX)}"
-        f"<h2>Map of crack detections</h2>{crack_map}<h2>Over time</h2>{charts}"
+        f"<h2>Map of crack detections</h2>{crack_map}<h2>Coverage timeline</h2>{charts}"
         f'<h2>Worst frames</h2><div class="gallery">{gallery}</div>'
         f"<h2>Every frame</h2>{_table(frames, start_ns)}</body></html>"
     )

@@ -61,7 +61,8 @@ def test_the_report_shows_the_run_the_map_the_worst_frames_and_every_frame(tmp_p
     html = render_report(recording, worst=4)
     assert "m.onnx (scnet-t)" in html and "crackseg 0.1.0" in html and "threshold" in html
     assert html.count("<img ") == 4 and html.count('<tr id="frame-') == 60
-    assert html.count("<circle") == 18  # one per frame with cracks, but frames 9 and 39 held a stale fix
+    discs = re.findall(r'<a href="#frame-\d+"><circle', html)
+    assert len(discs) == 18  # one per frame with cracks, but frames 9 and 39 held a stale fix
     assert "pose: 54 current, 6 stale, 0 missing" in html
     assert "2 detections with a stale position not placed" in html
     assert re.search(r'<a href="#frame-30"><img src="data:image/png;base64,', html)
@@ -137,22 +138,81 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
-@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
-def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+def _record_flight(db: Path, frames: int = 30, lost: range = range(12, 17)) -> None:
+    """A synthetic survey flight through the real recorder, with camera thumbnails and a camera model; the
+    frames in ``lost`` held a stale fix (the link dropped)."""
+    import dataclasses
+
+    from crackseg.edge.runtime.inventory.camera import CameraModel
+    from crackseg.edge.runtime.inventory.flight import SyntheticFlight
+    from crackseg.edge.runtime.sources.frame import Frame
+
+    flight = SyntheticFlight(CameraModel.from_fov(320, 240, 70.0), frames=frames)
+    info = {"model": "m.onnx", "arch": "scnet-t", "threshold": 0.5, "camera": {"hfov_deg": 70.0},
+            "mavlink": "udpin:0.0.0.0:14550"}  # fmt: skip
+    with Recorder(db, queue_size=frames + 1, run_info=info) as recorder:
+        for f in flight:
+            pose = dataclasses.replace(f.pose, stale=PoseParts.POSITION, age_ms=1500) if f.frame_id in lost else f.pose
+            message = MaskMessage(f.frame_id, f.frame_id, "flight://", f.capture_ns, f.capture_ns, bytes(16), 0.5,
+                                  f.mask, crack_stats(f.mask), pose=pose)  # fmt: skip
+            recorder.send_frame(Frame(f.image, f.frame_id, f.capture_ns, "flight://"), message)
+            recorder.flush(10)  # one at a time: every frame with cracks keeps its thumbnail
+
+
+def test_the_map_has_a_scale_bar_a_north_arrow_a_legend_and_cracks_as_lines(tmp_path: Path) -> None:
+    from crackseg.edge.report.inventory import build_inventory
+
     db = tmp_path / "flight.db"
-    _record(db, 60, "drone", size=64)
+    _record_flight(db)
+    recording = read_recording(db)
+    inventory = build_inventory(recording)
+    assert inventory is not None
+    html = render_report(recording, worst=2, inventory=inventory)
+    crack_map = html[html.index("<h2>Map of crack detections</h2>") : html.index("<h2>Coverage timeline</h2>")]
+    for part in ('class="scale-bar"', 'class="north-arrow"', 'class="legend"', "vehicle track", "crack (inventory)"):
+        assert part in crack_map, part
+    assert crack_map.count('<polyline class="crack"') == len(inventory.entries) > 0
+    assert re.search(r'class="scale-bar">.*?>\d+ m</text>', crack_map)
+    timeline = html[html.index("<h2>Coverage timeline</h2>") :]
+    assert timeline.count('class="pose-lost"') == 1 and "shaded: pose lost (1 time(s), " in timeline
+
+
+def test_the_longest_nice_scale_bar_fits_a_fifth_of_the_map() -> None:
+    from crackseg.edge.report.svg import _nice_length
+
+    assert [_nice_length(m) for m in (0.9, 1.0, 3.7, 19.9, 74.0, 1234.0)] == [0.5, 1.0, 2.0, 10.0, 50.0, 1000.0]
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
+def test_the_report_renders_in_headless_chromium_without_console_errors(tmp_path: Path) -> None:
+    db = tmp_path / "flight.db"
+    _record_flight(db)
     assert main(["report", str(db), "--worst", "3"]) == 0
-    page = db.with_suffix(".html").resolve().as_uri()
+    html = db.with_suffix(".html").read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", html)  # self-contained: nothing to fetch
+    page = db.with_suffix(".html").resolve().as_uri() + "#crack-1"  # as after clicking crack 1 in the table
     flags = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1800",
-             "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,2400",
+             "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}",
+             "--enable-logging=stderr", "--v=0"]  # fmt: skip
     shot = tmp_path / "report.png"
-    subprocess.run([*flags, f"--screenshot={shot}", page], capture_output=True, timeout=120, check=True)
-    dom = subprocess.run([*flags, "--dump-dom", page], capture_output=True, text=True, timeout=120, check=True).stdout
-    assert "Map of crack detections" in dom and "Worst frames" in dom and 'id="frame-59"' in dom
-    assert dom.count("<img ") == 3 and dom.count("<circle") == 18
+    run = subprocess.run(
+        [*flags, f"--screenshot={shot}", page], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    dumped = subprocess.run([*flags, "--dump-dom", page], capture_output=True, text=True, timeout=120, check=False)
+    console = [line for line in (run.stderr + dumped.stderr).splitlines() if ":CONSOLE" in line]
+    assert console == []  # Chromium logs every console message and uncaught error of the page this way
+    dom = dumped.stdout
+    assert "Map of crack detections" in dom and "Worst frames" in dom and 'class="north-arrow"' in dom
+    assert dom.count('<polyline class="crack"') >= 1 and 'class="pose-lost"' in dom
     image = cv2.imread(str(shot))
-    assert image is not None and image.shape[:2] == (1800, 1280)
+    print(f"\nscreenshot: {shot}")
+    assert image is not None and image.shape[:2] == (2400, 1280)
     blue, green, red = (image[..., c].astype(int) for c in range(3))
     assert ((red > 180) & (green < 80) & (blue < 80)).sum() > 200  # the red detections of the map were painted
 
