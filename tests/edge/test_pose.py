@@ -244,3 +244,22 @@ def test_a_mavlink_port_out_of_range_is_one_mavlink_error() -> None:
 
     with pytest.raises(MavlinkError, match=r"cannot open MAVLink connection 'udpin:0\.0\.0\.0:99999'"):
         MavlinkInput("udpin:0.0.0.0:99999", PoseTrack()).open()  # pymavlink raises OverflowError from bind()
+
+
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        ("udp://:14540", "pymavlink's is udpin:0.0.0.0:14540 (listen for the autopilot)"),
+        ("udp://192.168.1.5:14550", "pymavlink's is udpin:192.168.1.5:14550"),
+        ("udpin://0.0.0.0:14540", "pymavlink's is udpin:0.0.0.0:14540"),
+        ("tcp://127.0.0.1:5760", "pymavlink's is tcp:127.0.0.1:5760"),
+        ("serial:///dev/ttyACM0:57600", "--mavlink /dev/ttyACM0 --mavlink-baud 57600"),
+    ],
+)
+def test_mavsdk_urls_are_refused_with_the_pymavlink_spelling(url: str, hint: str) -> None:
+    from crackseg.edge.runtime.pose.mavlink import MavlinkError, MavlinkInput, mavsdk_hint
+
+    assert hint in (mavsdk_hint(url) or "")
+    with pytest.raises(MavlinkError, match="MAVSDK's form"):
+        MavlinkInput(url, PoseTrack()).open()  # before pymavlink is asked: no DNS lookup of "udp"
+    assert mavsdk_hint("udpin:0.0.0.0:14550") is None and mavsdk_hint("/dev/ttyACM0") is None

@@ -12,7 +12,8 @@ Samples are stamped with the time they are received on this computer, the clock 
 with: on a serial or local UDP link the transport adds about a millisecond, well inside the track's
 staleness limit, and no mapping from the autopilot's boot clock is needed. The connection string is
 pymavlink's: ``udpin:HOST:PORT`` (listen), ``udpout:HOST:PORT``, ``tcp:HOST:PORT``, or a serial device
-(``/dev/ttyACM0``, with ``baud``). ``pymavlink`` is imported only when a MAVLink input opens.
+(``/dev/ttyACM0``, with ``baud``). MAVSDK's ``udp://:14540`` form is refused with the pymavlink spelling
+(:func:`mavsdk_hint`). ``pymavlink`` is imported only when a MAVLink input opens.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from crackseg.edge.runtime.pose import PoseParts
 from crackseg.edge.runtime.pose.track import PoseTrack
 from crackseg.edge.runtime.worker import Worker
 
-__all__ = ["MAVLINK_MESSAGES", "MavlinkError", "MavlinkInput"]
+__all__ = ["MAVLINK_MESSAGES", "MavlinkError", "MavlinkInput", "mavsdk_hint"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,36 @@ def pose_sample(message: Any) -> tuple[PoseParts, tuple[float, ...]] | None:
     return None
 
 
+_MAVSDK_SCHEMES = {
+    "udp": "udpin",
+    "udpin": "udpin",
+    "udpout": "udpout",
+    "tcp": "tcp",
+    "tcpin": "tcpin",
+    "tcpout": "tcp",
+}
+
+
+def mavsdk_hint(url: str) -> str | None:
+    """For a MAVSDK-style URL (``udp://:14540``, ``udpin://0.0.0.0:14540``, ``serial:///dev/ttyACM0:57600``), the
+    pymavlink spelling to use instead; ``None`` for anything else. pymavlink would read ``udp://host`` as a
+    host name and fail with a DNS error."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    if scheme == "serial":
+        device, _, baud = rest.rpartition(":") if rest.count(":") else (rest, "", "")
+        return f"that is MAVSDK's form; pymavlink takes the device alone: --mavlink {device or rest}" + (
+            f" --mavlink-baud {baud}" if baud.isdigit() else ""
+        )
+    if scheme not in _MAVSDK_SCHEMES:
+        return None
+    host, _, port = rest.rpartition(":")
+    host = host or "0.0.0.0"
+    listen = " (listen for the autopilot)" if _MAVSDK_SCHEMES[scheme] == "udpin" else ""
+    return f"that is MAVSDK's form; pymavlink's is {_MAVSDK_SCHEMES[scheme]}:{host}:{port}{listen}"
+
+
 class MavlinkInput(Worker):
     """Feeds a :class:`PoseTrack` from a MAVLink connection, on its own thread, from :meth:`open` to :meth:`close`.
 
@@ -93,6 +124,9 @@ class MavlinkInput(Worker):
         return f"MAVLink {self.url}"
 
     def _open_impl(self) -> None:
+        hint = mavsdk_hint(self.url)
+        if hint:
+            raise MavlinkError(f"cannot open MAVLink connection {self.url!r}: {hint}")
         mavutil = _import_mavutil()
         try:
             self._connection = mavutil.mavlink_connection(self.url, baud=self.baud, source_system=255)
