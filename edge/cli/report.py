@@ -24,7 +24,7 @@ from crackseg.edge.report.geojson import detections_geojson
 from crackseg.edge.report.inventory import build_inventory
 from crackseg.edge.report.page import render_report
 from crackseg.edge.report.recording import read_recording
-from crackseg.edge.runtime.inventory.formats import dumps_geojson, inventory_csv, inventory_kml
+from crackseg.edge.runtime.inventory.formats import dumps_geojson, inventory_csv, inventory_kml, iso_time
 
 __all__ = ["add_args", "run"]
 
@@ -51,6 +51,12 @@ def run(args: argparse.Namespace) -> int:
         raise CracksegError(f"--worst must be at least 0, got {args.worst}")
     started = time.perf_counter()
     recording = read_recording(args.recording, args.run)
+    if args.run is None and recording.runs > 1:
+        log.warning(
+            "%s holds %d runs (%s); reporting the last, run %d, started %s: choose another with --run ID",
+            args.recording, recording.runs, ", ".join(map(str, recording.run_ids)), recording.run_id,
+            iso_time(recording.started_ns),
+        )  # fmt: skip
     html_path = args.out or args.recording.with_suffix(".html")
     geojson_path = args.geojson or args.recording.with_suffix(".geojson")
     inventory = build_inventory(recording)

@@ -110,6 +110,8 @@ class Recording:
     info: dict[str, Any]
     frames: list[FrameRow] = field(default_factory=list)
     runs: int = 1
+    run_ids: tuple[int, ...] = ()
+    """Every run the database holds, oldest first."""
 
 
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
@@ -148,4 +150,4 @@ def _read(db: sqlite3.Connection, path: Path, run_id: int | None) -> Recording:
     selected = ", ".join(name if name in frame_columns else "NULL" for name in _FRAME_COLUMNS)
     rows = db.execute(f"SELECT {selected} FROM frames WHERE run_id = ? ORDER BY capture_ns, id", (chosen,))
     frames = [FrameRow(*row) for row in rows]
-    return Recording(path, chosen, started_ns, json.loads(info) if info else {}, frames, len(run_ids))
+    return Recording(path, chosen, started_ns, json.loads(info) if info else {}, frames, len(run_ids), tuple(run_ids))

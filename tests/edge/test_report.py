@@ -236,3 +236,19 @@ def test_a_recording_without_frames_never_reads_as_a_clean_structure(
     assert "<dt>threshold</dt><dd>0.500</dd>" in html  # from the run's description, not "?"
     assert main(["report", str(db)]) == 1  # the page is written, and the command fails
     assert "no frames" in capsys.readouterr().err and "No frames were recorded" in db.with_suffix(".html").read_text()
+
+
+def test_the_report_names_the_run_it_picked_when_the_recording_holds_several(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "flight.db"
+    _record(db, 3, "none")
+    _record(db, 4, "none")
+    with caplog.at_level(logging.INFO):
+        assert main(["report", str(db)]) == 0
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "holds 2 runs (1, 2); reporting the last, run 2, started " in warning and "--run ID" in warning
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main(["report", str(db), "--run", "1"]) == 0
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
