@@ -57,7 +57,7 @@ from crackseg.edge.bench.config import BACKENDS, BenchConfig, BenchError, Measur
 from crackseg.edge.bench.report import markdown, write_json, write_markdown, write_plot
 from crackseg.edge.bench.sweep import run_bench
 from crackseg.edge.cli.options import add_stats_mode
-from crackseg.edge.cli.run import default_model
+from crackseg.edge.runtime.assembly import default_model
 from crackseg.edge.runtime.sinks.publish_zmq import ENCODINGS
 from crackseg.edge.runtime.sources import open_source
 

@@ -6,7 +6,8 @@ recorded to SQLite; --overlay draws them on the frames for the operator (a video
 RTP/UDP stream). The run ends when the source ends, after --frames or --duration, or on
 SIGINT/SIGTERM (sources released, sockets closed, recording flushed; exit status 130 after SIGINT, 0
 after SIGTERM). Live metrics (fps, per-stage latency p50/p95/p99, drops) are logged every --log-every
-seconds.
+seconds. The command only parses and reports: its options become one
+:class:`~crackseg.edge.runtime.assembly.RunConfig`, which the runtime assembles (edge/runtime/assembly/).
 
   crackseg run --frames 50 --listen                     # demo: publish and print what a controller receives
   crackseg listen & crackseg run --source /dev/video0   # the same in two processes, from a camera
@@ -44,51 +45,38 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.artifact.number_options import float_in
 from crackseg.edge.artifact.size import parse_size
 from crackseg.edge.artifact.size_options import add_old_size_spelling
-from crackseg.edge.artifact.spec import ModelSpec
-from crackseg.edge.backends import Runner, open_runner
 from crackseg.edge.bench.machine import library_versions
 from crackseg.edge.cli.listen import describe
 from crackseg.edge.cli.options import add_stats_mode, database_path, nonblank
-from crackseg.edge.models import BUNDLED_MODELS, DEFAULT_MODEL_NAME, bundled_model, model_path
-from crackseg.edge.runtime.geometry import BLENDS, Geometry, make_geometry
-from crackseg.edge.runtime.inventory.camera import camera_record
-from crackseg.edge.runtime.message import MessageBuilder
-from crackseg.edge.runtime.pipeline import Pipeline, PipelineConfig, Sink
-from crackseg.edge.runtime.pose.mavlink import MavlinkInput
-from crackseg.edge.runtime.pose.odometry import DEFAULT_ODOMETRY_TOPIC, OdometryInput
-from crackseg.edge.runtime.pose.track import PoseTrack
-from crackseg.edge.runtime.pose.watch import DEFAULT_SILENCE_S, PoseFeed, PoseWatch
-from crackseg.edge.runtime.postprocess import Postprocessor
-from crackseg.edge.runtime.replay import ReplayRunner
-from crackseg.edge.runtime.sinks.overlay_output import DEFAULT_FPS as DEFAULT_OVERLAY_FPS
-from crackseg.edge.runtime.sinks.overlay_output import OverlayOutput
-from crackseg.edge.runtime.sinks.publish_zmq import (
-    ENCODINGS,
-    ZmqPublisher,
-    connect_endpoint,
-    import_zmq,
-    load_curve_key,
+from crackseg.edge.models import BUNDLED_MODELS, DEFAULT_MODEL_NAME, model_path
+from crackseg.edge.runtime.assembly import (
+    DEFAULT_SOURCE,
+    MaskConfig,
+    OverlayConfig,
+    PoseConfig,
+    PublishConfig,
+    ReplayConfig,
+    RunConfig,
+    SerialConfig,
+    assemble,
 )
-from crackseg.edge.runtime.sinks.record import Recorder
-from crackseg.edge.runtime.sinks.serial_link import SerialLink
+from crackseg.edge.runtime.geometry import BLENDS
+from crackseg.edge.runtime.pipeline import PipelineConfig
+from crackseg.edge.runtime.pose.odometry import DEFAULT_ODOMETRY_TOPIC
+from crackseg.edge.runtime.sinks.overlay_output import DEFAULT_FPS as DEFAULT_OVERLAY_FPS
+from crackseg.edge.runtime.sinks.publish_zmq import ENCODINGS, connect_endpoint, import_zmq
 from crackseg.edge.runtime.sinks.subscribe import Subscriber
-from crackseg.edge.runtime.sources import LIVE_KINDS, BaseSource, open_source
-from crackseg.edge.runtime.sources.capture import ReconnectPolicy
-from crackseg.edge.runtime.sources.memory import MemoryPlayback, read_frames
-from crackseg.edge.runtime.sources.uri import parse_uri
-from crackseg.edge.runtime.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC, model_hash
+from crackseg.edge.runtime.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC
 
-__all__ = ["add_args", "default_model", "run"]
+__all__ = ["add_args", "run"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SOURCE = "synthetic://"
 BACKEND_CHOICES = ("auto", "replay")
 _GATE_TIMEOUT_S = 10.0
 """``--listen``: start anyway (with a warning) if the local listener heard nothing for this long."""
@@ -296,74 +284,19 @@ def _local_listener(subscriber: Subscriber, gate: threading.Event, finished: thr
     return threading.Thread(target=listen, name="crackseg-listen", daemon=True)
 
 
-def default_model() -> Path:
-    """The bundled ONNX model, used when no ``--model`` is given; its absence is a one-line error."""
-    try:
-        return bundled_model(".onnx")
-    except CracksegError as exc:
-        raise CracksegError(f"{exc}; pass a model with --model") from None
-
-
-def _pose_track(args: argparse.Namespace, stack: ExitStack) -> PoseTrack | None:
-    """Open the configured pose inputs, feeding one track; ``None`` without any (frames then carry no pose)."""
-    if not (args.mavlink or args.odometry):
-        return None
-    try:
-        track = PoseTrack(args.pose_max_age)
-    except ValueError as exc:
-        raise CracksegError(str(exc)) from None
-    feeds: list[PoseFeed] = []
-    if args.mavlink:
-        feeds.append(stack.enter_context(MavlinkInput(args.mavlink, track, args.mavlink_baud)))
-    if args.odometry:
-        odometry = OdometryInput(args.odometry, track, args.odometry_topic.encode(), args.odometry_baud)
-        feeds.append(stack.enter_context(odometry))
-    stack.enter_context(PoseWatch(feeds, max(DEFAULT_SILENCE_S, args.pose_max_age)))  # warns while the run goes on
-    return track
-
-
-def _run_info(
-    args: argparse.Namespace, model: Path, spec: ModelSpec, threshold: float, source_id: str
-) -> dict[str, Any]:
-    """What a recording keeps about its run, for ``crackseg report``."""
-    return {
-        "model": model.name, "arch": spec.arch, "threshold": threshold, "spec_threshold": spec.threshold,
-        "stats": args.stats, "source": source_id, "mavlink": args.mavlink, "odometry": args.odometry,
-        "camera": camera_record(args.camera, args.hfov), "versions": library_versions(),
-    }  # fmt: skip
-
-
-def _replaying(
-    stack: ExitStack, model: Runner, source: BaseSource, geometry: Geometry, args: argparse.Namespace
-) -> tuple[ReplayRunner, MemoryPlayback]:
-    """The replay runner with the maps of the source's first ``--replay-frames`` frames, and those frames looped."""
-    frames = read_frames(source, args.replay_frames)
-    replay = ReplayRunner(model, args.replay_ms / 1e3)
-    stack.enter_context(replay)
-    log.info("replay: recording %s's maps of %d frames of %s", model.name, len(frames), source.source_id)
-    replay.record_frames(frames, geometry, args.infer_batch)
-    return replay, MemoryPlayback(frames, source)
-
-
-def _open_source(text: str, reconnect_max_s: float | None) -> BaseSource:
-    """The source ``text`` names, with the reconnect cap asked for (live sources only)."""
-    if reconnect_max_s is None:
-        return open_source(text)
-    uri = parse_uri(text)
-    if uri.kind not in LIVE_KINDS or reconnect_max_s <= 0:
-        raise CracksegError(f"--reconnect-max takes a positive number of seconds and a live source, not {text!r}")
-    return open_source(uri, reconnect=ReconnectPolicy(initial_s=min(0.25, reconnect_max_s), max_s=reconnect_max_s))
-
-
-def run(args: argparse.Namespace) -> int:
-    source = _open_source(args.source, args.reconnect_max)  # a bad URI or option fails here, before the model
+def _config(args: argparse.Namespace) -> RunConfig:
+    """The run the options describe; a contradiction between options is one line."""
     if args.replay_frames < 1 or args.replay_ms < 0:
         raise CracksegError(
             f"--replay-frames must be >= 1 and --replay-ms >= 0, got {args.replay_frames} and {args.replay_ms}"
         )
-    model = args.model or default_model()
+    if args.curve_clients and args.listen:
+        raise CracksegError(
+            "--listen's local subscriber has no authorized client key: with --curve-clients, run crackseg listen "
+            "with a client keypair instead"
+        )
     try:
-        config = PipelineConfig(
+        pipeline = PipelineConfig(
             max_frames=args.frames,
             duration_s=args.duration,
             infer_batch=args.infer_batch,
@@ -372,54 +305,52 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CracksegError(str(exc)) from None
-    curve_secret = load_curve_key(args.curve_secret_key, "secret") if args.curve_secret_key else None
-    if args.curve_clients and args.listen:
-        raise CracksegError(
-            "--listen's local subscriber has no authorized client key: with --curve-clients, run crackseg listen "
-            "with a client keypair instead"
-        )
+    serial = None
+    if args.serial:
+        serial = SerialConfig(args.serial, args.serial_baud, args.serial_rate, optional=args.serial_optional)
+    overlay = OverlayConfig(args.overlay, args.overlay_fps, args.overlay_every_frame) if args.overlay else None
+    return RunConfig(
+        source=args.source,
+        reconnect_max_s=args.reconnect_max,
+        model=args.model,
+        replay=ReplayConfig(args.replay_ms / 1e3, args.replay_frames) if args.backend == "replay" else None,
+        pipeline=pipeline,
+        mask=MaskConfig(
+            args.threshold, args.hysteresis, args.input_size, args.tile, args.tile_overlap, args.tile_blend, args.stats
+        ),
+        publish=PublishConfig(
+            args.bind, args.topic.encode(), args.encoding, args.sndhwm, args.curve_secret_key, args.curve_clients
+        ),
+        serial=serial,
+        record=args.record,
+        overlay=overlay,
+        pose=PoseConfig(
+            mavlink=args.mavlink,
+            mavlink_baud=args.mavlink_baud,
+            odometry=args.odometry,
+            odometry_topic=args.odometry_topic.encode(),
+            odometry_baud=args.odometry_baud,
+            max_age_s=args.pose_max_age,
+            camera=args.camera,
+            hfov_deg=args.hfov,
+        ),
+        versions=library_versions() if args.record else {},
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    config = _config(args)
     stop, gate, finished = threading.Event(), threading.Event(), threading.Event()
     with ExitStack() as stack:
-        runner = stack.enter_context(open_runner(model))
-        spec = runner.spec
-        try:
-            geometry = make_geometry(spec, args.input_size, args.tile, args.tile_overlap, args.tile_blend)
-            threshold = spec.threshold if args.threshold is None else args.threshold
-            postprocessor = Postprocessor(threshold, args.hysteresis, stats_mode=args.stats)
-        except ValueError as exc:
-            raise CracksegError(str(exc)) from None
-        if args.backend == "replay":
-            runner, source = _replaying(stack, runner, source, geometry, args)
-        publisher = stack.enter_context(
-            ZmqPublisher(args.bind, args.topic.encode(), args.sndhwm, curve_secret, args.curve_clients)
-        )
-        sinks: list[Sink] = [publisher]
-        if args.serial:
-            link = SerialLink(args.serial, args.serial_baud, args.serial_rate, optional=args.serial_optional)
-            sinks.append(stack.enter_context(link))
-        if args.record:
-            info = _run_info(args, model, spec, threshold, source.source_id)
-            sinks.append(stack.enter_context(Recorder(args.record, run_info=info)))
-        if args.overlay:
-            sinks.append(
-                stack.enter_context(OverlayOutput(args.overlay, args.overlay_fps, every_frame=args.overlay_every_frame))
-            )
+        assembly = stack.enter_context(assemble(config))
         if args.listen:
-            server_key = import_zmq().curve_public(curve_secret) if curve_secret else None
+            publisher, secret = assembly.publisher, assembly.curve_secret
+            server_key = import_zmq().curve_public(secret) if secret else None
             subscriber = Subscriber(connect_endpoint(publisher.endpoint), publisher.topic, curve_server_key=server_key)
             listener = _local_listener(stack.enter_context(subscriber), gate, finished)
             listener.start()
             stack.callback(listener.join, _GATE_TIMEOUT_S)
             stack.callback(finished.set)  # runs first: the listener drains, then everything closes
-        log.info(
-            "model %s (%s), threshold %.2f, %s statistics, source %s",
-            model.name, spec.arch, threshold, args.stats, source.source_id,
-        )  # fmt: skip
-        if runner.measurement_note:
-            log.info("%s", runner.measurement_note)
-        track = _pose_track(args, stack)
-        builder = MessageBuilder(model_hash(model), ENCODINGS[args.encoding], None if track is None else track.at)
-        pipeline = Pipeline(source, runner, geometry, postprocessor, builder, sinks, config)
         with _stop_on_signals(stop) as received:
-            pipeline.run(stop, gate if args.listen else None)
+            assembly.pipeline.run(stop, gate if args.listen else None)
     return 130 if signal.SIGINT in received else 0

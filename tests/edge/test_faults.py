@@ -282,9 +282,9 @@ def test_4_through_the_command_line_it_is_one_line(
 ) -> None:
     pytest.importorskip("zmq")
     pytest.importorskip("cv2")
-    from crackseg.edge.cli import run as run_command
+    from crackseg.edge.runtime.assembly import build
 
-    monkeypatch.setattr(run_command, "open_runner", lambda path: _FakeModel("half"))
+    monkeypatch.setattr(build, "open_runner", lambda path: _FakeModel("half"))
     (tmp_path / "m.onnx").write_bytes(b"a model file, hashed for the messages")
     argv = ["run", "--model", str(tmp_path / "m.onnx"), "--source", "synthetic://?width=128&height=96&fps=0",
             "--frames", "2", "--bind", "tcp://127.0.0.1:*", "--log-every", "0",

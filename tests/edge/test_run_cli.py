@@ -255,11 +255,11 @@ def test_missing_bundled_model_says_to_pass_one(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from crackseg.edge.artifact.errors import CracksegError
-    from crackseg.edge.cli import run as run_command
+    from crackseg.edge.runtime.assembly import build
 
     def missing(suffix: str = ".onnx") -> Path:
         raise CracksegError("the bundled default model scnet-t-deepcrack.onnx is missing from this installation")
 
-    monkeypatch.setattr(run_command, "bundled_model", missing)
+    monkeypatch.setattr(build, "bundled_model", missing)
     assert main(["run", "--frames", "1"]) == 1
     assert "pass a model with --model" in capsys.readouterr().err
