@@ -106,13 +106,15 @@ def test_odometry_over_zeromq_feeds_the_track(endpoint: str) -> None:
             deadline = time.monotonic() + 20
             while odometry.received < 3 and time.monotonic() < deadline:  # a SUB misses what precedes its connect
                 sample = {"chainage_m": 7.25, "roll_deg": 0, "pitch_deg": 1, "yaw_deg": 2, "t_ns": T0}
-                publisher.send(b"crackseg/odometry" + json.dumps(sample).encode())
+                publisher.send(b"crackseg/odometry" + json.dumps(sample).encode())  # one frame: topic + json
+                publisher.send_multipart([b"crackseg/odometry", json.dumps(sample).encode()])  # [topic, json]
                 publisher.send(b"crackseg/odometry" + b"garbage")
                 time.sleep(0.05)
     finally:
         publisher.close(linger=0)
         context.term()
     assert odometry.received >= 3 and odometry.malformed >= 2
+    assert odometry.malformed <= odometry.received // 2 + 1  # the multipart samples parsed too, not as garbage
     pose = track.at(T0 + 2 * S)
     assert (pose.chainage_m, pose.attitude) == (7.25, Attitude(0.0, 1.0, 2.0))
     assert pose.stale == PoseParts.CHAINAGE | PoseParts.ATTITUDE and pose.age_ms == 2000

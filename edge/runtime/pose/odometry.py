@@ -9,8 +9,13 @@ together (the ``attitude`` part); ``t_ns`` is when the odometry was measured, in
 epoch, if the crawler's clock is synchronised with this computer's (else leave it out: the receive
 time is used). A malformed sample is skipped and counted, with one warning.
 
-``URI`` is a ZeroMQ endpoint to connect a ``SUB`` socket to (``tcp://``, ``ipc://``; messages start
-with the topic, ``crackseg/odometry`` by default) or a serial port (a device path or a pyserial URL).
+``URI`` is a ZeroMQ endpoint to connect a ``SUB`` socket to (``tcp://``, ``ipc://``) or a serial port (a
+device path or a pyserial URL). Framing:
+
+- ZeroMQ, either of the two usual framings, subscribed by the topic (``crackseg/odometry`` by default):
+  a two-part message ``[topic, json]`` (what ``socket.send_multipart`` and ROS-style bridges send), or a
+  single frame ``topic + json`` (the topic as a prefix, no separator). The JSON is UTF-8, one object.
+- Serial: one JSON object per line (``\n``-terminated, UTF-8).
 """
 
 from __future__ import annotations
@@ -130,10 +135,12 @@ class OdometryInput(Worker):
         import zmq
 
         try:
-            message: bytes = self._transport.recv()
+            parts: list[bytes] = self._transport.recv_multipart()
         except zmq.Again:
             return None
-        return message[len(self.topic) :]
+        if len(parts) > 1:  # [topic, json]: the topic frame matched the subscription, the last frame is the sample
+            return parts[-1]
+        return parts[0][len(self.topic) :]  # topic + json in one frame
 
     def _read_serial(self) -> bytes | None:
         line: bytes = self._transport.readline()
