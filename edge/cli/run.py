@@ -183,16 +183,16 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     overlay.add_argument(
         "--overlay-fps",
         type=float_in(above=0),
-        default=DEFAULT_OVERLAY_FPS,
         help="frame rate of the overlay video: at most this many frames are drawn per second of capture time, "
         "evenly spread, the others skipped (counted), so the overlay's cost follows its own rate and the video "
-        "plays in real time (default: %(default)g)",
+        f"plays in real time (default: the source's rate, at most {DEFAULT_OVERLAY_FPS:g})",
     )
     overlay.add_argument(
         "--overlay-every-frame",
         action="store_true",
         help="draw every published frame instead (reviewing a folder offline): the cost grows with the "
-        "pipeline's rate and the video plays at --overlay-fps whatever the capture rate",
+        "pipeline's rate and the video plays at --overlay-fps (or the rate of the first frames) whatever the "
+        "capture rate",
     )
 
     pose = parser.add_argument_group("pose tagging (each frame carries the vehicle's pose at capture time)")

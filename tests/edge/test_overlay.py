@@ -223,3 +223,26 @@ def test_run_draws_or_counts_every_published_frame(
     assert written + skipped + dropped == 6 and written >= 1  # drawn, or skipped by the pacing, or dropped
     assert skipped == 0 or not every_frame
     assert len(_decoded_frames(video)) == written
+
+
+def test_the_measured_rate_is_the_median_interval_capped_at_the_default() -> None:
+    from crackseg.edge.runtime.sinks.overlay_output import DEFAULT_FPS, measured_fps
+
+    ms = 1_000_000
+    assert measured_fps([0, 100 * ms, 200 * ms, 330 * ms, 400 * ms]) == 10.0  # one late frame does not count
+    assert measured_fps([0, 5 * ms, 10 * ms]) == DEFAULT_FPS  # a fast source is drawn at most 30 a second
+    assert measured_fps([7]) == DEFAULT_FPS and measured_fps([0, 5000 * ms]) == 1.0
+
+
+def test_the_overlay_follows_a_slow_source_so_the_video_lasts_as_long_as_the_capture(
+    endpoint: str, tmp_path: Path
+) -> None:
+    video = tmp_path / "overlay.mkv"
+    args = ["run", "--source", "synthetic://?width=64&height=48&fps=10&pace=file", "--frames", "12",
+            "--bind", endpoint, "--overlay", str(video), "--log-every", "0"]  # fmt: skip
+    assert main(args) == 0
+    capture = cv2.VideoCapture(str(video))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    assert 5.0 <= fps <= 10.5  # the capture rate (10 fps, less on a loaded machine), not 30: plays as captured
+    assert len(_decoded_frames(video)) == 12

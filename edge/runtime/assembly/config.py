@@ -14,7 +14,6 @@ from crackseg.edge.artifact.size import Size
 from crackseg.edge.runtime.geometry import Blend
 from crackseg.edge.runtime.pipeline import PipelineConfig
 from crackseg.edge.runtime.pose.odometry import DEFAULT_ODOMETRY_TOPIC
-from crackseg.edge.runtime.sinks.overlay_output import DEFAULT_FPS as DEFAULT_OVERLAY_FPS
 from crackseg.edge.runtime.stats import StatsMode
 from crackseg.edge.runtime.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC
 
@@ -99,7 +98,8 @@ class OverlayConfig:
     """Masks and statistics drawn on the frames, to a video file or stream."""
 
     target: str
-    fps: float = DEFAULT_OVERLAY_FPS
+    fps: float | None = None
+    """``None``: the source's rate, at most ``overlay_output.DEFAULT_FPS`` frames drawn a second."""
     every_frame: bool = False
 
 

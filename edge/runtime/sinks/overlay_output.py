@@ -17,9 +17,16 @@ another size are scaled to it).
 The overlay is paced by capture time: of the published frames it draws at most ``fps`` per second of
 capture, evenly spread (:class:`FramePacer`), and skips the rest (counted, ``overlay_skipped``). Its cost
 then follows the video's frame rate, not the pipeline's, and the video plays in real time: a 30 fps
-overlay of a 120 fps pipeline draws one frame in four. A source slower than ``fps`` has every frame
-drawn (its video plays faster than real time). ``every_frame`` draws every published frame instead
+overlay of a 120 fps pipeline draws one frame in four. By default (``fps=None``) the video's rate follows
+the source: at most :data:`DEFAULT_FPS` frames a second are drawn, and the video's rate is the drawn
+frames' own, measured from the capture times of the first :data:`RATE_FRAMES` (the median interval), so
+a 10 fps source gives a 10 fps video of the same length. A rate given explicitly is used as is (a source
+slower than it then plays faster than real time). ``every_frame`` draws every published frame instead
 (reviewing a folder offline), at a cost that grows with the pipeline's rate.
+
+Containers: an ``.mkv`` or ``.avi`` overlay stays playable up to its last written frame when the process
+is killed (``kill -9``, power loss); an ``.mp4`` (``.m4v``, ``.mov``) does not, its index being written
+only when the run ends normally: prefer ``.mkv`` on a vehicle.
 
 The publish stage only queues a reference to the frame (``send_frame`` never blocks); drawing and
 encoding run on this sink's own thread. When that thread falls ``queue_size`` frames behind, new frames
@@ -28,6 +35,7 @@ are dropped from the overlay and counted (``overlay_dropped``), so a slow encode
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import re
@@ -46,17 +54,21 @@ from crackseg.edge.runtime.writer_flush import flush_writer
 __all__ = [
     "DEFAULT_FPS",
     "FILE_CODECS",
+    "RATE_FRAMES",
     "FramePacer",
     "OverlayError",
     "OverlayOutput",
     "OverlayTarget",
+    "measured_fps",
     "parse_overlay_target",
 ]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 30.0
-"""The overlay video's frame rate unless ``--overlay-fps`` says otherwise."""
+"""The most frames a second the overlay draws unless ``--overlay-fps`` says otherwise."""
+RATE_FRAMES = 5
+"""Frames (drawn and held, a bounded few) whose capture times measure the video's rate when it follows the source."""
 
 FILE_CODECS = {"mp4": "mp4v", "m4v": "mp4v", "mov": "mp4v", "avi": "MJPG", "mkv": "MJPG"}
 """Video file extension -> FourCC of the codec OpenCV writes it with."""
@@ -132,12 +144,24 @@ class FramePacer:
         return True
 
 
+def measured_fps(capture_ns: list[int]) -> float:
+    """Frames per second from capture times: one over the median interval, at most :data:`DEFAULT_FPS` and at
+    least 1 (:data:`DEFAULT_FPS` with fewer than two distinct times)."""
+    intervals = sorted(b - a for a, b in itertools.pairwise(capture_ns) if b > a)
+    if not intervals:
+        return DEFAULT_FPS
+    middle = len(intervals) // 2
+    median_ns = intervals[middle] if len(intervals) % 2 else (intervals[middle - 1] + intervals[middle]) / 2
+    return round(min(DEFAULT_FPS, max(1.0, 1e9 / median_ns)), 2)
+
+
 class OverlayOutput(Worker):
     """A sink that draws the published frames (paced) and writes them to a video file or stream from its own thread.
 
     Args:
         target: the ``--overlay`` URI (see the module table).
-        fps: frame rate of the video, and the most frames drawn per second of capture time.
+        fps: frame rate of the video, and the most frames drawn per second of capture time; ``None``: the
+            published frames' own rate, at most :data:`DEFAULT_FPS` (module docstring).
         queue_size: frames waiting to be drawn before new ones are dropped.
         every_frame: draw every published frame, not ``fps`` per second of capture time.
 
@@ -151,13 +175,15 @@ class OverlayOutput(Worker):
     join_timeout_s = 10.0
     thread_name = "crackseg-overlay"
 
-    def __init__(self, target: str, fps: float = DEFAULT_FPS, queue_size: int = 4, every_frame: bool = False) -> None:
+    def __init__(self, target: str, fps: float | None = None, queue_size: int = 4, every_frame: bool = False) -> None:
         super().__init__()
-        if not fps > 0 or queue_size < 1:  # NaN too
+        if (fps is not None and not fps > 0) or queue_size < 1:  # NaN too
             raise OverlayError(f"--overlay-fps must be positive and the queue at least 1, got {fps} and {queue_size}")
         self.target = parse_overlay_target(target)
         self.fps = fps
-        self._pacer = None if every_frame else FramePacer(fps)
+        """The video's frame rate; ``None`` until measured when it follows the source."""
+        self._pacer = None if every_frame else FramePacer(fps or DEFAULT_FPS)
+        self._pending: list[tuple[int, Any]] = []  # (capture_ns, drawn BGR) while the rate is being measured
         self._queue: queue.Queue[tuple[Frame, MaskMessage] | threading.Event | None] = queue.Queue(maxsize=queue_size)
         self._writer: Any = None
         self._size: tuple[int, int] | None = None  # OpenCV's dsize: (width, height)
@@ -220,12 +246,31 @@ class OverlayOutput(Worker):
     def _run(self) -> None:
         while (item := self._queue.get()) is not _END:
             if isinstance(item, threading.Event):  # a flush: everything queued before it is written
+                self._write_pending()
                 item.set()
                 continue
             frame, message = item
             assert message.mask is not None and message.stats is not None
             lines = caption(message.frame_id, message.stats, message.pose)
-            self._write(draw_overlay(frame.image, message.mask, message.stats, lines))
+            bgr = draw_overlay(frame.image, message.mask, message.stats, lines)
+            if self.fps is not None:
+                self._write(bgr)
+                continue
+            self._pending.append((frame.capture_ns, bgr))
+            if len(self._pending) >= RATE_FRAMES:
+                self._write_pending()
+        self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Fix the video's rate from the frames held so far (when it follows the source), then write them."""
+        if not self._pending:
+            return
+        if self.fps is None:
+            self.fps = measured_fps([capture_ns for capture_ns, _ in self._pending])
+            log.info("overlay video at %.4g fps, the rate of the frames drawn", self.fps)
+        for _, bgr in self._pending:
+            self._write(bgr)
+        self._pending.clear()
 
     def _write(self, bgr: Any) -> None:
         import cv2
