@@ -65,9 +65,10 @@ def test_caption_adds_the_pose_and_marks_it_stale() -> None:
     _, message = _frame_and_message(0)
     assert message.stats is not None
     pose = Pose(position=GeoPosition(47.5, 8.25, 500.0, 31.5), stale=PoseParts.POSITION, age_ms=2500)
-    assert caption(0, message.stats, pose)[1] == "STALE position 2500 ms old  lat 47.500000 lon 8.250000 alt 31.5 m"
+    expected = "STALE position 2500 ms old  lat 47.500000 lon 8.250000  31.5 m above home"
+    assert caption(0, message.stats, pose)[1] == expected
     fresh = Pose(position=GeoPosition(47.5, 8.25, 500.0, 31.5), age_ms=12)
-    assert caption(0, message.stats, fresh)[1].endswith("alt 31.5 m  pose age 12 ms")
+    assert caption(0, message.stats, fresh)[1].endswith("  31.5 m above home  pose age 12 ms")  # AMSL is 500
 
 
 def test_caption_lines_are_broken_to_fit_the_image_so_the_stale_flag_is_never_cut_off() -> None:

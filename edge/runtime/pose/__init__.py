@@ -95,7 +95,10 @@ class Pose:
         }
 
     def describe(self) -> str:
-        """One human line, e.g. ``STALE position 900 ms old  lat 47.3977 lon 8.5456 alt 12.0 m  yaw 91.0``.
+        """One human line, e.g. ``STALE position 900 ms old  lat 47.3977 lon 8.5456  12.0 m above home  yaw 91.0``.
+
+        The height is above the home (take-off) point, as the autopilot reports it; the GeoJSON's ``z`` and the
+        ``alt_m`` field are above mean sea level.
 
         A stale pose says so first, with its age, so that a line cut short still carries the warning.
         """
@@ -104,7 +107,7 @@ class Pose:
             words.append(f"STALE {','.join(self.to_dict()['stale'])} {self.age_ms} ms old")
         if self.position is not None:
             p = self.position
-            words.append(f"lat {p.lat_deg:.6f} lon {p.lon_deg:.6f} alt {p.rel_alt_m:.1f} m")
+            words += [f"lat {p.lat_deg:.6f} lon {p.lon_deg:.6f}", f"{p.rel_alt_m:.1f} m above home"]
         if self.chainage_m is not None:
             words.append(f"chainage {self.chainage_m:.2f} m")
         if self.attitude is not None:
