@@ -275,7 +275,8 @@ class Wiring:
 
     @property
     def postprocessor(self) -> Postprocessor:
-        return Postprocessor(self.runner.spec.threshold, stats_mode=self.stats_mode)
+        spec = self.runner.spec
+        return Postprocessor(spec.threshold, stats_mode=self.stats_mode, min_component_px=spec.min_component_px)
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -59,3 +60,20 @@ def test_a_configuration_runs_without_the_command(scnet_t_onnx: Path, endpoint: 
         assert run.model == scnet_t_onnx and run.threshold == run.spec.threshold
         report = run.pipeline.run(threading.Event())
     assert report.metrics.published == 3
+
+
+def test_the_runs_masks_follow_the_models_component_rule(scnet_t_onnx: Path, endpoint: str, tmp_path: Path) -> None:
+    """A spec's min_component_px reaches the runtime: what is published is what the evaluator scored."""
+    pytest.importorskip("zmq")
+    onnx = pytest.importorskip("onnx")
+    from crackseg.edge.artifact.read import read_spec
+    from crackseg.export.onnx import embed_spec
+
+    graph = onnx.load(str(scnet_t_onnx))
+    embed_spec(graph, dataclasses.replace(read_spec(scnet_t_onnx), min_component_px=9))
+    ruled = tmp_path / "ruled.onnx"
+    onnx.save(graph, str(ruled))
+    source = "synthetic://?width=64&height=48&fps=0"
+    config = RunConfig(source=source, model=ruled, publish=PublishConfig(bind=endpoint))
+    with assemble(config) as run:
+        assert run.pipeline.postprocessor.min_component_px == 9

@@ -165,7 +165,9 @@ def assemble(config: RunConfig) -> Iterator[Assembly]:
         try:
             geometry = make_geometry(spec, mask.input_size, mask.tile, mask.tile_overlap, mask.tile_blend)
             threshold = spec.threshold if mask.threshold is None else mask.threshold
-            postprocessor = Postprocessor(threshold, mask.hysteresis, stats_mode=mask.stats)
+            postprocessor = Postprocessor(
+                threshold, mask.hysteresis, stats_mode=mask.stats, min_component_px=spec.min_component_px
+            )
         except ValueError as exc:
             raise CracksegError(str(exc)) from None
         if config.replay is not None:
