@@ -6,6 +6,8 @@ map tiles), coverage, crack length and width over time, the worst frames with th
 a table of every frame (map marks and gallery images link to its rows). The GeoJSON holds one point
 per frame with cracks, with its statistics, for GIS tools. A run recorded with a camera model also gets
 its crack inventory: one entry per physical crack in metres, on the page and as GeoJSON, KML and CSV.
+With the mcap package installed, NAME.mcap holds the run for Foxglove (camera thumbnails, crack boxes,
+location fixes, the inventory).
 
   crackseg run --source flight.mp4 --mavlink udpin:0.0.0.0:14550 --camera camera_info.yaml --record flight.db
   crackseg report flight.db       # flight.html, flight.geojson and flight.inventory.{geojson,kml,csv} beside it
@@ -22,8 +24,10 @@ from pathlib import Path
 from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.report.geojson import detections_geojson
 from crackseg.edge.report.inventory import build_inventory
+from crackseg.edge.report.mcap_log import McapError, write_mcap
 from crackseg.edge.report.page import render_report
-from crackseg.edge.report.recording import read_recording
+from crackseg.edge.report.recording import Recording, read_recording
+from crackseg.edge.runtime.inventory.associate import Inventory
 from crackseg.edge.runtime.inventory.formats import dumps_geojson, inventory_csv, inventory_kml, iso_time
 
 __all__ = ["add_args", "run"]
@@ -42,8 +46,27 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         help="the crack inventory's files, STEM.inventory.geojson, .kml and .csv (default: the recording's name); "
         "written when the run recorded a camera (crackseg run --camera or --hfov)",
     )
+    parser.add_argument(
+        "--mcap",
+        type=Path,
+        metavar="FILE",
+        help="the run as MCAP for Foxglove: camera thumbnails, crack boxes, location fixes and the inventory "
+        "(default: the recording's name with .mcap, written when the mcap package is installed)",
+    )
     parser.add_argument("--run", type=int, metavar="ID", help="which run of the recording (default: the last)")
     parser.add_argument("--worst", type=int, default=12, metavar="N", help="frames in the gallery (default: 12)")
+
+
+def _write_mcap(recording: Recording, inventory: Inventory | None, path: Path | None) -> None:
+    """The MCAP file: always when ``--mcap`` names one, else when the ``mcap`` package is installed."""
+    try:
+        counts = write_mcap(recording, path or recording.path.with_suffix(".mcap"), inventory)
+    except McapError as exc:
+        if path is not None:
+            raise
+        log.info("no MCAP file: %s", exc)
+        return
+    log.info("MCAP: %s", ", ".join(f"{n} on {topic}" for topic, n in counts.items()))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         if inventory is not None:
             for suffix, text in (("geojson", dumps_geojson), ("kml", inventory_kml), ("csv", inventory_csv)):
                 Path(f"{stem}.inventory.{suffix}").write_text(text(inventory), encoding="utf-8")
+        _write_mcap(recording, inventory, args.mcap)
     except OSError as exc:
         raise CracksegError(f"cannot write the report: {exc}") from None
     if not recording.frames:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -252,3 +253,35 @@ def test_the_report_names_the_run_it_picked_when_the_recording_holds_several(
     with caplog.at_level(logging.INFO):
         assert main(["report", str(db), "--run", "1"]) == 0
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_the_mcap_file_reads_back_with_foxglove_schemas_images_annotations_and_fixes(tmp_path: Path) -> None:
+    pytest.importorskip("mcap")
+    from mcap.reader import make_reader
+
+    db = tmp_path / "flight.db"
+    _record_flight(db, lost=range(12, 17))
+    assert main(["report", str(db)]) == 0
+    recording = read_recording(db)
+    placed = sum(f.position_placed for f in recording.frames)
+    cracked = [f for f in recording.frames if f.crack_pixels]
+    with db.with_suffix(".mcap").open("rb") as stream:
+        reader = make_reader(stream)
+        schemas = {c.topic: reader.get_summary().schemas[c.schema_id] for c in reader.get_summary().channels.values()}
+        messages: dict[str, list[dict[str, object]]] = {}
+        for _, channel, message in reader.iter_messages():
+            messages.setdefault(channel.topic, []).append(json.loads(message.data))
+    assert {topic: s.name for topic, s in schemas.items()} == {
+        "/camera/image": "foxglove.CompressedImage", "/camera/cracks": "foxglove.ImageAnnotations",
+        "/vehicle/fix": "foxglove.LocationFix", "/inventory": "foxglove.GeoJSON",
+    }  # fmt: skip
+    assert all(s.encoding == "jsonschema" for s in schemas.values())
+    assert len(messages["/vehicle/fix"]) == placed == len(recording.frames) - 5  # stale fixes are not fixes
+    assert len(messages["/camera/image"]) == len(messages["/camera/cracks"]) == len(cracked)
+    image = messages["/camera/image"][0]
+    jpeg = np.frombuffer(base64.b64decode(str(image["data"])), np.uint8)
+    assert image["format"] == "jpeg" and cv2.imdecode(jpeg, cv2.IMREAD_COLOR) is not None
+    boxes = messages["/camera/cracks"][0]["points"]
+    assert isinstance(boxes, list) and boxes and len(boxes[0]["points"]) == 4
+    (inventory,) = messages["/inventory"]
+    assert json.loads(str(inventory["geojson"]))["type"] == "FeatureCollection"
