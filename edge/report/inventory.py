@@ -17,7 +17,7 @@ from crackseg.edge.runtime.inventory.camera import camera_from_record
 from crackseg.edge.runtime.inventory.formats import CrackRow, inventory_rows
 from crackseg.edge.runtime.sinks.record import RecordError, load_mask
 
-__all__ = ["build_inventory", "inventory_table"]
+__all__ = ["SORT_SCRIPT", "build_inventory", "inventory_table"]
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +58,58 @@ def inventory_table(inventory: Inventory | None, recording: Recording | None = N
         + (f"; {inventory.unplaced} frames with cracks had no usable pose" if inventory.unplaced else "")
         + ".</p>"
     )
-    head = (
-        "<tr><th>crack</th><th>length (m)</th><th>max width (mm)</th><th>area (m²)</th><th>views</th>"
-        "<th>first seen</th><th>last seen</th><th>best frame</th><th>lon, lat (start)</th></tr>"
-    )
+    head = "<thead><tr>" + "".join(f'<th data-key="{key}">{label}</th>' for key, label in _COLUMNS) + "</tr></thead>"
     body = "".join(
-        f'<tr><td><a href="#crack-{r.id}">{r.id}</a></td>'
-        f"<td>{r.length_m:.2f}{'' if r.complete else ' ≥'}</td><td>{r.max_width_m * 1e3:.0f}</td>"
-        f"<td>{r.area_m2:.3f}</td><td>{r.views}</td><td>{escape(r.first_seen)}</td><td>{escape(r.last_seen)}</td>"
-        f'<td><a href="#frame-{r.best_frame_id}">{r.best_frame_id}</a></td>'
+        f'<tr><td data-sort="{r.id}"><a href="#crack-{r.id}">{r.id}</a></td>'
+        f'<td data-sort="{r.length_m}">{r.length_m:.2f}{"" if r.complete else " ≥"}</td>'
+        f'<td data-sort="{r.max_width_m}">{r.max_width_m * 1e3:.0f}</td>'
+        f'<td data-sort="{r.area_m2}">{r.area_m2:.3f}</td>'
+        f'<td data-sort="{r.views}">{r.views}</td><td>{escape(r.first_seen)}</td><td>{escape(r.last_seen)}</td>'
+        f'<td data-sort="{r.best_frame_id}"><a href="#frame-{r.best_frame_id}">{r.best_frame_id}</a></td>'
         f"<td>{r.line_lonlat[0][0]:.7f}, {r.line_lonlat[0][1]:.7f}</td></tr>"
         for r in rows
     )
-    return note + "<table>" + head + body + "</table>" + _best_views(rows, recording, view_px)
+    table = f'<table class="sortable" id="inventory">{head}<tbody>{body}</tbody></table>'
+    return note + table + _best_views(rows, recording, view_px)
+
+
+_COLUMNS = (
+    ("id", "crack"), ("length_m", "length (m)"), ("max_width_m", "max width (mm)"), ("area_m2", "area (m²)"),
+    ("views", "views"), ("first_seen", "first seen"), ("last_seen", "last seen"), ("best_frame", "best frame"),
+    ("start", "lon, lat (start)"),
+)  # fmt: skip
+"""The inventory table's columns: the key a ``?sort=KEY`` (or ``KEY-desc``) in the page's URL sorts by, the header."""
+
+SORT_SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var body = table.tBodies[0], heads = table.tHead.rows[0].cells;
+  function value(row, col) {
+    var cell = row.cells[col];
+    return cell.dataset.sort !== undefined ? Number(cell.dataset.sort) : cell.textContent;
+  }
+  function sortBy(col, descending) {
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = value(a, col), y = value(b, col);
+      var order = typeof x === "number" ? x - y : String(x).localeCompare(String(y));
+      return descending ? -order : order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+    table.dataset.sorted = heads[col].dataset.key + (descending ? "-desc" : "");
+  }
+  Array.prototype.forEach.call(heads, function (head, col) {
+    head.title = "click to sort";
+    head.style.cursor = "pointer";
+    head.addEventListener("click", function () { sortBy(col, table.dataset.sorted === head.dataset.key); });
+  });
+  var wanted = new URLSearchParams(window.location.search).get("sort");
+  Array.prototype.forEach.call(heads, function (head, col) {
+    if (wanted && wanted.replace(/-desc$/, "") === head.dataset.key) { sortBy(col, /-desc$/.test(wanted)); }
+  });
+});
+"""
+"""Sorts tables of class ``sortable`` by a clicked header (again: descending), or on load by ``?sort=KEY[-desc]``;
+the report's only script, inline."""
 
 
 def _best_views(rows: list[CrackRow], recording: Recording | None, view_px: int) -> str:

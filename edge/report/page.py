@@ -3,7 +3,8 @@
 Sections: the run (model, threshold, software versions, source, pose inputs), a summary, the map of
 detections (:mod:`crackseg.edge.report.svg`), coverage / skeleton length / maximum width over time, a
 gallery of the worst frames with their masks drawn, and a table of every frame. Images are inline JPEG
-or PNG (``data:`` URIs) and charts inline SVG: no network, no second file.
+or PNG (``data:`` URIs) and charts inline SVG; one small inline script sorts the inventory table: no
+network, no second file.
 
 The gallery draws each mask, its boxes and its caption over the camera thumbnail the recording kept (on
 a neutral grey frame for recordings without thumbnails), with the same drawing as the live ``--overlay``
@@ -15,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from html import escape
 
-from crackseg.edge.report.inventory import inventory_table
+from crackseg.edge.report.inventory import SORT_SCRIPT, inventory_table
 from crackseg.edge.report.recording import FrameRow, Recording
 from crackseg.edge.report.svg import line_chart, map_chart, pose_gaps
 from crackseg.edge.report.views import frame_view
@@ -181,5 +182,5 @@ def render_report(recording: Recording, worst: int = 12, inventory: Inventory | 
         f"<h2>Crack inventory</h2>{inventory_table(inventory, recording, _GALLERY_WIDTH_PX)}"
         f"<h2>Map of crack detections</h2>{crack_map}<h2>Coverage timeline</h2>{charts}"
         f'<h2>Worst frames</h2><div class="gallery">{gallery}</div>'
-        f"<h2>Every frame</h2>{_table(frames, start_ns)}</body></html>"
+        f"<h2>Every frame</h2>{_table(frames, start_ns)}<script>{SORT_SCRIPT}</script></body></html>"
     )

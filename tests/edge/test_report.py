@@ -201,16 +201,25 @@ def test_the_report_renders_in_headless_chromium_without_console_errors(tmp_path
              "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}",
              "--enable-logging=stderr", "--v=0"]  # fmt: skip
     shot = tmp_path / "report.png"
-    run = subprocess.run(
-        [*flags, f"--screenshot={shot}", page], capture_output=True, text=True, timeout=120, check=False
-    )
+
+    def browse(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*flags, *args], capture_output=True, text=True, timeout=120, check=False)
+
+    run = browse(f"--screenshot={shot}", page)
     assert run.returncode == 0, run.stderr[-2000:]
-    dumped = subprocess.run([*flags, "--dump-dom", page], capture_output=True, text=True, timeout=120, check=False)
+    dumped = browse("--dump-dom", page)
     console = [line for line in (run.stderr + dumped.stderr).splitlines() if ":CONSOLE" in line]
     assert console == []  # Chromium logs every console message and uncaught error of the page this way
     dom = dumped.stdout
     assert "Map of crack detections" in dom and "Worst frames" in dom and 'class="north-arrow"' in dom
     assert dom.count('<polyline class="crack"') >= 1 and 'class="pose-lost"' in dom
+    by_length = browse("--dump-dom", db.with_suffix(".html").resolve().as_uri() + "?sort=length_m-desc")
+    assert [line for line in by_length.stderr.splitlines() if ":CONSOLE" in line] == []
+    table = by_length.stdout[by_length.stdout.index('id="inventory"') :]
+    table = table[: table.index("</table>")]
+    lengths = [float(x) for x in re.findall(r'<tr><td data-sort="\d+">.*?</td><td data-sort="([^"]+)"', table)]
+    assert len(lengths) >= 2 and lengths == sorted(lengths, reverse=True)  # the script sorted the table
+    assert 'data-sorted="length_m-desc"' in table
     image = cv2.imread(str(shot))
     print(f"\nscreenshot: {shot}")
     assert image is not None and image.shape[:2] == (2400, 1280)
