@@ -5,7 +5,9 @@ ground. A view joins the entry whose centre line it overlaps: at least half of t
 line, sampled every :data:`SAMPLE_M`, lie within ``tolerance_m`` (plus half the crack's width) of the
 other. Either direction counts, so a crack entering the frame (a part of it) joins the entry of the
 whole. An entry is compared through its best view and its latest view, so a crack that drifts across
-the frame stays one entry. Distinct cracks that cross overlap at one point only and stay apart.
+the frame stays one entry. Distinct cracks that cross overlap at one point only and stay apart. Only
+the entries whose bounding box (grown by the tolerance) meets the view's are compared, so a long survey
+costs in proportion to its views, not to views times cracks.
 
 Best view: a view of the whole crack (not cut by the frame's edge) before a partial one, then the
 finest ground sample distance. Measurements are the median over the entry's complete views (over all
@@ -125,6 +127,9 @@ class Inventory:
         self.plane: TangentPlane | None = None
         self.ground_alt_m: float | None = None
         self.entries: list[CrackEntry] = []
+        self._boxes = np.empty((0, 5))
+        """Per entry: the bounding box (min north, min east, max north, max east) of its best and latest views'
+        lines, and the best view's width; a view compares its line only with the entries whose box it meets."""
         self.unplaced = 0
         """Frames with cracks that could not be projected (no position, attitude or height, or a stale one)."""
 
@@ -154,9 +159,21 @@ class Inventory:
                 joined.append(self._associate(view).id)
         return joined
 
+    def _candidates(self, view: CrackView) -> list[CrackEntry]:
+        """The entries whose box, grown by the association tolerance, meets the view's line's box (the others
+        cannot overlap it: in a long survey, nearly all of them)."""
+        boxes = self._boxes
+        grow = self.tolerance_m + np.maximum(boxes[:, 4], view.max_width_m) / 2
+        low, high = view.line_ne.min(axis=0), view.line_ne.max(axis=0)
+        meets = (
+            (boxes[:, 0] - grow <= high[0]) & (boxes[:, 2] + grow >= low[0])
+            & (boxes[:, 1] - grow <= high[1]) & (boxes[:, 3] + grow >= low[1])
+        )  # fmt: skip
+        return [self.entries[i] for i in np.flatnonzero(meets)]
+
     def _associate(self, view: CrackView) -> CrackEntry:
         best_entry, best_score = None, 0.0
-        for entry in self.entries:
+        for entry in self._candidates(view):
             assert entry.best is not None
             tolerance = self.tolerance_m + max(view.max_width_m, entry.best.max_width_m) / 2
             score = max(overlap(view.line_ne, v.line_ne, tolerance) for v in (entry.best, entry.views[-1]))
@@ -165,7 +182,11 @@ class Inventory:
         if best_entry is None or best_score < 0.5:
             best_entry = CrackEntry(len(self.entries) + 1)
             self.entries.append(best_entry)
+            self._boxes = np.vstack([self._boxes, np.zeros(5)])
         best_entry.add(view)
+        assert best_entry.best is not None
+        lines = np.vstack([best_entry.best.line_ne, view.line_ne])
+        self._boxes[best_entry.id - 1] = (*lines.min(axis=0), *lines.max(axis=0), best_entry.best.max_width_m)
         return best_entry
 
     def lonlat(self, line_ne: NDArray[np.float64]) -> NDArray[np.float64]:
