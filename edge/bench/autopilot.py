@@ -1,7 +1,8 @@
 """A simulated drone autopilot on loopback: the pose source of the bench's inspection run and of the pose tests.
 
 :class:`LoopbackAutopilot` sends MAVLink with ``pymavlink`` from its own thread, as a flight controller
-streams telemetry: ``GLOBAL_POSITION_INT`` and ``ATTITUDE`` at ``rate_hz`` each, over UDP to a free port
+streams telemetry: ``GLOBAL_POSITION_INT`` and ``ATTITUDE`` (and, given a range, a downward
+rangefinder's ``DISTANCE_SENSOR``) at ``rate_hz`` each, over UDP to a free port
 on 127.0.0.1, where ``crackseg run --mavlink`` (a :class:`~crackseg.edge.runtime.pose.mavlink.MavlinkInput` on
 :attr:`LoopbackAutopilot.url`) listens. The simulated drone flies due north at a constant speed, so the
 position a frame should carry is known from its capture time (:meth:`LoopbackAutopilot.latitude_at`).
@@ -34,6 +35,7 @@ class LoopbackAutopilot(Worker):
 
     Args:
         rate_hz: messages per second of each type (autopilots stream these at 10-50 Hz).
+        range_m: a downward rangefinder's reading, metres (sent as ``DISTANCE_SENSOR`` in cm), or ``None``.
 
     Attributes:
         url: the pymavlink connection string a receiver listens on (``udpin:127.0.0.1:PORT``); messages sent
@@ -49,11 +51,12 @@ class LoopbackAutopilot(Worker):
 
     thread_name = "crackseg-autopilot"
 
-    def __init__(self, rate_hz: float = 50.0) -> None:
+    def __init__(self, rate_hz: float = 50.0, range_m: float | None = None) -> None:
         super().__init__()
         if rate_hz <= 0:
             raise ValueError(f"the autopilot's message rate must be positive, got {rate_hz}")
         self.rate_hz = rate_hz
+        self.range_m = range_m
         self.url = f"udpin:127.0.0.1:{_free_udp_port()}"
         self.start_ns = 0
         self._connection: Any = None
@@ -83,4 +86,6 @@ class LoopbackAutopilot(Worker):
             alt_mm, rel_alt_mm = round(self.ALT_M * 1e3), round(self.REL_ALT_M * 1e3)
             mav.global_position_int_send(boot_ms, lat, lon, alt_mm, rel_alt_mm, 0, 0, 0, 0)
             mav.attitude_send(boot_ms, *attitude, 0, 0, 0)
+            if self.range_m is not None:  # a lidar: 0.2-100 m span, laser type 0, id 0, facing down, no covariance
+                mav.distance_sensor_send(boot_ms, 20, 10_000, round(self.range_m * 100), 0, 0, 25, 0)
             self._stop.wait(1 / self.rate_hz)

@@ -21,7 +21,7 @@ _FRAME_COLUMNS = (
     "frame_id", "capture_ns", "width", "height", "threshold", "model_hash", "crack_pixels", "coverage_pct",
     "components", "skeleton_px", "max_width_px", "boxes", "mask_path",
     "pose_parts", "pose_stale", "pose_age_ms", "lat_deg", "lon_deg", "alt_m", "rel_alt_m", "roll_deg", "pitch_deg",
-    "yaw_deg", "gimbal_roll_deg", "gimbal_pitch_deg", "gimbal_yaw_deg", "chainage_m", "thumb_path",
+    "yaw_deg", "gimbal_roll_deg", "gimbal_pitch_deg", "gimbal_yaw_deg", "chainage_m", "thumb_path", "range_m",
 )  # fmt: skip
 
 
@@ -58,6 +58,8 @@ class FrameRow:
     chainage_m: float | None = None
     thumb_path: str | None = None
     """The camera thumbnail (frames with cracks, recordings since thumbnails were added), relative to the db."""
+    range_m: float | None = None
+    """A downward rangefinder's range, metres (recordings since the range was recorded)."""
 
     @property
     def pose(self) -> Pose | None:
@@ -77,6 +79,7 @@ class FrameRow:
             attitude=Attitude(*attitude) if attitude else None,
             gimbal=Attitude(*gimbal) if gimbal else None,
             chainage_m=self.chainage_m if PoseParts.CHAINAGE in parts else None,
+            range_m=self.range_m if PoseParts.RANGE in parts else None,
             stale=PoseParts(self.pose_stale or 0),
             age_ms=self.pose_age_ms or 0,
         )

@@ -182,6 +182,8 @@ def _decode_png(payload: bytes | memoryview, width: int, height: int) -> np.ndar
 
 
 _NAN = float("nan")
+_WIRE_PARTS = PoseParts.POSITION | PoseParts.ATTITUDE | PoseParts.GIMBAL | PoseParts.CHAINAGE
+"""The parts the pose block carries (version 1)."""
 
 
 def encode_pose(pose: Pose) -> bytes:
@@ -190,7 +192,7 @@ def encode_pose(pose: Pose) -> bytes:
     attitude = pose.attitude or Attitude(_NAN, _NAN, _NAN)
     gimbal = pose.gimbal or Attitude(_NAN, _NAN, _NAN)
     chainage = _NAN if pose.chainage_m is None else pose.chainage_m
-    present = pose.present
+    present = pose.present & _WIRE_PARTS  # the rangefinder's range stays in the process and the recording
     body = _POSE.pack(
         POSE_VERSION, present, pose.stale & present, min(pose.age_ms, 0xFFFFFFFF),
         *position, *attitude, *gimbal, chainage,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sqlite3
@@ -160,6 +161,42 @@ def test_mavlink_messages_become_pose_samples_in_degrees_and_metres() -> None:
         assert sample is not None and sample[0] == part
         assert sample[1] == pytest.approx(values, abs=1e-3)
     assert pose_sample(common.MAVLink_heartbeat_message(0, 0, 0, 0, 0, 3)) is None
+
+
+def test_a_downward_rangefinder_gives_the_range_in_metres_and_other_distance_sensors_nothing() -> None:
+    common = pytest.importorskip("pymavlink.dialects.v20.ardupilotmega")
+    from crackseg.edge.runtime.pose.mavlink import DOWNWARD, pose_sample
+
+    def sensor(current_cm: int, orientation: int) -> object:  # a lidar with a 0.2-100 m span
+        return common.MAVLink_distance_sensor_message(0, 20, 10_000, current_cm, 0, 0, orientation, 0)
+
+    assert pose_sample(sensor(2980, DOWNWARD)) == (PoseParts.RANGE, (29.8,))
+    assert pose_sample(sensor(2980, 0)) is None  # facing forward: an obstacle sensor, not the height
+    assert pose_sample(sensor(10_001, DOWNWARD)) is None  # ArduPilot's "no return": max + 1 cm
+    assert pose_sample(sensor(5, DOWNWARD)) is None  # below the sensor's minimum
+
+
+def test_the_rangefinder_is_recorded_and_preferred_to_the_altitude_above_home(endpoint: str, tmp_path: Path) -> None:
+    """Through a run with --mavlink from the simulated autopilot: its DISTANCE_SENSOR reaches the recording, and
+    the recorded pose's height above ground is the range corrected for tilt, not the altitude above home."""
+    pytest.importorskip("pymavlink")
+    from crackseg.edge.report.recording import read_recording
+    from crackseg.edge.runtime.inventory.ground import height_above_ground
+
+    db = tmp_path / "range.db"
+    with LoopbackAutopilot(rate_hz=50.0, range_m=28.5) as sender:
+        time.sleep(0.3)
+        _run(endpoint, db, "--mavlink", sender.url, fps=25)
+    ranged = [f for f in read_recording(db).frames if f.range_m is not None]
+    assert len(ranged) >= 6
+    tilt = math.cos(math.radians(LoopbackAutopilot.ROLL_DEG)) * math.cos(math.radians(LoopbackAutopilot.PITCH_DEG))
+    for frame in ranged:
+        pose = frame.pose
+        assert pose is not None and pose.range_m == pytest.approx(28.5) and PoseParts.RANGE in pose.present
+        assert pose.position is not None and pose.position.rel_alt_m == pytest.approx(LoopbackAutopilot.REL_ALT_M)
+        assert height_above_ground(pose) == pytest.approx(28.5 * tilt)  # not 35 m above home
+    stale = dataclasses.replace(ranged[0].pose, stale=PoseParts.RANGE)  # type: ignore[type-var]
+    assert height_above_ground(stale) == pytest.approx(LoopbackAutopilot.REL_ALT_M)  # a held range is not used
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crackseg.edge.runtime.inventory.camera import CameraModel
-from crackseg.edge.runtime.pose import Pose
+from crackseg.edge.runtime.pose import Pose, PoseParts
 
 __all__ = ["CameraPose", "TangentPlane", "camera_pose", "euler_matrix", "ground_points", "height_above_ground"]
 
@@ -98,7 +98,10 @@ class CameraPose:
 
 def height_above_ground(pose: Pose, rangefinder_m: float | None = None) -> float | None:
     """Camera height over flat ground: a downward rangefinder's range times cos(roll) cos(pitch) when there
-    is one (it measures along the body's z axis), else the altitude above home; ``None`` without either."""
+    is one (it measures along the body's z axis): ``rangefinder_m``, else the pose's current (not stale)
+    ``range_m``; else the altitude above home; ``None`` without either."""
+    if rangefinder_m is None and pose.range_m is not None and not pose.stale & PoseParts.RANGE:
+        rangefinder_m = pose.range_m
     if rangefinder_m is not None and pose.attitude is not None:
         tilt = math.cos(math.radians(pose.attitude.roll_deg)) * math.cos(math.radians(pose.attitude.pitch_deg))
         return rangefinder_m * tilt

@@ -1,9 +1,10 @@
 """The vehicle's pose at a frame's capture time, so that a crack can be found again after the run.
 
-A pose has up to four parts, each from whatever source the vehicle has: a geographic ``position``
+A pose has up to five parts, each from whatever source the vehicle has: a geographic ``position``
 and the vehicle's ``attitude`` (MAVLink GLOBAL_POSITION_INT and ATTITUDE from a drone's autopilot), the
-camera ``gimbal`` attitude (MAVLink, when a gimbal reports it) and ``chainage``, the distance travelled
-along a pipe or tunnel (a crawler's odometry, which may also send its attitude). A part that no source
+camera ``gimbal`` attitude (MAVLink, when a gimbal reports it), ``chainage``, the distance travelled
+along a pipe or tunnel (a crawler's odometry, which may also send its attitude), and ``range``, a
+downward rangefinder's distance to the ground (MAVLink DISTANCE_SENSOR). A part that no source
 delivered is ``None``: never zeros. A part whose nearest sample lies too far from the capture time is
 still reported (it is the best knowledge there is) but flagged in ``stale``; ``age_ms`` says how far.
 
@@ -27,6 +28,7 @@ class PoseParts(IntFlag):
     ATTITUDE = 2
     GIMBAL = 4
     CHAINAGE = 8
+    RANGE = 16
 
 
 NO_PARTS = PoseParts(0)
@@ -58,6 +60,7 @@ class Pose:
         attitude: how the vehicle was oriented.
         gimbal: how the camera gimbal was oriented.
         chainage_m: distance along the pipe or tunnel, metres.
+        range_m: a downward rangefinder's distance to the ground along the body's down axis, metres.
         stale: parts whose nearest sample is more than the track's ``max_age_s`` from the capture time.
         age_ms: the largest distance in time, over the present parts, between the capture time and the
             nearest sample of that part.
@@ -67,6 +70,7 @@ class Pose:
     attitude: Attitude | None = None
     gimbal: Attitude | None = None
     chainage_m: float | None = None
+    range_m: float | None = None
     stale: PoseParts = NO_PARTS
     age_ms: int = 0
 
@@ -78,6 +82,7 @@ class Pose:
             (PoseParts.ATTITUDE, self.attitude),
             (PoseParts.GIMBAL, self.gimbal),
             (PoseParts.CHAINAGE, self.chainage_m),
+            (PoseParts.RANGE, self.range_m),
         ):
             if value is not None:
                 parts |= part
@@ -90,6 +95,7 @@ class Pose:
             "attitude": None if self.attitude is None else self.attitude._asdict(),
             "gimbal": None if self.gimbal is None else self.gimbal._asdict(),
             "chainage_m": self.chainage_m,
+            "range_m": self.range_m,
             "stale": [str(part.name).lower() for part in PoseParts if part in self.stale],
             "age_ms": self.age_ms,
         }
@@ -110,6 +116,8 @@ class Pose:
             words += [f"lat {p.lat_deg:.6f} lon {p.lon_deg:.6f}", f"{p.rel_alt_m:.1f} m above home"]
         if self.chainage_m is not None:
             words.append(f"chainage {self.chainage_m:.2f} m")
+        if self.range_m is not None:
+            words.append(f"range {self.range_m:.2f} m")
         if self.attitude is not None:
             a = self.attitude
             words.append(f"roll {a.roll_deg:.1f} pitch {a.pitch_deg:.1f} yaw {a.yaw_deg:.1f}")

@@ -6,7 +6,12 @@ Reads, with ``pymavlink`` on its own thread:
   home (mm) -> the ``position`` part;
 - ``ATTITUDE``: roll, pitch, yaw (rad) -> ``attitude``;
 - the camera gimbal, if one reports: ``GIMBAL_DEVICE_ATTITUDE_STATUS`` (gimbal protocol v2, a
-  quaternion) or ``MOUNT_STATUS`` (ArduPilot's older mount message, centidegrees) -> ``gimbal``.
+  quaternion) or ``MOUNT_STATUS`` (ArduPilot's older mount message, centidegrees) -> ``gimbal``;
+- a downward rangefinder, if one reports: ``DISTANCE_SENSOR`` with orientation
+  ``MAV_SENSOR_ROTATION_PITCH_270`` (25, facing down) and ``current_distance`` (cm) inside its
+  ``min_distance``..``max_distance`` -> ``range`` in metres. Other orientations (obstacle sensors) and
+  readings outside the sensor's span (ArduPilot reports ``max_distance + 1`` cm for no return) are ignored.
+  The inventory prefers it to the altitude above home for the height above ground (corrected for tilt).
 
 Samples are stamped with the time they are received on this computer, the clock frames are stamped
 with: on a serial or local UDP link the transport adds about a millisecond, well inside the track's
@@ -33,7 +38,11 @@ __all__ = ["MAVLINK_MESSAGES", "MavlinkError", "MavlinkInput", "mavsdk_hint"]
 
 log = logging.getLogger(__name__)
 
-MAVLINK_MESSAGES = ("GLOBAL_POSITION_INT", "ATTITUDE", "GIMBAL_DEVICE_ATTITUDE_STATUS", "MOUNT_STATUS")
+MAVLINK_MESSAGES = (
+    "GLOBAL_POSITION_INT", "ATTITUDE", "GIMBAL_DEVICE_ATTITUDE_STATUS", "MOUNT_STATUS", "DISTANCE_SENSOR",
+)  # fmt: skip
+DOWNWARD = 25
+"""``MAV_SENSOR_ROTATION_PITCH_270``: a distance sensor facing down, the only one that measures height."""
 _RECV_TIMEOUT_S = 0.1
 
 
@@ -62,6 +71,13 @@ def pose_sample(message: Any) -> tuple[PoseParts, tuple[float, ...]] | None:
         return PoseParts.GIMBAL, tuple(math.degrees(a) for a in Quaternion(list(message.q)).euler)
     if kind == "MOUNT_STATUS":  # pointing_a/b/c: pitch, roll, yaw in centidegrees
         return PoseParts.GIMBAL, (message.pointing_b / 100, message.pointing_a / 100, message.pointing_c / 100)
+    if kind == "DISTANCE_SENSOR":
+        if (
+            message.orientation != DOWNWARD
+            or not message.min_distance <= message.current_distance <= message.max_distance
+        ):
+            return None
+        return PoseParts.RANGE, (message.current_distance / 100,)
     return None
 
 

@@ -22,7 +22,7 @@ from crackseg.edge.runtime.pose import NO_PARTS, Attitude, GeoPosition, Pose, Po
 __all__ = ["PoseTrack"]
 
 _ANGLE_PARTS = PoseParts.ATTITUDE | PoseParts.GIMBAL
-_SIZES = {PoseParts.POSITION: 4, PoseParts.ATTITUDE: 3, PoseParts.GIMBAL: 3, PoseParts.CHAINAGE: 1}
+_SIZES = {PoseParts.POSITION: 4, PoseParts.ATTITUDE: 3, PoseParts.GIMBAL: 3, PoseParts.CHAINAGE: 1, PoseParts.RANGE: 1}
 
 
 def _wrap_deg(angle: float) -> float:
@@ -98,12 +98,13 @@ class PoseTrack:
                 oldest_ns = max(oldest_ns, age_ns)
                 if age_ns > self.max_age_ns:
                     stale |= part
-        chainage = found.get(PoseParts.CHAINAGE)
+        chainage, distance = found.get(PoseParts.CHAINAGE), found.get(PoseParts.RANGE)
         return Pose(
             position=GeoPosition(*found[PoseParts.POSITION]) if PoseParts.POSITION in found else None,
             attitude=Attitude(*found[PoseParts.ATTITUDE]) if PoseParts.ATTITUDE in found else None,
             gimbal=Attitude(*found[PoseParts.GIMBAL]) if PoseParts.GIMBAL in found else None,
             chainage_m=chainage[0] if chainage is not None else None,
+            range_m=distance[0] if distance is not None else None,
             stale=stale,
             age_ms=round(oldest_ns / 1e6),
         )

@@ -15,12 +15,12 @@ Schema (one row per published frame; query it with any SQLite client)::
            skeleton_px INTEGER, max_width_px REAL, boxes TEXT, mask_path TEXT,
            pose_parts INTEGER, pose_stale INTEGER, pose_age_ms INTEGER, lat_deg REAL, lon_deg REAL,
            alt_m REAL, rel_alt_m REAL, roll_deg REAL, pitch_deg REAL, yaw_deg REAL, gimbal_roll_deg REAL,
-           gimbal_pitch_deg REAL, gimbal_yaw_deg REAL, chainage_m REAL, thumb_path TEXT)
+           gimbal_pitch_deg REAL, gimbal_yaw_deg REAL, chainage_m REAL, range_m REAL, thumb_path TEXT)
 
 ``info`` is JSON describing the run (model, threshold, versions, source, pose inputs). ``boxes`` is JSON
 ``[[x, y, w, h, pixels], ...]``; ``mask_path`` is relative to the database's folder. The pose columns
 are NULL when the run had no pose source; otherwise ``pose_parts`` and ``pose_stale`` hold
-``crackseg.edge.runtime.pose.PoseParts`` flags (1 position, 2 attitude, 4 gimbal, 8 chainage) and a part's
+``crackseg.edge.runtime.pose.PoseParts`` flags (1 position, 2 attitude, 4 gimbal, 8 chainage, 16 range) and a part's
 columns are NULL when it is absent. A database recorded before the pose columns existed gets them
 (NULL for its old rows) the next time it is opened for recording.
 
@@ -102,7 +102,7 @@ _POSE_COLUMNS = {
     "pose_parts": "INTEGER", "pose_stale": "INTEGER", "pose_age_ms": "INTEGER", "lat_deg": "REAL",
     "lon_deg": "REAL", "alt_m": "REAL", "rel_alt_m": "REAL", "roll_deg": "REAL", "pitch_deg": "REAL",
     "yaw_deg": "REAL", "gimbal_roll_deg": "REAL", "gimbal_pitch_deg": "REAL", "gimbal_yaw_deg": "REAL",
-    "chainage_m": "REAL",
+    "chainage_m": "REAL", "range_m": "REAL",
 }  # fmt: skip
 _ADDED_COLUMNS = {"runs": {"info": "TEXT"}, "frames": {**_POSE_COLUMNS, "thumb_path": "TEXT"}}
 """Columns added after the first schema; :func:`_add_missing_columns` brings older databases up to date."""
@@ -174,7 +174,16 @@ def _pose_row(pose: Pose | None) -> tuple[object, ...]:
     position = pose.position or (None,) * 4
     attitude = pose.attitude or (None,) * 3
     gimbal = pose.gimbal or (None,) * 3
-    return (int(pose.present), int(pose.stale), pose.age_ms, *position, *attitude, *gimbal, pose.chainage_m)
+    return (
+        int(pose.present),
+        int(pose.stale),
+        pose.age_ms,
+        *position,
+        *attitude,
+        *gimbal,
+        pose.chainage_m,
+        pose.range_m,
+    )
 
 
 def load_mask(db_path: str | Path, mask_path: str) -> np.ndarray:
