@@ -216,6 +216,13 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         metavar="DEG",
         help="instead of --camera: the horizontal field of view of an undistorted camera, degrees",
     )
+    pose.add_argument(
+        "--pipe-diameter",
+        type=float_in(above=0),
+        metavar="M",
+        help="a crawler's forward-looking camera on the axis of a pipe of this diameter, metres: crackseg report "
+        "places each crack by chainage (--odometry) and clock position on the wall, not on flat ground",
+    )
     pose.add_argument("--mavlink-baud", type=int, default=57600, help="MAVLink serial baud rate (default: 57600)")
     pose.add_argument(
         "--odometry",
@@ -333,6 +340,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
             max_age_s=args.pose_max_age,
             camera=args.camera,
             hfov_deg=args.hfov,
+            pipe_diameter_m=args.pipe_diameter,
         ),
         versions=library_versions() if args.record else {},
     )

@@ -29,7 +29,9 @@ def build_inventory(recording: Recording) -> Inventory | None:
     if not record or not recording.frames:
         return None
     first = recording.frames[0]
-    inventory = Inventory(camera_from_record(record, first.width, first.height))
+    diameter = recording.info.get("pipe_diameter_m")
+    camera = camera_from_record(record, first.width, first.height)
+    inventory = Inventory(camera, pipe_diameter_m=None if diameter is None else float(diameter))
     for frame in recording.frames:
         if frame.crack_pixels:
             try:
@@ -53,12 +55,15 @@ def inventory_table(inventory: Inventory | None, recording: Recording | None = N
     if inventory is None:
         return "<p>No camera model was recorded: run with --camera FILE or --hfov DEG to measure cracks in metres.</p>"
     rows = inventory_rows(inventory)
+    pipe = inventory.pipe_diameter_m
+    surface = "on flat ground at the take-off altitude" if pipe is None else f"on the wall of a {pipe:g} m pipe"
     note = (
-        f"<p>{len(rows)} cracks on flat ground at the take-off altitude"
+        f"<p>{len(rows)} cracks {surface}"
         + (f"; {inventory.unplaced} frames with cracks had no usable pose" if inventory.unplaced else "")
         + ".</p>"
     )
-    head = "<thead><tr>" + "".join(f'<th data-key="{key}">{label}</th>' for key, label in _COLUMNS) + "</tr></thead>"
+    columns = _COLUMNS if pipe is None else _COLUMNS[:-1] + _PIPE_COLUMNS
+    head = "<thead><tr>" + "".join(f'<th data-key="{key}">{label}</th>' for key, label in columns) + "</tr></thead>"
     body = "".join(
         f'<tr><td data-sort="{r.id}"><a href="#crack-{r.id}">{r.id}</a></td>'
         f'<td data-sort="{r.length_m}">{r.length_m:.2f}{"" if r.complete else " ≥"}</td>'
@@ -66,7 +71,7 @@ def inventory_table(inventory: Inventory | None, recording: Recording | None = N
         f'<td data-sort="{r.area_m2}">{r.area_m2:.3f}</td>'
         f'<td data-sort="{r.views}">{r.views}</td><td>{escape(r.first_seen)}</td><td>{escape(r.last_seen)}</td>'
         f'<td data-sort="{r.best_frame_id}"><a href="#frame-{r.best_frame_id}">{r.best_frame_id}</a></td>'
-        f"<td>{r.line_lonlat[0][0]:.7f}, {r.line_lonlat[0][1]:.7f}</td></tr>"
+        f"{_place(r)}</tr>"
         for r in rows
     )
     table = f'<table class="sortable" id="inventory">{head}<tbody>{body}</tbody></table>'
@@ -79,6 +84,19 @@ _COLUMNS = (
     ("start", "lon, lat (start)"),
 )  # fmt: skip
 """The inventory table's columns: the key a ``?sort=KEY`` (or ``KEY-desc``) in the page's URL sorts by, the header."""
+_PIPE_COLUMNS = (("chainage_m", "chainage (m)"), ("clock", "clock (from-to)"))
+"""In a pipe, instead of the start's lon, lat."""
+
+
+def _place(row: CrackRow) -> str:
+    """Where the crack is: its start's lon, lat, or in a pipe its chainage and clock position."""
+    if row.line_lonlat:
+        return f"<td>{row.line_lonlat[0][0]:.7f}, {row.line_lonlat[0][1]:.7f}</td>"
+    return (
+        f'<td data-sort="{row.chainage_m}">{row.chainage_m:.2f}-{row.chainage_end_m:.2f}</td>'
+        f'<td data-sort="{row.clock}">{row.clock} ({row.clock_from}-{row.clock_to})</td>'
+    )
+
 
 SORT_SCRIPT = """
 document.querySelectorAll("table.sortable").forEach(function (table) {

@@ -149,7 +149,8 @@ def render_report(recording: Recording, worst: int = 12, inventory: Inventory | 
     start_ns = frames[0].capture_ns if frames else recording.started_ns
     times = [(f.capture_ns - start_ns) / 1e9 for f in frames]
     cracks = inventory_rows(inventory) if inventory is not None else []
-    crack_map = map_chart(frames, cracks) or f"<p>{escape(_no_map_reason(recording))}</p>"
+    placed = [c for c in cracks if c.line_lonlat]  # cracks in a pipe have a chainage, no lon/lat
+    crack_map = map_chart(frames, placed) or f"<p>{escape(_no_map_reason(recording))}</p>"
     timeline = line_chart(times, [f.coverage_pct for f in frames], "coverage", "%", pose_gaps(frames, start_ns))
     charts = timeline + "".join(
         line_chart(times, [getattr(f, name) for f in frames], title, unit)

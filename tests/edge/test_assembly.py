@@ -36,6 +36,7 @@ def test_each_option_lands_in_its_part() -> None:
     config = _parse(
         "--backend", "replay", "--replay-ms", "7", "--tile", "64x32", "--topic", "t", "--frames", "3",
         "--serial", "loop://", "--serial-rate", "2", "--overlay", "out.mp4", "--odometry", "tcp://127.0.0.1:1",
+        "--pipe-diameter", "0.6",
     )  # fmt: skip
     assert config.replay == ReplayConfig(latency_s=0.007, frames=16)
     assert config.mask.tile == Size(height=32, width=64)
@@ -43,7 +44,7 @@ def test_each_option_lands_in_its_part() -> None:
     assert config.pipeline.max_frames == 3
     assert config.serial == SerialConfig("loop://", 115200, 2.0, optional=False)
     assert config.overlay == OverlayConfig("out.mp4")
-    assert config.pose.odometry == "tcp://127.0.0.1:1"
+    assert config.pose.odometry == "tcp://127.0.0.1:1" and config.pose.pipe_diameter_m == 0.6
     assert config.versions == {}  # library versions are looked up only for a recording
 
 

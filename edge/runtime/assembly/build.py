@@ -125,7 +125,8 @@ def _run_info(config: RunConfig, model: Path, spec: ModelSpec, threshold: float,
     return {
         "model": model.name, "arch": spec.arch, "threshold": threshold, "spec_threshold": spec.threshold,
         "stats": config.mask.stats, "source": source_id, "mavlink": pose.mavlink, "odometry": pose.odometry,
-        "camera": camera_record(pose.camera, pose.hfov_deg), "versions": dict(config.versions),
+        "camera": camera_record(pose.camera, pose.hfov_deg), "pipe_diameter_m": pose.pipe_diameter_m,
+        "versions": dict(config.versions),
     }  # fmt: skip
 
 

@@ -116,6 +116,8 @@ class PoseConfig:
         max_age_s: a pose part is stale when its nearest sample is further than this from the capture time.
         camera: the camera's calibration file, recorded with the run.
         hfov_deg: instead of ``camera``, an undistorted camera's horizontal field of view.
+        pipe_diameter_m: a crawler's forward-looking camera in a pipe of this diameter, recorded with the run:
+            the inventory places cracks by chainage and clock position on the pipe wall, not on the ground.
     """
 
     mavlink: str | None = None
@@ -126,6 +128,7 @@ class PoseConfig:
     max_age_s: float = 0.5
     camera: Path | None = None
     hfov_deg: float | None = None
+    pipe_diameter_m: float | None = None
 
 
 @dataclass(frozen=True)

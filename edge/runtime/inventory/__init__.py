@@ -8,5 +8,7 @@ frames becomes one entry with its best view and the median of its measurements (
 survey flight over cracks at known places, the truth the tests measure all of this against.
 
 The ground is a plane at the take-off altitude (flat terrain); this is an assumption, stated wherever
-a position leaves the inventory.
+a position leaves the inventory. A crawler's forward-looking camera in a pipe (``--pipe-diameter``)
+places cracks on the pipe's wall instead, by chainage and clock position (:mod:`.pipe`: a cylinder,
+the camera on its axis), checked against a synthetic crawl (:mod:`.crawl`).
 """

@@ -25,7 +25,15 @@ from numpy.typing import NDArray
 
 from crackseg.edge.runtime.inventory.camera import CameraModel
 from crackseg.edge.runtime.inventory.ground import TangentPlane, camera_pose
-from crackseg.edge.runtime.inventory.measure import CrackView, densify, measure_view, trace_cracks
+from crackseg.edge.runtime.inventory.measure import (
+    CrackTrace,
+    CrackView,
+    Placement,
+    densify,
+    measure_view,
+    trace_cracks,
+)
+from crackseg.edge.runtime.inventory.pipe import pipe_pose
 from crackseg.edge.runtime.pose import Pose, PoseParts
 
 __all__ = ["SAMPLE_M", "CrackEntry", "Inventory", "overlap"]
@@ -114,16 +122,27 @@ class Inventory:
 
     Args:
         camera: the camera model (scaled to each frame's size when the mask is smaller).
-        tolerance_m: how far apart two views' centre lines may lie and still be one crack.
+        tolerance_m: how far apart two views' centre lines may lie and still be one crack (default: 0.5 m on
+            the ground, a quarter of the diameter in a pipe).
         min_pixels: smaller components are not cracks.
+        pipe_diameter_m: a crawler's forward-looking camera in a pipe of this diameter: cracks are placed on
+            the pipe's unrolled wall by chainage and clock position (:mod:`.pipe`), not on the ground.
     """
 
-    def __init__(self, camera: CameraModel, tolerance_m: float = 0.5, min_pixels: int = 8) -> None:
+    def __init__(
+        self, camera: CameraModel, tolerance_m: float | None = None, min_pixels: int = 8,
+        pipe_diameter_m: float | None = None,
+    ) -> None:  # fmt: skip
+        if pipe_diameter_m is not None and not pipe_diameter_m > 0:
+            raise ValueError(f"a pipe's diameter must be positive, got {pipe_diameter_m} m")
+        if tolerance_m is None:
+            tolerance_m = 0.5 if pipe_diameter_m is None else pipe_diameter_m / 4
         if tolerance_m <= 0:
             raise ValueError(f"association tolerance must be positive, got {tolerance_m} m")
         self.camera = camera
         self.tolerance_m = tolerance_m
         self.min_pixels = min_pixels
+        self.pipe_diameter_m = pipe_diameter_m
         self.plane: TangentPlane | None = None
         self.ground_alt_m: float | None = None
         self.entries: list[CrackEntry] = []
@@ -131,7 +150,8 @@ class Inventory:
         """Per entry: the bounding box (min north, min east, max north, max east) of its best and latest views'
         lines, and the best view's width; a view compares its line only with the entries whose box it meets."""
         self.unplaced = 0
-        """Frames with cracks that could not be projected (no position, attitude or height, or a stale one)."""
+        """Frames with cracks that could not be projected (no position, attitude or height, or a stale one; in a
+        pipe, no current chainage)."""
 
     def add_frame(
         self, frame_id: int, capture_ns: int, mask: NDArray[np.bool_], pose: Pose | None,
@@ -141,17 +161,26 @@ class Inventory:
         traces = trace_cracks(mask, self.min_pixels)
         if not traces:
             return []
+        if self.pipe_diameter_m is not None:
+            placed = None if pose is None else pipe_pose(pose, self.pipe_diameter_m)
+            return self._place(traces, placed, mask, frame_id, capture_ns)
         if pose is None or pose.position is None or pose.stale & _PLACING:
             self.unplaced += 1  # a held (stale) position would stack every crack at the last fix
             return []
         if self.plane is None:
             self.plane = TangentPlane(pose.position.lat_deg, pose.position.lon_deg)
             self.ground_alt_m = pose.position.alt_m - pose.position.rel_alt_m
-        camera = self.camera.for_size(mask.shape[1], mask.shape[0])
-        where = camera_pose(pose, camera, self.plane, rangefinder_m)
+        where = camera_pose(pose, self.camera.for_size(mask.shape[1], mask.shape[0]), self.plane, rangefinder_m)
+        return self._place(traces, where, mask, frame_id, capture_ns)
+
+    def _place(
+        self, traces: list[CrackTrace], where: Placement | None, mask: NDArray[np.bool_], frame_id: int,
+        capture_ns: int,
+    ) -> list[int]:  # fmt: skip
         if where is None:
             self.unplaced += 1
             return []
+        camera = self.camera.for_size(mask.shape[1], mask.shape[0])
         joined = []
         for trace in traces:
             view = measure_view(trace, camera, where, frame_id, capture_ns)

@@ -9,6 +9,12 @@ line to the ground.
 * GeoJSON: RFC 7946, a ``FeatureCollection`` with one ``LineString`` ``Feature`` per crack.
 * KML 2.2: one ``Placemark`` per crack with its measurements as ``ExtendedData``.
 * CSV: one row per crack, the centre line as WKT (``LINESTRING (lon lat, ...)``).
+
+In a pipe (:mod:`.pipe`) a crack has no lon/lat: it is placed by ``chainage_m`` .. ``chainage_end_m``
+(metres along the pipe) and its clock position, ``clock`` at the middle of its centre line and
+``clock_from`` .. ``clock_to`` clockwise across it (1-12, 12 the crown), as sewer-inspection codes report
+it; GeoJSON gives it a ``null`` geometry (RFC 7946's unlocated feature), KML a ``Placemark`` without a
+line, CSV an empty ``wkt``. On the ground those five fields are empty.
 """
 
 from __future__ import annotations
@@ -21,7 +27,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from crackseg.edge.runtime.inventory.associate import Inventory
+from crackseg.edge.runtime.inventory.pipe import clock_hour
 
 __all__ = [
     "CSV_COLUMNS",
@@ -62,7 +72,12 @@ class CrackRow:
     last_seen: str
     best_frame_id: int
     best_gsd_m: float
-    ground_alt_m: float
+    ground_alt_m: float | None
+    chainage_m: float | None
+    chainage_end_m: float | None
+    clock: int | None
+    clock_from: int | None
+    clock_to: int | None
     line_lonlat: tuple[tuple[float, float], ...]
 
 
@@ -75,7 +90,8 @@ def inventory_rows(inventory: Inventory) -> list[CrackRow]:
     for entry in inventory.entries:
         best = entry.best
         assert best is not None, "an entry has at least one view"
-        line = inventory.lonlat(best.line_ne).round(_DIGITS)
+        in_pipe = inventory.pipe_diameter_m is not None
+        line = () if in_pipe else inventory.lonlat(best.line_ne).round(_DIGITS)
         rows.append(
             CrackRow(
                 id=entry.id,
@@ -91,11 +107,28 @@ def inventory_rows(inventory: Inventory) -> list[CrackRow]:
                 last_seen=iso_time(entry.last_ns),
                 best_frame_id=best.frame_id,
                 best_gsd_m=round(best.gsd_m, 4),
-                ground_alt_m=round(inventory.ground_alt_m or 0.0, 2),
+                ground_alt_m=None if in_pipe else round(inventory.ground_alt_m or 0.0, 2),
+                **_pipe_fields(best.line_ne, inventory.pipe_diameter_m),
                 line_lonlat=tuple((float(lon), float(lat)) for lon, lat in line),
             )
         )
     return rows
+
+
+def _pipe_fields(wall: NDArray[np.float64], diameter_m: float | None) -> dict[str, Any]:
+    """Chainage and clock fields of a centre line on a pipe's unrolled wall (``None`` each on the ground)."""
+    if diameter_m is None:
+        return dict.fromkeys(("chainage_m", "chainage_end_m", "clock", "clock_from", "clock_to"))
+    radius = diameter_m / 2
+    steps = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(wall, axis=0), axis=1))])
+    middle_arc = float(np.interp(steps[-1] / 2, steps, wall[:, 1]))
+    return {
+        "chainage_m": round(float(wall[:, 0].min()), 3),
+        "chainage_end_m": round(float(wall[:, 0].max()), 3),
+        "clock": clock_hour(middle_arc, radius),
+        "clock_from": clock_hour(float(wall[:, 1].min()), radius),
+        "clock_to": clock_hour(float(wall[:, 1].max()), radius),
+    }
 
 
 def _properties(row: CrackRow) -> dict[str, Any]:
@@ -113,7 +146,9 @@ def inventory_geojson(inventory: Inventory) -> dict[str, Any]:
             "geometry": {
                 "type": "LineString",
                 "coordinates": [[lon, lat, row.ground_alt_m] for lon, lat in row.line_lonlat],
-            },
+            }
+            if row.line_lonlat
+            else None,  # in a pipe: chainage and clock position, no place on the Earth
             "properties": _properties(row),
         }
         for row in inventory_rows(inventory)
@@ -152,6 +187,8 @@ def inventory_kml(inventory: Inventory, name: str = "crackseg crack inventory") 
         extended = sub(placemark, "ExtendedData")
         for key, value in _properties(row).items():
             sub(sub(extended, "Data", name=key), "value", str(value))
+        if not row.line_lonlat:
+            continue  # in a pipe: no line on the Earth
         line = sub(placemark, "LineString")
         sub(line, "altitudeMode", "clampToGround")
         sub(line, "coordinates", " ".join(f"{lon},{lat}" for lon, lat in row.line_lonlat))
@@ -164,7 +201,8 @@ def inventory_csv(inventory: Inventory) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in inventory_rows(inventory):
-        wkt = "LINESTRING (" + ", ".join(f"{lon} {lat}" for lon, lat in row.line_lonlat) + ")"
+        points = ", ".join(f"{lon} {lat}" for lon, lat in row.line_lonlat)
+        wkt = f"LINESTRING ({points})" if points else ""
         writer.writerow([*_properties(row).values(), wkt])
     return out.getvalue()
 

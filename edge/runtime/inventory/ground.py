@@ -95,6 +95,10 @@ class CameraPose:
     height_m: float
     rotation: NDArray[np.float64]
 
+    def surface_points(self, camera: CameraModel, pixels: NDArray[np.float64]) -> NDArray[np.float64]:
+        """:func:`ground_points`: the surface a crack is measured on is the ground."""
+        return ground_points(camera, self, pixels)
+
 
 def height_above_ground(pose: Pose, rangefinder_m: float | None = None) -> float | None:
     """Camera height over flat ground: a downward rangefinder's range times cos(roll) cos(pitch) when there

@@ -9,7 +9,8 @@ distance from the end pixel's centre to the nearest background pixel's centre, s
 ``n`` pixels measures ``n``). Width is the statistics module's ``2 * max(D) - 1`` pixels.
 
 On the ground (:func:`measure_view`): the centre line goes through the camera and the pose onto the
-ground plane and its length is measured there, so perspective and lens distortion are accounted for.
+ground plane (or, in a pipe, onto the unrolled wall: :mod:`.pipe`) and its length is measured there,
+so perspective and lens distortion are accounted for.
 Width and area use the ground sample distance (GSD) where the width is largest and at the centroid:
 the square root of the ground area one pixel covers, exact for a nadir view and the geometric mean of
 the two ground scales for an oblique one.
@@ -20,16 +21,28 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from crackseg.edge.artifact.size import Size
 from crackseg.edge.runtime.inventory.camera import CameraModel
-from crackseg.edge.runtime.inventory.ground import CameraPose, ground_points
 from crackseg.edge.runtime.stats import skeletonize
 
-__all__ = ["CrackTrace", "CrackView", "densify", "gsd_m", "measure_view", "polyline_length", "trace_cracks"]
+__all__ = [
+    "CrackTrace", "CrackView", "Placement", "densify", "gsd_m", "measure_view", "polyline_length", "trace_cracks",
+]  # fmt: skip
+
+
+class Placement(Protocol):
+    """Where the camera is, for one frame: it maps pixels to metres on the surface the cracks lie on (the
+    ground's north/east, :class:`~.ground.CameraPose`; a pipe wall's chainage/arc, :class:`~.pipe.PipePose`)."""
+
+    def surface_points(self, camera: CameraModel, pixels: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``Nx2`` metres on the surface of ``Nx2`` pixels; NaN where a ray misses it."""
+        ...
+
 
 _NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
@@ -167,7 +180,8 @@ class CrackView:
         frame_id: the frame.
         capture_ns: its capture time, ns since the Unix epoch.
         trace: the crack in the frame's pixels.
-        line_ne: ``Nx2`` (north, east) metres of the centre line on the ground.
+        line_ne: ``Nx2`` metres of the centre line on the surface: (north, east) on the ground, (chainage, arc)
+            on a pipe's unrolled wall.
         length_m: length of ``line_ne``.
         max_width_m: widest point, metres.
         area_m2: crack pixels times the GSD squared at the centroid.
@@ -189,29 +203,31 @@ class CrackView:
         return not self.trace.touches_border
 
 
-def gsd_m(camera: CameraModel, where: CameraPose, pixel: tuple[float, float]) -> float:
+def gsd_m(camera: CameraModel, where: Placement, pixel: tuple[float, float]) -> float:
     """Ground sample distance at ``pixel``: the square root of the ground area of a one-pixel square there."""
     x, y = pixel
-    p0, px, py = ground_points(camera, where, np.array([[x, y], [x + 1, y], [x, y + 1]], np.float64))
+    p0, px, py = where.surface_points(camera, np.array([[x, y], [x + 1, y], [x, y + 1]], np.float64))
     a, b = px - p0, py - p0
     return float(np.sqrt(abs(a[0] * b[1] - a[1] * b[0])))
 
 
 def measure_view(
-    trace: CrackTrace, camera: CameraModel, where: CameraPose, frame_id: int, capture_ns: int
+    trace: CrackTrace, camera: CameraModel, where: Placement, frame_id: int, capture_ns: int
 ) -> CrackView | None:
-    """The crack on the ground, or ``None`` when part of its centre line lies at or above the horizon."""
-    line = ground_points(camera, where, trace.line)
+    """The crack on the surface, or ``None`` when part of it misses the surface (at or above the horizon)."""
+    line = where.surface_points(camera, trace.line)
     if not np.all(np.isfinite(line)):
         return None
-    gsd = gsd_m(camera, where, trace.centroid)
+    gsd, widest_gsd = gsd_m(camera, where, trace.centroid), gsd_m(camera, where, trace.widest)
+    if not np.isfinite(gsd) or not np.isfinite(widest_gsd):
+        return None
     return CrackView(
         frame_id=frame_id,
         capture_ns=capture_ns,
         trace=trace,
         line_ne=line,
         length_m=polyline_length(line),
-        max_width_m=trace.max_width_px * gsd_m(camera, where, trace.widest),
+        max_width_m=trace.max_width_px * widest_gsd,
         area_m2=trace.pixels * gsd * gsd,
         gsd_m=gsd,
     )
