@@ -17,7 +17,11 @@ from crackseg.edge.runtime.inventory.camera import camera_from_record
 from crackseg.edge.runtime.inventory.formats import CrackRow, inventory_rows
 from crackseg.edge.runtime.sinks.record import RecordError, load_mask
 
-__all__ = ["SORT_SCRIPT", "build_inventory", "inventory_table"]
+__all__ = ["SORT_SCRIPT", "VIEWS_BUDGET_BYTES", "build_inventory", "inventory_table"]
+
+VIEWS_BUDGET_BYTES = 8_000_000
+"""Most bytes of best-view images the page embeds (about 160 views of 480 px): the longest cracks' views first;
+the other cracks name their best frame, which the recording and NAME.mcap keep. Bounds the page of a long survey."""
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +47,15 @@ def build_inventory(recording: Recording) -> Inventory | None:
     return inventory
 
 
-def inventory_table(inventory: Inventory | None, recording: Recording | None = None, view_px: int = 480) -> str:
+def inventory_table(
+    inventory: Inventory | None, recording: Recording | None = None, view_px: int = 480,
+    budget_bytes: int = VIEWS_BUDGET_BYTES,
+) -> str:  # fmt: skip
     """The HTML section body: one row per crack in SI units, or why there is no inventory.
 
     With the ``recording``, each crack links to its best view (:func:`~crackseg.edge.report.views.frame_view`:
     the camera thumbnail with the mask drawn), shown below the table when the crack is clicked (CSS
-    ``:target``, no script).
+    ``:target``, no script). The views embedded take at most ``budget_bytes``, the longest cracks' first.
     """
     if inventory is None and recording is not None and recording.info.get("camera") and recording.frames:
         return "<p>The run recorded a camera, but the recording's masks are missing: no inventory.</p>"
@@ -75,7 +82,7 @@ def inventory_table(inventory: Inventory | None, recording: Recording | None = N
         for r in rows
     )
     table = f'<table class="sortable" id="inventory">{head}<tbody>{body}</tbody></table>'
-    return note + table + _best_views(rows, recording, view_px)
+    return note + table + _best_views(rows, recording, view_px, budget_bytes)
 
 
 _COLUMNS = (
@@ -130,20 +137,33 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 the report's only script, inline."""
 
 
-def _best_views(rows: list[CrackRow], recording: Recording | None, view_px: int) -> str:
-    """One hidden figure per crack, its best view, shown when its link is followed (``#crack-N``)."""
+def _best_views(rows: list[CrackRow], recording: Recording | None, view_px: int, budget_bytes: int) -> str:
+    """One hidden figure per crack, its best view, shown when its link is followed (``#crack-N``); past the
+    budget, the longest cracks' views having been embedded first, a figure that names the frame instead."""
     if recording is None:
         return ""
     frames = {frame.frame_id: frame for frame in recording.frames}
-    figures = []
-    for row in rows:
+    figures, spent, full = {}, 0, False
+    for row in sorted(rows, key=lambda r: (-r.length_m, r.id)):
         frame = frames.get(row.best_frame_id)
-        view = None if frame is None else frame_view(recording, frame, view_px)
+        about = f"crack {row.id}: best view, frame {row.best_frame_id} ({row.length_m:.2f} m long, " + (
+            f"{row.max_width_m * 1e3:.0f} mm wide)"
+        )
+        view = None if frame is None or full else frame_view(recording, frame, view_px)
+        full = full or (view is not None and spent + len(view) > budget_bytes)
+        if full:
+            figures[row.id] = (
+                f'<figure id="crack-{row.id}"><figcaption>{about}: not embedded, the page keeps at most '
+                f"{budget_bytes / 1e6:g} MB of views (the longest cracks' first); the recording keeps the frame"
+                "</figcaption></figure>"
+            )
+            continue
         if view is None:
             continue
-        figures.append(
+        spent += len(view)
+        figures[row.id] = (
             f'<figure id="crack-{row.id}"><img src="{view}" alt="crack {row.id}, best view: frame {row.best_frame_id}">'
-            f"<figcaption>crack {row.id}: best view, frame {row.best_frame_id} ({row.length_m:.2f} m long, "
-            f"{row.max_width_m * 1e3:.0f} mm wide)</figcaption></figure>"
+            f"<figcaption>{about}</figcaption></figure>"
         )
-    return '<div class="views">' + "".join(figures) + "</div>" if figures else ""
+    ordered = [figures[row.id] for row in rows if row.id in figures]
+    return '<div class="views">' + "".join(ordered) + "</div>" if ordered else ""

@@ -111,3 +111,35 @@ def test_a_recording_copied_without_its_masks_renders_without_the_gallery(tmp_pa
     assert "masks of this recording are missing" in html and "flight-masks" in html
     assert "<img " not in html and html.count('<tr id="frame-') == 3
     assert "the recording's masks are missing: no inventory" in html
+
+
+def test_the_best_views_the_page_embeds_stay_within_their_budget_longest_cracks_first(tmp_path: Path) -> None:
+    """The page of a long survey stays bounded (docs/inspection.md: 1,000 frames, 200 cracks): past the budget a
+    crack's figure names its best frame instead of embedding it."""
+    from crackseg.edge.report.inventory import VIEWS_BUDGET_BYTES, inventory_table
+    from crackseg.edge.runtime.inventory.camera import CameraModel
+    from crackseg.edge.runtime.inventory.flight import SyntheticFlight
+    from crackseg.edge.runtime.inventory.formats import inventory_rows
+
+    flight = SyntheticFlight(CameraModel.from_fov(320, 240, 70.0), frames=30)
+    db = tmp_path / "flight.db"
+    with Recorder(db, queue_size=64, run_info={"model": "m.onnx", "camera": {"hfov_deg": 70.0}}) as recorder:
+        for f in flight:
+            recorder.send_frame(_frame(f.frame_id, f.image), _message(f.frame_id, f.mask, f.pose))
+            recorder.flush(10)
+    recording = read_recording(db)
+    inventory = build_inventory(recording)
+    assert inventory is not None and len(inventory.entries) == 4
+    everything = inventory_table(inventory, recording)
+    sizes = {
+        int(crack): len(view) for crack, view in re.findall(r'<figure id="crack-(\d+)"><img src="([^"]+)"', everything)
+    }
+    assert len(sizes) == 4 and sum(sizes.values()) <= VIEWS_BUDGET_BYTES
+    longest = [row.id for row in sorted(inventory_rows(inventory), key=lambda row: -row.length_m)]
+    budget = sizes[longest[0]] + sizes[longest[1]]  # room for the two longest cracks' views, not the third's
+    bounded = inventory_table(inventory, recording, budget_bytes=budget)
+    embedded = re.findall(r'<figure id="crack-(\d+)"><img src="([^"]+)"', bounded)
+    assert sum(len(view) for _, view in embedded) <= budget
+    assert [int(crack) for crack, _ in embedded] == sorted(longest[:2])  # in the table's order
+    assert bounded.count("not embedded, the page keeps at most") == 2
+    assert all(f'<figure id="crack-{entry.id}">' in bounded for entry in inventory.entries)  # every link lands
