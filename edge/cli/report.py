@@ -5,7 +5,8 @@ crack detections (latitude/longitude from --mavlink, or chainage from --odometry
 map tiles), coverage, crack length and width over time, the worst frames with their masks drawn, and
 a table of every frame (map marks and gallery images link to its rows). The GeoJSON holds one point
 per frame with cracks, with its statistics, for GIS tools. A run recorded with a camera model also gets
-its crack inventory: one entry per physical crack in metres, on the page and as GeoJSON, KML and CSV.
+its crack inventory: one entry per physical crack in metres, on the page and as GeoJSON, KML and CSV
+(in a pipe, recorded with --pipe-diameter: by chainage and clock position).
 With the mcap package installed, NAME.mcap holds the run for Foxglove (camera thumbnails, crack boxes,
 location fixes, the inventory).
 
