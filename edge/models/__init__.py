@@ -1,19 +1,20 @@
 """The models bundled with crackseg, reachable by name; one of them is every command's default.
 
-- ``scnet-t-deepcrack`` (the default): ``scnet-t`` trained on DeepCrack alone (270 training images);
-  the model of the paper comparison.
-- ``scnet-t-general``: the same network fine-tuned on the training splits of six crack datasets
-  (roads and concrete from drones and close up, masonry walls); for imagery that is not DeepCrack's.
-  It is not the default because it scores 3.2 points lower on DeepCrack test (README model card).
-- ``scnet-t-wide-general``: ``scnet-t-wide`` (1.5x the widths, about twice the compute) grown from
-  ``scnet-t-general`` and trained further on the same data; chosen over it on validation, for
-  imagery that is not DeepCrack's where the extra compute is affordable.
+- ``fpn-e0-general`` (the default): ``fpn-e0``, an ImageNet-pretrained EfficientNet-Lite0 trunk with a
+  feature-pyramid decoder, trained on the training splits of seven crack datasets (roads and concrete
+  from drones and close up, masonry walls, marble); for drones and crawlers.
+- ``scnet-t-deepcrack``: ``scnet-t`` trained on DeepCrack alone (270 training images); the model of
+  the paper comparison.
+- ``scnet-t-general``: the same network fine-tuned on the training splits of six crack datasets.
+- ``scnet-t-wide-general``: ``scnet-t-wide`` (1.5x the widths) grown from ``scnet-t-general`` and
+  trained further on the same data.
 - ``scnet-t-wide2-general``: ``scnet-t-wide2`` (2x the widths) grown from ``scnet-t-wide-general``
-  the same way; the most accurate general model, at about 1.7x the wide one's compute.
+  the same way.
 
-Each is shipped as ONNX for the torch-free runtime and as a safetensors checkpoint for training-side
-tools. The training data's licences differ per model: see the README's model card before using
-these weights commercially.
+The default is not named here but chosen by the rule of :mod:`crackseg.edge.models.default` from the
+measurements in ``default.json``. Each model is shipped as ONNX for the torch-free runtime and as a
+safetensors checkpoint for training-side tools, with its model card (``<name>.md``: training data and
+licences, recipe, every validation and test split, latency); the licences differ per model.
 """
 
 from __future__ import annotations
@@ -21,11 +22,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from crackseg.edge.artifact.errors import CracksegError
+from crackseg.edge.models.default import choose_default, load_rule
 
 __all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL_NAME", "bundled_model", "model_path"]
 
-BUNDLED_MODELS = ("scnet-t-deepcrack", "scnet-t-general", "scnet-t-wide-general", "scnet-t-wide2-general")
-DEFAULT_MODEL_NAME = "scnet-t-deepcrack"
+BUNDLED_MODELS = (
+    "fpn-e0-general",
+    "scnet-t-deepcrack",
+    "scnet-t-general",
+    "scnet-t-wide-general",
+    "scnet-t-wide2-general",
+)
+DEFAULT_MODEL_NAME = choose_default(load_rule())
+"""The bundled model with the best mean validation F1 at its shipped operating point, among those within
+1.5x ``scnet-t``'s latency (:mod:`crackseg.edge.models.default`)."""
 
 
 def bundled_model(suffix: str = ".onnx", name: str = DEFAULT_MODEL_NAME) -> Path:
