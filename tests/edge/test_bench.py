@@ -25,6 +25,7 @@ from crackseg.edge.bench.results import (
     stage_capacity,
 )
 from crackseg.edge.cli.main import main
+from crackseg.edge.models import DEFAULT_MODEL_NAME
 
 LATENCY_KEYS = {"count", "mean_ms", "min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"}
 CONFIG_KEYS = {"model", "model_kind", "artifact", "origin", "backend", "runtime", "providers", "precision",
@@ -352,7 +353,7 @@ def test_a_replay_sweep_measures_the_runtime_at_the_set_latency_and_says_so_and_
     assert result["notes"][0].startswith("replay measurement: onnxruntime probability maps recorded beforehand")
     assert result["inspection"] is None and result["ratios"]["inspection_over_pipeline"]["value"] is None
     assert " inspection |" not in done.stdout  # without --inspection: no such run
-    assert "| scnet-t-deepcrack.onnx | replay 20 ms | fp32 | 64x64 | 1 |" in done.stdout
+    assert f"| {DEFAULT_MODEL_NAME}.onnx | replay 20 ms | fp32 | 64x64 | 1 |" in done.stdout
     assert "replay measurement" in done.stdout
     assert "fast statistics: skeleton length and width estimated" in done.stdout
 
