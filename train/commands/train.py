@@ -114,7 +114,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         "about the last 200 steps); validation, checkpoints and so exports use the average (default: off)",
     )
     parser.add_argument("--batch-size", type=int, help="per-process batch size (default: from the recipe)")
-    parser.add_argument("--lr", type=float_in(above=0), help="base learning rate (default: from the recipe)")
+    parser.add_argument(
+        "--lr", type=float_in(at_least=0), help="base learning rate (default: from the recipe; 0 keeps the weights)"
+    )
     parser.add_argument(
         "--size",
         dest="crop_size",

@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from crackseg.edge.artifact.size import Size
+
 __all__ = ["Augment", "Compose", "TrainAugment"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -55,7 +57,7 @@ class TrainAugment:
             the range spans both ways.
     """
 
-    crop_size: int | tuple[int, int] = 256
+    crop_size: int | Size = 256
     max_rotation_deg: float = 90.0
     flip: bool = True
     jitter: float = 0.1
@@ -73,9 +75,9 @@ class TrainAugment:
             raise ValueError(f"scale_range must be (low, high) with 0 < low <= high, not {self.scale_range}")
 
     @property
-    def crop_hw(self) -> tuple[int, int]:
+    def crop_hw(self) -> Size:
         size = self.crop_size
-        return (size, size) if isinstance(size, int) else (size[0], size[1])
+        return Size(size, size) if isinstance(size, int) else Size(*size)
 
     def __call__(
         self, image: NDArray[np.uint8], mask: NDArray[np.bool_], rng: np.random.Generator
