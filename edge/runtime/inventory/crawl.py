@@ -20,13 +20,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crackseg.edge.runtime.inventory.camera import CameraModel
-from crackseg.edge.runtime.inventory.flight import FlightFrame, GroundCrack
+from crackseg.edge.runtime.inventory.flight import FlightFrame, GroundCrack, fill_outline, textured_frame
 from crackseg.edge.runtime.inventory.pipe import PipePose
 from crackseg.edge.runtime.pose import Attitude, Pose
 
 __all__ = ["SyntheticCrawl", "WallCrack", "default_wall_cracks"]
-
-_SHIFT = 4
 
 
 @dataclass(frozen=True)
@@ -87,8 +85,6 @@ class SyntheticCrawl:
 
     def mask(self, pose: Pose) -> NDArray[np.bool_]:
         """The cracks as the camera at ``pose`` sees them (True = crack)."""
-        import cv2
-
         assert pose.chainage_m is not None and pose.attitude is not None
         where = PipePose(pose.chainage_m, pose.attitude.roll_deg, self.diameter_m / 2)
         canvas = np.zeros((self.camera.height, self.camera.width), np.uint8)
@@ -96,20 +92,13 @@ class SyntheticCrawl:
             in_camera = where.wall_to_camera(crack.on_wall(where.radius_m).outline())
             if np.any(in_camera[:, 2] <= 0.05):
                 continue  # part of it beside or behind the camera
-            pixels = self.camera.project(in_camera)
-            fixed = np.round((pixels + 0.5) * (1 << _SHIFT) - 0.5).astype(np.int32)  # pixel centres at .0
-            cv2.fillPoly(canvas, [fixed.reshape(-1, 1, 2)], 1, cv2.LINE_8, _SHIFT)
+            fill_outline(canvas, self.camera.project(in_camera))
         return canvas.astype(bool)
 
     def render(self, index: int) -> FlightFrame:
         """Frame ``index``: a grey, speckled wall with dark cracks, its mask and its pose."""
         pose = self.pose(index)
-        mask = self.mask(pose)
-        rng = np.random.default_rng(index)
-        wall = rng.normal(120, 10, mask.shape).clip(0, 255)
-        wall[mask] = 40
-        image = np.repeat(wall.astype(np.uint8)[..., None], 3, axis=2)
-        return FlightFrame(index, self.start_ns + index * self.period_ns, image, mask, pose)
+        return textured_frame(index, self.start_ns + index * self.period_ns, self.mask(pose), pose, (120, 10, 40))
 
     def __iter__(self) -> Iterator[FlightFrame]:
         return (self.render(i) for i in range(self.frames))

@@ -82,6 +82,26 @@ class FlightFrame:
     pose: Pose
 
 
+def fill_outline(canvas: NDArray[np.uint8], pixels: NDArray[np.float64]) -> None:
+    """Fills one crack's projected outline into ``canvas`` with sub-pixel precision (pixel centres at .0)."""
+    import cv2
+
+    fixed = np.round((pixels + 0.5) * (1 << _SHIFT) - 0.5).astype(np.int32)
+    cv2.fillPoly(canvas, [fixed.reshape(-1, 1, 2)], 1, cv2.LINE_8, _SHIFT)
+
+
+def textured_frame(
+    index: int, capture_ns: int, mask: NDArray[np.bool_], pose: Pose, surface: tuple[float, float, float]
+) -> FlightFrame:
+    """Frame ``index`` of a synthetic survey: a grey surface speckled around ``surface`` = (mean, spread), its
+    cracks at grey level ``surface[2]``."""
+    mean, spread, crack_level = surface
+    texture = np.random.default_rng(index).normal(mean, spread, mask.shape).clip(0, 255)
+    texture[mask] = crack_level
+    image = np.repeat(texture.astype(np.uint8)[..., None], 3, axis=2)
+    return FlightFrame(index, capture_ns, image, mask, pose)
+
+
 @dataclass(frozen=True)
 class SyntheticFlight:
     """A straight survey track over :func:`default_cracks` (or ``cracks``).
@@ -133,8 +153,6 @@ class SyntheticFlight:
 
     def mask(self, pose: Pose) -> NDArray[np.bool_]:
         """The cracks as the camera at ``pose`` sees them (True = crack)."""
-        import cv2
-
         where = camera_pose(pose, self.camera, self.site)
         assert where is not None, "a synthetic pose has position, attitude and height"
         canvas = np.zeros((self.camera.height, self.camera.width), np.uint8)
@@ -148,19 +166,13 @@ class SyntheticFlight:
             pixels = self.camera.project(in_camera)
             if np.all((pixels < -1000) | (pixels > 1000 + max(self.camera.width, self.camera.height))):
                 continue
-            fixed = np.round((pixels + 0.5) * (1 << _SHIFT) - 0.5).astype(np.int32)  # pixel centres at .0
-            cv2.fillPoly(canvas, [fixed.reshape(-1, 1, 2)], 1, cv2.LINE_8, _SHIFT)
+            fill_outline(canvas, pixels)
         return canvas.astype(bool)
 
     def render(self, index: int) -> FlightFrame:
         """Frame ``index``: a grey, speckled ground with dark cracks, its mask and its pose."""
         pose = self.pose(index)
-        mask = self.mask(pose)
-        rng = np.random.default_rng(index)
-        ground = rng.normal(140, 12, mask.shape).clip(0, 255)
-        ground[mask] = 45
-        image = np.repeat(ground.astype(np.uint8)[..., None], 3, axis=2)
-        return FlightFrame(index, self.start_ns + index * self.period_ns, image, mask, pose)
+        return textured_frame(index, self.start_ns + index * self.period_ns, self.mask(pose), pose, (140, 12, 45))
 
     def __iter__(self) -> Iterator[FlightFrame]:
         return (self.render(i) for i in range(self.frames))
