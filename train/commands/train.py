@@ -8,6 +8,8 @@ threshold (with one source: its ODS F1 and ODS threshold). Test splits are never
   crackseg train --data DeepCrack:deepcrack_train:deepcrack_val
   crackseg train --augment field --init edge/models/scnet-t-deepcrack.safetensors \
       --data DeepCrack:deepcrack_train:deepcrack_val --data UAV75:train:val:dilate=1:tol=2 --data UAVCrackX:train:val
+From ImageNet weights (EfficientNet-Lite0 trunk; the default model's recipe is in edge/models/fpn-e0-general.md):
+  crackseg train --model fpn-e0 --pretrained --augment field --lr 1e-3 --data DeepCrack:deepcrack_train:deepcrack_val
 A trained scnet-t grows into the wider scnet-t-wide, starting at its accuracy:
   crackseg train --init edge/models/scnet-t-general.safetensors --model scnet-t-wide --widen --data ...
 Multi-GPU: launch with torchrun, e.g.

@@ -12,8 +12,11 @@ the decoder keeps SCNet's ideas where they sit naturally on a feature pyramid::
     loss: SCNet's focal on every output plus soft IoU on the fused one
 
 ``fpn-e0`` is the same trunk and pyramid without attention, side outputs or prior: one logit map from
-the finest level. Both are built for deployment: BatchNorm (folded into the convolutions at export),
-ReLU/ReLU6, bilinear ``Resize``; no transposed convolution, crop or instance norm.
+the finest level. At equal CPU time from ImageNet weights it led ``scnet-e0`` on validation by 13 points
+(the 1-channel attention side features narrow what reaches the output), so it is what the default
+bundled model uses (``edge/models/fpn-e0-general.md``). Both are built for deployment: BatchNorm
+(folded into the convolutions at export), ReLU/ReLU6, bilinear ``Resize``; no transposed convolution,
+crop or instance norm.
 """
 
 from __future__ import annotations
@@ -155,5 +158,5 @@ def scnet_e0(**kwargs: Any) -> PyramidSCNet:
 
 @register_model(config=LITE_INPUT)
 def fpn_e0(**kwargs: Any) -> PyramidSCNet:
-    """EfficientNet-Lite0 trunk and a plain feature-pyramid decoder: scnet-e0's baseline without SCNet's parts."""
+    """EfficientNet-Lite0 trunk and a plain feature-pyramid decoder (the default model's): scnet-e0 without SCNet's parts."""
     return _create({"attention": False, "side_outputs": False, "prior": "none"}, kwargs)
