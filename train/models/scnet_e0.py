@@ -158,5 +158,5 @@ def scnet_e0(**kwargs: Any) -> PyramidSCNet:
 
 @register_model(config=LITE_INPUT)
 def fpn_e0(**kwargs: Any) -> PyramidSCNet:
-    """EfficientNet-Lite0 trunk and a plain feature-pyramid decoder (the default model's): scnet-e0 without SCNet's parts."""
+    """EfficientNet-Lite0 trunk and a plain feature pyramid (the default model's): scnet-e0 without SCNet's parts."""
     return _create({"attention": False, "side_outputs": False, "prior": "none"}, kwargs)
