@@ -244,7 +244,8 @@ class _Trainer:
             if batch_index >= self.steps_per_epoch:
                 break
             for group in self.optimizer.param_groups:
-                group["lr"] = self.lr_at(self.step) * (self.encoder_lr_factor() if group["is_encoder"] else 1.0)
+                encoder = group.get("is_encoder", False)  # absent in the resume state of runs older than the key
+                group["lr"] = self.lr_at(self.step) * (self.encoder_lr_factor() if encoder else 1.0)
             images = cpu_images.to(self.device, non_blocking=True)
             masks = cpu_masks.to(self.device, non_blocking=True)
             pixel_weights = cpu_weights.to(self.device, non_blocking=True)

@@ -350,3 +350,18 @@ def test_pretrained_on_a_variant_without_an_imagenet_encoder_is_refused(
 ) -> None:
     assert main(_train_args(crack_set, tmp_path / "run", "--epochs", "1", "--pretrained")) == 1
     assert "scnet-t has no pretrained encoder" in capsys.readouterr().err
+
+
+def test_resume_continues_a_run_saved_before_encoder_groups_existed(crack_set: Path, tmp_path: Path) -> None:
+    """Resume states written before ``is_encoder`` marked the optimizer's groups still resume."""
+    import torch
+
+    out = tmp_path / "run"
+    assert main(_train_args(crack_set, out, "--epochs", "1")) == 0
+    state_file = out / "last.state.pt"
+    state = torch.load(state_file, weights_only=False)
+    for group in state["optimizer"]["param_groups"]:
+        del group["is_encoder"]
+    torch.save(state, state_file)
+    assert main(_train_args(crack_set, out, "--epochs", "2", "--resume", str(out / "last.safetensors"))) == 0
+    assert read_spec(out / "last.safetensors").metrics["epoch"] == 2
