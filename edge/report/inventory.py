@@ -8,27 +8,47 @@ inventory from them after the run, so the live pipeline pays nothing for it.
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from html import escape
+from pathlib import Path
 
+from crackseg.edge.artifact.size import Size
 from crackseg.edge.report.recording import Recording
 from crackseg.edge.report.views import frame_view
 from crackseg.edge.runtime.inventory.associate import Inventory
 from crackseg.edge.runtime.inventory.camera import camera_from_record
 from crackseg.edge.runtime.inventory.formats import CrackRow, inventory_rows
+from crackseg.edge.runtime.inventory.measure import CrackTrace, trace_cracks
 from crackseg.edge.runtime.sinks.record import RecordError, load_mask
 
-__all__ = ["SORT_SCRIPT", "VIEWS_BUDGET_BYTES", "build_inventory", "inventory_table"]
+__all__ = ["FRAMES_PER_TASK", "SORT_SCRIPT", "VIEWS_BUDGET_BYTES", "build_inventory", "inventory_table"]
 
 VIEWS_BUDGET_BYTES = 8_000_000
 """Most bytes of best-view images the page embeds (about 160 views of 480 px): the longest cracks' views first;
 the other cracks name their best frame, which the recording and NAME.mcap keep. Bounds the page of a long survey."""
 
+FRAMES_PER_TASK = 32
+"""Frames a worker traces per task; a recording of fewer than two tasks' frames is traced in this process."""
+
 log = logging.getLogger(__name__)
+
+
+def _traced(job: tuple[Path, str, int]) -> tuple[list[CrackTrace], Size]:
+    """One recorded frame's cracks in pixels and its mask's size (a worker's task: it reads and needs no state)."""
+    db, mask_path, min_pixels = job
+    mask = load_mask(db, mask_path)
+    return trace_cracks(mask, min_pixels), Size(mask.shape[0], mask.shape[1])
 
 
 def build_inventory(recording: Recording) -> Inventory | None:
     """The run's inventory, or ``None`` when the run recorded no camera model (or no frame), or its masks are
-    missing (a recording copied without its masks folder)."""
+    missing (a recording copied without its masks folder).
+
+    Reading and tracing the masks, the most work, runs on every core (:data:`FRAMES_PER_TASK` frames a task);
+    projection and association follow in frame order here.
+    """
     record = recording.info.get("camera")
     if not record or not recording.frames:
         return None
@@ -36,14 +56,17 @@ def build_inventory(recording: Recording) -> Inventory | None:
     diameter = recording.info.get("pipe_diameter_m")
     camera = camera_from_record(record, first.width, first.height)
     inventory = Inventory(camera, pipe_diameter_m=None if diameter is None else float(diameter))
-    for frame in recording.frames:
-        if frame.crack_pixels:
-            try:
-                mask = load_mask(recording.path, frame.mask_path)
-            except RecordError as exc:
-                log.warning("no crack inventory: %s (was the recording copied without its masks folder?)", exc)
-                return None
-            inventory.add_frame(frame.frame_id, frame.capture_ns, mask, frame.pose)
+    frames = [frame for frame in recording.frames if frame.crack_pixels]
+    jobs = [(recording.path, frame.mask_path, inventory.min_pixels) for frame in frames]
+    workers = min(len(os.sched_getaffinity(0)), -(-len(jobs) // FRAMES_PER_TASK))
+    try:
+        with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+            traced = map(_traced, jobs) if pool is None else pool.map(_traced, jobs, chunksize=FRAMES_PER_TASK)
+            for frame, (traces, size) in zip(frames, traced, strict=True):
+                inventory.add_traces(frame.frame_id, frame.capture_ns, traces, size, frame.pose)
+    except RecordError as exc:
+        log.warning("no crack inventory: %s (was the recording copied without its masks folder?)", exc)
+        return None
     return inventory
 
 

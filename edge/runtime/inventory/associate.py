@@ -23,6 +23,7 @@ from statistics import median
 import numpy as np
 from numpy.typing import NDArray
 
+from crackseg.edge.artifact.size import Size
 from crackseg.edge.runtime.inventory.camera import CameraModel
 from crackseg.edge.runtime.inventory.ground import TangentPlane, camera_pose
 from crackseg.edge.runtime.inventory.measure import (
@@ -44,24 +45,34 @@ SAMPLE_M = 0.1
 """Spacing of the points at which two centre lines are compared, metres."""
 
 
-def _distances(points: NDArray[np.float64], line: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Distance from each of ``Nx2`` points to the nearest segment of a polyline."""
-    a, b = line[:-1], line[1:]
-    if not len(a):
-        return np.linalg.norm(points - line[0], axis=1)
-    ab = b - a
-    length2 = np.maximum((ab**2).sum(axis=1), 1e-12)
-    t = np.clip(((points[:, None, :] - a) * ab).sum(axis=2) / length2, 0.0, 1.0)
-    nearest = a + t[..., None] * ab
-    return np.linalg.norm(points[:, None, :] - nearest, axis=2).min(axis=1)
+def _near_fraction(points: NDArray[np.float64], line: NDArray[np.float64], tolerance_m: float) -> float:
+    """The fraction of ``Nx2`` points within ``tolerance_m`` of a polyline (squared distances: no roots)."""
+    a = line[:-1] if len(line) > 1 else line
+    ab = line[1:] - a if len(line) > 1 else np.zeros_like(a)
+    offset = points[:, None, :] - a  # from every point to every segment's start
+    t = np.einsum("psk,sk->ps", offset, ab) / np.maximum(np.einsum("sk,sk->s", ab, ab), 1e-12)
+    offset -= np.clip(t, 0.0, 1.0, out=t)[..., None] * ab  # to the nearest point of each segment
+    nearest2 = np.einsum("psk,psk->ps", offset, offset).min(axis=1)
+    return float(np.count_nonzero(nearest2 <= tolerance_m * tolerance_m)) / len(points)
 
 
-def overlap(line: NDArray[np.float64], other: NDArray[np.float64], tolerance_m: float) -> float:
-    """The larger of the fractions of either line's points within ``tolerance_m`` of the other line."""
-    near = [
-        float(np.mean(_distances(densify(a, SAMPLE_M), b) <= tolerance_m)) for a, b in ((line, other), (other, line))
-    ]
-    return max(near)
+def overlap(
+    line: NDArray[np.float64], other: NDArray[np.float64], tolerance_m: float,
+    line_points: NDArray[np.float64] | None = None, other_points: NDArray[np.float64] | None = None,
+) -> float:  # fmt: skip
+    """The larger of the fractions of either line's points within ``tolerance_m`` of the other line.
+
+    ``line_points`` and ``other_points``: the lines sampled every :data:`SAMPLE_M` (:func:`sample_points`), when
+    already at hand (a view is compared many times; sampling it once halves an association's cost).
+    """
+    points = sample_points(line) if line_points is None else line_points
+    others = sample_points(other) if other_points is None else other_points
+    return max(_near_fraction(points, other, tolerance_m), _near_fraction(others, line, tolerance_m))
+
+
+def sample_points(line: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The points at which a centre line is compared: its vertices and points every :data:`SAMPLE_M` between."""
+    return densify(line, SAMPLE_M)
 
 
 @dataclass
@@ -149,6 +160,8 @@ class Inventory:
         self._boxes = np.empty((0, 5))
         """Per entry: the bounding box (min north, min east, max north, max east) of its best and latest views'
         lines, and the best view's width; a view compares its line only with the entries whose box it meets."""
+        self._points: dict[int, NDArray[np.float64]] = {}
+        """Per view (by ``id``): :func:`sample_points` of its line, for the views an entry is compared through."""
         self.unplaced = 0
         """Frames with cracks that could not be projected (no position, attitude or height, or a stale one; in a
         pipe, no current chainage)."""
@@ -158,29 +171,36 @@ class Inventory:
         rangefinder_m: float | None = None,
     ) -> list[int]:  # fmt: skip
         """Measure, project and associate one frame's cracks; the ids of the entries they joined or started."""
-        traces = trace_cracks(mask, self.min_pixels)
+        frame = Size(mask.shape[0], mask.shape[1])
+        return self.add_traces(frame_id, capture_ns, trace_cracks(mask, self.min_pixels), frame, pose, rangefinder_m)
+
+    def add_traces(
+        self, frame_id: int, capture_ns: int, traces: list[CrackTrace], frame: Size, pose: Pose | None,
+        rangefinder_m: float | None = None,
+    ) -> list[int]:  # fmt: skip
+        """:meth:`add_frame` for a frame already traced (``trace_cracks(mask, self.min_pixels)``, which needs no
+        state and so may run in another process), ``frame`` its mask's size."""
         if not traces:
             return []
+        camera = self.camera.for_size(frame.width, frame.height)
         if self.pipe_diameter_m is not None:
             placed = None if pose is None else pipe_pose(pose, self.pipe_diameter_m)
-            return self._place(traces, placed, mask, frame_id, capture_ns)
+            return self._place(traces, placed, camera, frame_id, capture_ns)
         if pose is None or pose.position is None or pose.stale & _PLACING:
             self.unplaced += 1  # a held (stale) position would stack every crack at the last fix
             return []
         if self.plane is None:
             self.plane = TangentPlane(pose.position.lat_deg, pose.position.lon_deg)
             self.ground_alt_m = pose.position.alt_m - pose.position.rel_alt_m
-        where = camera_pose(pose, self.camera.for_size(mask.shape[1], mask.shape[0]), self.plane, rangefinder_m)
-        return self._place(traces, where, mask, frame_id, capture_ns)
+        where = camera_pose(pose, camera, self.plane, rangefinder_m)
+        return self._place(traces, where, camera, frame_id, capture_ns)
 
     def _place(
-        self, traces: list[CrackTrace], where: Placement | None, mask: NDArray[np.bool_], frame_id: int,
-        capture_ns: int,
-    ) -> list[int]:  # fmt: skip
+        self, traces: list[CrackTrace], where: Placement | None, camera: CameraModel, frame_id: int, capture_ns: int
+    ) -> list[int]:
         if where is None:
             self.unplaced += 1
             return []
-        camera = self.camera.for_size(mask.shape[1], mask.shape[0])
         joined = []
         for trace in traces:
             view = measure_view(trace, camera, where, frame_id, capture_ns)
@@ -202,10 +222,14 @@ class Inventory:
 
     def _associate(self, view: CrackView) -> CrackEntry:
         best_entry, best_score = None, 0.0
+        points = self._points[id(view)] = sample_points(view.line_ne)
         for entry in self._candidates(view):
             assert entry.best is not None
             tolerance = self.tolerance_m + max(view.max_width_m, entry.best.max_width_m) / 2
-            score = max(overlap(view.line_ne, v.line_ne, tolerance) for v in (entry.best, entry.views[-1]))
+            score = max(
+                overlap(view.line_ne, v.line_ne, tolerance, points, self._points[id(v)])
+                for v in (entry.best, entry.views[-1])
+            )
             if score > best_score:
                 best_entry, best_score = entry, score
         if best_entry is None or best_score < 0.5:

@@ -18,7 +18,6 @@ the two ground scales for an oblique one.
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
@@ -31,7 +30,7 @@ from crackseg.edge.runtime.inventory.camera import CameraModel
 from crackseg.edge.runtime.stats import skeletonize
 
 __all__ = [
-    "CrackTrace", "CrackView", "Placement", "densify", "gsd_m", "measure_view", "polyline_length", "trace_cracks",
+    "CrackTrace", "CrackView", "Placement", "densify", "measure_view", "polyline_length", "trace_cracks",
 ]  # fmt: skip
 
 
@@ -72,11 +71,11 @@ class CrackTrace:
 
 def densify(line: NDArray[np.float64], spacing: float) -> NDArray[np.float64]:
     """Points along an ``NxD`` polyline at most ``spacing`` apart, its vertices included."""
-    pieces = [line[:1]]
-    for a, b in itertools.pairwise(line):
-        steps = max(1, int(np.ceil(np.linalg.norm(b - a) / spacing)))
-        pieces.append(a + (b - a) * (np.arange(1, steps + 1) / steps)[:, None])
-    return np.vstack(pieces)
+    segments = np.diff(line, axis=0)
+    steps = np.maximum(1, np.ceil(np.linalg.norm(segments, axis=1) / spacing)).astype(np.intp)
+    segment = np.repeat(np.arange(len(segments)), steps)
+    step = np.arange(len(segment)) - np.repeat(np.cumsum(steps) - steps, steps) + 1  # 1 ... steps on each
+    return np.vstack([line[:1], line[segment] + segments[segment] * (step / steps[segment])[:, None]])
 
 
 def polyline_length(points: NDArray[np.float64]) -> float:
@@ -101,11 +100,10 @@ def _farthest(start: int, neighbours: list[list[int]]) -> tuple[int, list[int]]:
 def _longest_path(skeleton: NDArray[np.bool_]) -> NDArray[np.float64]:
     """``Nx2`` (x, y) pixels of the longest path through a connected skeleton (two breadth-first searches)."""
     ys, xs = np.nonzero(skeleton)
-    index = {(int(y), int(x)): i for i, (y, x) in enumerate(zip(ys, xs, strict=True))}
-    neighbours = [
-        [j for dy, dx in _NEIGHBOURS if (j := index.get((int(y) + dy, int(x) + dx), -1)) >= 0]
-        for y, x in zip(ys, xs, strict=True)
-    ]
+    index = np.full((skeleton.shape[0] + 2, skeleton.shape[1] + 2), -1, np.intp)  # the -1 border needs no checks
+    index[ys + 1, xs + 1] = np.arange(len(ys))
+    around = np.stack([index[ys + 1 + dy, xs + 1 + dx] for dy, dx in _NEIGHBOURS], axis=1)
+    neighbours = [row[row >= 0].tolist() for row in around]
     end, _ = _farthest(0, neighbours)
     other, previous = _farthest(end, neighbours)
     path = [other]
@@ -125,13 +123,20 @@ def _extend(line: NDArray[np.float64], start: float, end: float) -> NDArray[np.f
     return line
 
 
-def _trace(component: NDArray[np.bool_], offset: tuple[int, int], frame: Size) -> CrackTrace:
-    """``component`` is the crop of the frame's mask whose top-left pixel is ``offset`` = (y, x)."""
+def _trace(
+    component: NDArray[np.bool_],
+    skeleton: NDArray[np.bool_],
+    offset: tuple[int, int],
+    frame: Size,
+    pixels: int,
+    centroid: tuple[float, float],
+) -> CrackTrace:
+    """``component`` and its ``skeleton`` are crops of the frame whose top-left pixel is ``offset`` = (y, x);
+    ``pixels`` and ``centroid`` (x, y in the frame) are the component's, from its labelling."""
     import cv2
 
-    padded = np.pad(component, 1)
-    distance = cv2.distanceTransform(padded.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
-    skeleton = skeletonize(component)
+    padded = cv2.copyMakeBorder(component.view(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    distance = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
     path = _longest_path(skeleton)
     if len(path) == 1:  # a speck: one skeleton pixel, a line across it
         line = np.vstack([path[0] - [0.5, 0.0], path[0] + [0.5, 0.0]])
@@ -141,7 +146,6 @@ def _trace(component: NDArray[np.bool_], offset: tuple[int, int], frame: Size) -
         line = _extend(simplified.astype(np.float64), distance[y0, x0] - 0.5, distance[y1, x1] - 0.5)
     on_skeleton = np.where(skeleton, distance, 0)
     wy, wx = np.unravel_index(int(np.argmax(on_skeleton)), on_skeleton.shape)
-    ys, xs = np.nonzero(component)
     top, left = offset
     height, width = frame
     shift = np.array([left, top], np.float64)
@@ -151,26 +155,34 @@ def _trace(component: NDArray[np.bool_], offset: tuple[int, int], frame: Size) -
         length_px=polyline_length(line),
         max_width_px=float(2 * np.sqrt(np.round(on_skeleton[wy, wx] ** 2)) - 1),
         widest=(float(wx + left), float(wy + top)),
-        pixels=len(ys),
-        centroid=(float(xs.mean() + left), float(ys.mean() + top)),
+        pixels=pixels,
+        centroid=centroid,
         touches_border=min(top, left) == 0 or top + component.shape[0] == height or left + component.shape[1] == width,
     )
 
 
 def trace_cracks(mask: NDArray[np.bool_], min_pixels: int = 8) -> list[CrackTrace]:
-    """Every crack of at least ``min_pixels`` pixels in a bool HxW mask, largest first."""
+    """Every crack of at least ``min_pixels`` pixels in a bool HxW mask, largest first.
+
+    The frame is thinned once: Zhang–Suen decides each pixel from its 8 neighbours, which never belong to
+    another 8-connected component, so the frame's skeleton is exactly the union of its components' skeletons.
+    """
     import cv2
 
     # 16-bit labels where they cannot overflow (fewer crack pixels than labels): OpenCV's 16-bit statistics
     # path takes a third of the 32-bit one's time (0.6 ms against 2.1 ms for a 640x480 frame)
     ltype = cv2.CV_16U if np.count_nonzero(mask) < 0xFFFF else cv2.CV_32S
-    count, labels, cc, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8, ltype=ltype)
+    count, labels, cc, centroids = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8, ltype=ltype)
+    skeleton = skeletonize(mask)
     traces = []
     for label in np.argsort(-cc[1:, cv2.CC_STAT_AREA], kind="stable") + 1:
         x, y, w, h, area = (int(v) for v in cc[label])
         if area < min_pixels:
             break
-        traces.append(_trace(labels[y : y + h, x : x + w] == label, (y, x), Size(mask.shape[0], mask.shape[1])))
+        component = labels[y : y + h, x : x + w] == label
+        centroid = (float(centroids[label, 0]), float(centroids[label, 1]))
+        crack_skeleton = skeleton[y : y + h, x : x + w] & component
+        traces.append(_trace(component, crack_skeleton, (y, x), Size(mask.shape[0], mask.shape[1]), area, centroid))
     del count
     return traces
 
@@ -206,10 +218,15 @@ class CrackView:
         return not self.trace.touches_border
 
 
-def gsd_m(camera: CameraModel, where: Placement, pixel: tuple[float, float]) -> float:
-    """Ground sample distance at ``pixel``: the square root of the ground area of a one-pixel square there."""
+def _one_pixel_probes(pixel: tuple[float, float]) -> NDArray[np.float64]:
+    """A pixel and its right and lower neighbours: the corners of a one-pixel square."""
     x, y = pixel
-    p0, px, py = where.surface_points(camera, np.array([[x, y], [x + 1, y], [x, y + 1]], np.float64))
+    return np.array([[x, y], [x + 1, y], [x, y + 1]], np.float64)
+
+
+def _gsd_of(corners: NDArray[np.float64]) -> float:
+    """The square root of the surface area spanned by a one-pixel square's three projected corners."""
+    p0, px, py = corners
     a, b = px - p0, py - p0
     return float(np.sqrt(abs(a[0] * b[1] - a[1] * b[0])))
 
@@ -218,12 +235,12 @@ def measure_view(
     trace: CrackTrace, camera: CameraModel, where: Placement, frame_id: int, capture_ns: int
 ) -> CrackView | None:
     """The crack on the surface, or ``None`` when part of it misses the surface (at or above the horizon)."""
-    line = where.surface_points(camera, trace.line)
-    if not np.all(np.isfinite(line)):
+    probes = np.vstack([_one_pixel_probes(trace.centroid), _one_pixel_probes(trace.widest)])
+    projected = where.surface_points(camera, np.vstack([trace.line, probes]))  # one projection per view
+    if not np.all(np.isfinite(projected)):
         return None
-    gsd, widest_gsd = gsd_m(camera, where, trace.centroid), gsd_m(camera, where, trace.widest)
-    if not np.isfinite(gsd) or not np.isfinite(widest_gsd):
-        return None
+    line = projected[: len(trace.line)]
+    gsd, widest_gsd = _gsd_of(projected[-6:-3]), _gsd_of(projected[-3:])
     return CrackView(
         frame_id=frame_id,
         capture_ns=capture_ns,
