@@ -160,8 +160,9 @@ class MeasureConfig:
         duration_s: raw level: time calls for this long, and at least ``min_iterations`` of them.
         min_iterations: raw level: fewest timed calls when timing by duration.
         end_to_end: also run the pipeline, the pipeline under load and the naive loop.
-        inspection: also run the pipeline with ``crackseg run``'s inspection outputs on (an overlay video file and
-            pose tagging from MAVLink), right after the plain pipeline run.
+        inspection: also run the pipeline with ``crackseg run``'s inspection outputs on (the recording with camera
+            thumbnails, an overlay video file and pose tagging from MAVLink), right after the plain pipeline run;
+            the crack inventory costs the live pipeline nothing: ``crackseg report`` builds it after the run.
         e2e_duration_s: how long each end-to-end run captures frames.
         load: the load point's source rate, as a fraction of the raw throughput.
         source: frame source URI for the end-to-end runs (synthetic frames come at the case's input size).

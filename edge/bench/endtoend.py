@@ -12,9 +12,11 @@ and starts capturing only once that subscriber hears the publisher:
 
 * ``pipeline``: :class:`~crackseg.edge.runtime.pipeline.Pipeline`, exactly as ``crackseg run`` wires it, from an
   unpaced playback source (lossless: the pipeline runs at the pace of its slowest stage);
-* ``inspection`` (``--inspection``): the same with ``crackseg run --overlay FILE --mavlink URL``'s outputs on,
-  an overlay video written to a temporary folder and every frame tagged with a pose from a loopback
-  autopilot (:mod:`crackseg.edge.bench.inspection`);
+* ``inspection`` (``--inspection``): the same with the outputs of ``crackseg run --record FILE --hfov 70
+  --overlay FILE --mavlink URL`` on: the recording (masks, camera thumbnails of frames with cracks) and an
+  overlay video written to a temporary folder, and every frame tagged with a pose from a loopback
+  autopilot (:mod:`crackseg.edge.bench.inspection`); the crack inventory is not built live (``crackseg
+  report`` builds it from the recording), so it costs the run nothing;
 * ``load``: the same from a live source clocked at a fixed rate (80 % of the raw throughput by default):
   frame *k* is captured at *k / rate* whether or not the pipeline is ready, and a frame the pipeline
   reads late is replaced by the newest one (counted as dropped), as with a camera;
@@ -268,6 +270,8 @@ class Wiring:
     encoding: str
     postprocess_workers: int | None = None
     stats_mode: StatsMode = "exact"
+    model_name: str = ""
+    """The model's file or variant name, as a recording's run info names it (empty: the runner's name)."""
 
     @property
     def geometry(self) -> Geometry:
@@ -338,8 +342,8 @@ def run_pipeline(
         wiring: model, frames and publishing.
         duration_s: seconds of capture.
         source_fps: the clocked source's rate (a ``load`` run); ``None``: the unpaced source.
-        inspection: open inspection outputs: their overlay sink follows the publisher, their pose lookup
-            tags every message (an ``inspection`` run, without its :class:`InspectionResult` yet).
+        inspection: open inspection outputs: their sinks (recorder, overlay) follow the publisher, their pose
+            lookup tags every message (an ``inspection`` run, without its :class:`InspectionResult` yet).
 
     Returns:
         the result, and every frame's capture-to-publish seconds (for plots).
@@ -349,7 +353,7 @@ def run_pipeline(
     config = PipelineConfig(duration_s=duration_s, log_every_s=0.0, postprocess_workers=wiring.postprocess_workers)
     pose_at = None if inspection is None else inspection.pose_at
     with _publishing(wiring, log, pose_at) as (builder, sink, finish):
-        sinks: list[Sink] = [sink] if inspection is None else [sink, inspection.overlay]
+        sinks: list[Sink] = [sink] if inspection is None else [sink, *inspection.sinks]
         pipeline = Pipeline(
             source,
             wiring.runner,
@@ -400,10 +404,12 @@ def run_naive(wiring: Wiring, duration_s: float) -> tuple[EndToEndResult, list[f
 
 
 def run_inspection(wiring: Wiring, duration_s: float) -> tuple[EndToEndResult, list[float]]:
-    """The unpaced pipeline with the inspection outputs on (overlay video, pose tagging) for ``duration_s``;
-    the video goes to a temporary folder, decoded back and counted after the run, then deleted."""
+    """The unpaced pipeline with the inspection outputs on (recording, overlay video, pose tagging) for
+    ``duration_s``; the recording and the video go to a temporary folder, counted after the run, then deleted."""
     with tempfile.TemporaryDirectory(prefix="crackseg-inspection-") as folder:
-        outputs = InspectionOutputs(Path(folder) / "overlay.mp4")
+        spec = wiring.runner.spec
+        model = wiring.model_name or wiring.runner.name
+        outputs = InspectionOutputs(Path(folder), model, spec, wiring.stats_mode, wiring.pool.uri.display)
         with outputs:
             result, samples = run_pipeline(wiring, duration_s, inspection=outputs)
         return replace(result, inspection=outputs.result()), samples

@@ -1,32 +1,47 @@
-"""The inspection outputs of the bench's ``inspection`` run, wired as ``crackseg run --overlay FILE --mavlink URL``.
+"""The inspection outputs of the bench's ``inspection`` run, wired as
+``crackseg run --record FILE --hfov 70 --overlay FILE --mavlink URL``.
 
-An :class:`~crackseg.edge.runtime.sinks.overlay_output.OverlayOutput` sink writes the published frames, masks drawn, to
-an MP4 file; a :class:`~crackseg.edge.runtime.pose.track.PoseTrack` fed by a
-:class:`~crackseg.edge.runtime.pose.mavlink.MavlinkInput` tags every frame with the pose at its capture time. The
-pose comes from a :class:`~crackseg.edge.bench.autopilot.LoopbackAutopilot` streaming position and
-attitude at 50 Hz each, as an autopilot does: its sending thread runs in this process, a small cost
-that a real autopilot leaves to the flight controller. The run starts once both kinds of sample have
-arrived, so every frame can carry a pose. After the run the video is decoded back and counted.
+Sinks after the publisher, in ``crackseg run``'s order: a :class:`~crackseg.edge.runtime.sinks.record.Recorder`
+stores every published frame (statistics and pose in SQLite, the mask as PNG, and for frames with cracks a
+JPEG camera thumbnail encoded on its writer thread), with the run info ``crackseg run`` records (a camera of
+70° horizontal field of view, so ``crackseg report`` can build the crack inventory afterwards: the live
+pipeline pays nothing for it); an :class:`~crackseg.edge.runtime.sinks.overlay_output.OverlayOutput` writes
+the published frames, masks drawn, to an MP4 file. Both go to one temporary folder. A
+:class:`~crackseg.edge.runtime.pose.track.PoseTrack` fed by a :class:`~crackseg.edge.runtime.pose.mavlink.MavlinkInput`
+tags every frame with the pose at its capture time. The pose comes from a
+:class:`~crackseg.edge.bench.autopilot.LoopbackAutopilot` streaming position and attitude at 50 Hz each, as an
+autopilot does: its sending thread runs in this process, a small cost that a real autopilot leaves to the
+flight controller. The run starts once both kinds of sample have arrived, so every frame can carry a pose.
+After the run the video is decoded back and counted, and the recording's rows and thumbnails are counted.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
+from typing import Any
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.bench.autopilot import LoopbackAutopilot
 from crackseg.edge.bench.config import BenchError
+from crackseg.edge.bench.machine import library_versions
 from crackseg.edge.bench.results import InspectionResult
+from crackseg.edge.runtime.inventory.camera import camera_record
+from crackseg.edge.runtime.pipeline import Sink
 from crackseg.edge.runtime.pose import Pose, PoseParts
 from crackseg.edge.runtime.pose.mavlink import MavlinkInput
 from crackseg.edge.runtime.pose.track import PoseTrack
 from crackseg.edge.runtime.sinks.overlay_output import OverlayOutput
+from crackseg.edge.runtime.sinks.record import Recorder
 
-__all__ = ["POSE_RATE_HZ", "InspectionOutputs"]
+__all__ = ["HFOV_DEG", "POSE_RATE_HZ", "InspectionOutputs", "run_info"]
 
 POSE_RATE_HZ = 50.0
 """GLOBAL_POSITION_INT and ATTITUDE messages per second, each (ArduPilot and PX4 stream 10-50 Hz)."""
+HFOV_DEG = 70.0
+"""The recorded camera's horizontal field of view (``crackseg run --hfov 70``), degrees."""
 _FIRST_SAMPLES_TIMEOUT_S = 10.0
 _TAGGED = PoseParts.POSITION | PoseParts.ATTITUDE
 
@@ -45,22 +60,46 @@ def _decoded_frames(video: Path) -> int:
     return count
 
 
+def _recorded(db: Path) -> tuple[int, int]:
+    """Rows of the recording ``db`` with cracks, and rows whose thumbnail file exists (read-only, after the run)."""
+    with closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as con:
+        with_cracks = int(con.execute("SELECT COUNT(*) FROM frames WHERE crack_pixels > 0").fetchone()[0])
+        thumbs = [str(row[0]) for row in con.execute("SELECT thumb_path FROM frames WHERE thumb_path IS NOT NULL")]
+    return with_cracks, sum((db.parent / thumb).is_file() for thumb in thumbs)
+
+
+def run_info(model: str, spec: ModelSpec, stats: str, source: str, mavlink: str) -> dict[str, Any]:
+    """``runs.info`` as ``crackseg run --record FILE --hfov 70 --mavlink URL`` writes it (its ``_run_info``), at the
+    model's own threshold."""
+    return {
+        "model": model, "arch": spec.arch, "threshold": spec.threshold, "spec_threshold": spec.threshold,
+        "stats": stats, "source": source, "mavlink": mavlink, "odometry": None,
+        "camera": camera_record(None, HFOV_DEG), "pipe_diameter_m": None, "versions": library_versions(),
+    }  # fmt: skip
+
+
 class InspectionOutputs:
-    """The overlay sink and the pose lookup of one inspection run, open from ``__enter__`` to ``__exit__``.
+    """The sinks and the pose lookup of one inspection run, open from ``__enter__`` to ``__exit__``.
 
     Args:
-        video: the overlay video file to write (``.mp4``).
+        folder: where the overlay video (``overlay.mp4``) and the recording (``record.db`` with its
+            ``record-masks`` folder) are written.
+        model, spec, stats, source: what the run info names: the model's file name, its spec, the statistics
+            mode and the frames' source.
 
     Attributes:
-        overlay: the sink to add to the pipeline's sinks.
+        sinks: the sinks to add after the publisher, in ``crackseg run``'s order: the recorder, the overlay.
     """
 
-    def __init__(self, video: Path) -> None:
-        self.video = video
-        self.overlay = OverlayOutput(str(video))
+    def __init__(self, folder: Path, model: str, spec: ModelSpec, stats: str, source: str) -> None:
+        self.video = folder / "overlay.mp4"
+        self.record = folder / "record.db"
         self._track = PoseTrack()
         self._autopilot = LoopbackAutopilot(POSE_RATE_HZ)
         self._mavlink = MavlinkInput(self._autopilot.url, self._track)
+        self.recorder = Recorder(self.record, run_info=run_info(model, spec, stats, source, self._autopilot.url))
+        self.overlay = OverlayOutput(str(self.video))
+        self.sinks: list[Sink] = [self.recorder, self.overlay]
         self._stack = ExitStack()
         self._with_pose = 0
         self._with_stale_pose = 0
@@ -78,6 +117,7 @@ class InspectionOutputs:
             stack.enter_context(self._mavlink)  # binds the port before the autopilot sends to it
             stack.enter_context(self._autopilot)
             self._wait_for_samples()
+            stack.enter_context(self.recorder)
             stack.enter_context(self.overlay)
             self._stack = stack.pop_all()
         return self
@@ -86,8 +126,10 @@ class InspectionOutputs:
         self._stack.close()
 
     def result(self) -> InspectionResult:
-        """What the outputs did; call it after ``__exit__`` (the video is complete then)."""
+        """What the outputs did; call it after ``__exit__`` (the video and the recording are complete then)."""
         counters = self.overlay.counters()
+        recorded = self.recorder.counters()
+        with_cracks, thumbnails = _recorded(self.record)
         return InspectionResult(
             overlay_written=counters["overlay_written"],
             overlay_skipped=counters["overlay_skipped"],
@@ -97,6 +139,13 @@ class InspectionOutputs:
             pose_samples=dict(self._mavlink.received),
             frames_with_pose=self._with_pose,
             frames_with_stale_pose=self._with_stale_pose,
+            recorded=recorded["recorded"],
+            recorded_with_cracks=with_cracks,
+            thumbnails_written=thumbnails,
+            thumbnails_skipped=recorded["record_thumbnails_skipped"],
+            record_dropped=recorded["record_dropped"],
+            record_lost=recorded["record_lost"],
+            record_errors=recorded["record_errors"],
         )
 
     def _wait_for_samples(self) -> None:

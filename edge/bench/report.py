@@ -2,8 +2,8 @@
 
 The JSON follows ``edge/BENCH.md`` (``schema_version``); the Markdown is for people (it is also printed),
 and the plot shows each case's latency distribution, its throughput at each level (raw, pipeline, pipeline
-with the inspection outputs when measured, naive) and what each pipeline stage could sustain alone, with
-the bottleneck marked. A replay case is labelled with its
+with the inspection outputs (recording, overlay, pose) when measured, naive) and what each pipeline stage
+could sustain alone, with the bottleneck marked. A replay case is labelled with its
 latency (``replay 5 ms``) everywhere it appears. matplotlib
 is imported only for the plot, and through ``Figure`` directly, so no GUI backend or pyplot state is involved.
 """
@@ -104,12 +104,19 @@ def _overlay_drops(run: EndToEndResult | None) -> str:
     return f"{run.inspection.overlay_dropped} / {run.published}"
 
 
+def _recorded(run: EndToEndResult | None) -> str:
+    """Frames recorded / camera thumbnails written, of the inspection run."""
+    if run is None or run.inspection is None:
+        return _NONE
+    return f"{run.inspection.recorded} / {run.inspection.thumbnails_written}"
+
+
 def markdown(report: BenchReport) -> str:
     """A summary table (raw, pipeline, inspection, load point, naive, target ratios) and a per-stage table."""
     ratio_header = [f"{_RATIO_COLUMNS[name]} ({rule} {limit})" for name, (rule, limit) in TARGETS.items()]
     header = ["model", "backend", "precision", "input", "batch", "raw p50 ms", "raw p99 ms", "raw fps",
-              "pipeline fps", "inspection fps", "overlay drops", "naive fps", "pipeline c→p p50 ms", "c→p p99 ms",
-              "load point fps", "load c→p p50 ms", "load drops"]  # fmt: skip
+              "pipeline fps", "inspection fps", "overlay drops", "recorded / thumbnails", "naive fps",
+              "pipeline c→p p50 ms", "c→p p99 ms", "load point fps", "load c→p p50 ms", "load drops"]  # fmt: skip
     summary = _table(
         [*header, *ratio_header],
         [
@@ -121,6 +128,7 @@ def markdown(report: BenchReport) -> str:
                 _fps(result.pipeline),
                 _fps(result.inspection),
                 _overlay_drops(result.inspection),
+                _recorded(result.inspection),
                 _fps(result.naive),
                 _p50(result.pipeline.capture_to_publish if result.pipeline else None),
                 _num(result.pipeline.capture_to_publish.p99_ms)
@@ -221,7 +229,7 @@ def write_plot(report: BenchReport, path: Path) -> Path:
             ("raw", "raw inference, per call"),
             ("load", "pipeline at the load point, capture→publish"),
             ("pipeline", "pipeline at full speed, capture→publish"),
-            ("inspection", "pipeline with overlay and pose, capture→publish"),
+            ("inspection", "pipeline with recording, overlay and pose, capture→publish"),
         )
         if any(r.samples_ms.get(key) for r in results)
     ]

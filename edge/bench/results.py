@@ -59,7 +59,7 @@ TARGETS: dict[str, tuple[str, float]] = {
 }
 """Benchmark targets (figures to report, not pass/fail tests): the pipeline keeps the backend's throughput,
 adds little latency at 80 % load, beats a naive single-thread loop, and keeps 95 % of its throughput with
-the inspection outputs (overlay video and pose tagging) on."""
+the inspection outputs (overlay video, pose tagging, the recording with camera thumbnails) on."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,13 @@ class InspectionResult:
         pose_samples: MAVLink samples received from the loopback autopilot, by message type.
         frames_with_pose: published frames whose message carried a position and an attitude.
         frames_with_stale_pose: of those, frames with a part older than the track's staleness limit.
+        recorded: published frames the recording committed (``crackseg run --record``'s ``recorded``).
+        recorded_with_cracks: of those, frames with crack pixels: the ones that get a camera thumbnail.
+        thumbnails_written: recorded frames whose JPEG thumbnail was written (rows with a thumbnail, file present).
+        thumbnails_skipped: frames with cracks recorded without a thumbnail, the thumbnail backlog being full.
+        record_dropped: frames left out of the recording because its writer fell behind.
+        record_lost: frames the recording could not write (or stopped writing).
+        record_errors: failed write attempts of the recording.
     """
 
     overlay_written: int
@@ -144,6 +151,13 @@ class InspectionResult:
     pose_samples: dict[str, int]
     frames_with_pose: int
     frames_with_stale_pose: int
+    recorded: int
+    recorded_with_cracks: int
+    thumbnails_written: int
+    thumbnails_skipped: int
+    record_dropped: int
+    record_lost: int
+    record_errors: int
 
 
 @dataclass(frozen=True)
@@ -151,7 +165,7 @@ class EndToEndResult:
     """One end-to-end run: frames from the source to messages received by a subscriber.
 
     Attributes:
-        mode: ``pipeline`` (unpaced), ``inspection`` (the same with the overlay video and pose tagging on),
+        mode: ``pipeline`` (unpaced), ``inspection`` (the same with the overlay, pose and recording on),
             ``load`` (a live source at a fixed rate) or ``naive`` (one thread).
         source_fps: the capture rate of a ``load`` run; ``None`` when the source is unpaced.
         elapsed_s: from the first capture to the last publish.
@@ -167,7 +181,7 @@ class EndToEndResult:
         capacity_fps: per stage of :data:`PIPELINE_STAGES`, the frames per second it could sustain alone
             (:func:`stage_capacity`); ``None`` where a step was not timed.
         bottleneck: the stage with the lowest capacity (``None`` if none was measured).
-        inspection: what the overlay and pose tagging did (``inspection`` runs only).
+        inspection: what the overlay, pose tagging and recording did (``inspection`` runs only).
     """
 
     mode: str

@@ -2,10 +2,10 @@
 
 Every model is made (exported, converted, quantized, built) before the first measurement, so a failing
 build stops the run early. Then, per case and on the same warm runner: raw inference first (its
-throughput sets the load point), then the pipeline, the pipeline with the inspection outputs on (with
-``--inspection``), the naive loop and the pipeline under load, one right after the other, so that the
-figures compared in the ratios were measured side by side. A replay
-case first records the maps it replays: of the raw level's input, then of every pooled frame.
+throughput sets the load point), then the pipeline, the pipeline with the inspection outputs on (recording,
+overlay, pose; with ``--inspection``), the naive loop and the pipeline under load, one right after the other,
+so that the figures compared in the ratios were measured side by side. A replay case first records the maps
+it replays: of the raw level's input, then of every pooled frame.
 """
 
 from __future__ import annotations
@@ -91,15 +91,19 @@ def _notes(case: Case, measure: MeasureConfig, runs: Sequence[EndToEndResult]) -
 
 
 def _inspection_note(published: int, outputs: InspectionResult) -> str:
-    """What the overlay and the pose tagging did in the inspection run, drops included."""
+    """What the overlay, the pose tagging and the recording did in the inspection run, drops included."""
     samples = sum(outputs.pose_samples.values())
     errors = f", {outputs.overlay_errors} not writable" if outputs.overlay_errors else ""
+    missing = {"dropped": outputs.record_dropped, "lost": outputs.record_lost, "write errors": outputs.record_errors}
+    record_missing = "".join(f", {count} {what}" for what, count in missing.items() if count)
     return (
         f"inspection: overlay video {outputs.overlay_written} frames written ({outputs.video_frames} decoded back), "
         f"{outputs.overlay_skipped} of {published} skipped by its {OVERLAY_FPS:g} fps pacing, "
         f"{outputs.overlay_dropped} dropped from it{errors}; {outputs.frames_with_pose} of "
         f"{published} frames tagged with position and attitude ({outputs.frames_with_stale_pose} stale) from "
-        f"{samples} MAVLink samples"
+        f"{samples} MAVLink samples; recording {outputs.recorded} of {published} frames{record_missing}, "
+        f"{outputs.thumbnails_written} camera thumbnails for {outputs.recorded_with_cracks} frames with cracks "
+        f"({outputs.thumbnails_skipped} skipped, backlog full)"
     )
 
 
@@ -134,6 +138,7 @@ def _measure(
                 measure.encoding,
                 measure.postprocess_workers,
                 measure.stats,
+                artifact.path.name if artifact.path is not None else case.model.name,
             )
             if isinstance(runner, ReplayRunner):
                 step("recording maps for replay")
@@ -143,7 +148,7 @@ def _measure(
             samples["pipeline"] = [s * 1e3 for s in pipeline_s]
             done()
             if measure.inspection:
-                step("pipeline with overlay and pose")
+                step("pipeline with recording, overlay and pose")
                 runs["inspection"], inspection_s = run_inspection(wiring, measure.e2e_duration_s)
                 samples["inspection"] = [s * 1e3 for s in inspection_s]
                 done()

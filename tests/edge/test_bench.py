@@ -13,7 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.bench.config import BenchConfig, BenchError, MeasureConfig, ModelRef, plan
+from crackseg.edge.bench.inspection import HFOV_DEG, run_info
+from crackseg.edge.bench.machine import library_versions
 from crackseg.edge.bench.results import (
     PIPELINE_STAGES,
     STAGES,
@@ -26,6 +29,8 @@ from crackseg.edge.bench.results import (
 )
 from crackseg.edge.cli.main import main
 from crackseg.edge.models import DEFAULT_MODEL_NAME
+from crackseg.edge.runtime.assembly.build import _run_info
+from crackseg.edge.runtime.assembly.config import MaskConfig, PoseConfig, RunConfig
 
 LATENCY_KEYS = {"count", "mean_ms", "min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"}
 CONFIG_KEYS = {"model", "model_kind", "artifact", "origin", "backend", "runtime", "providers", "precision",
@@ -39,7 +44,9 @@ SETTINGS_KEYS = {"models", "backends", "precisions", "sizes", "batches", "warmup
                  "stats"}  # fmt: skip
 RATIOS = {"pipeline_over_raw", "load_p50_over_raw_p50", "pipeline_over_naive", "inspection_over_pipeline"}
 INSPECTION_KEYS = {"overlay_written", "overlay_skipped", "overlay_dropped", "overlay_errors", "video_frames",
-                   "pose_samples", "frames_with_pose", "frames_with_stale_pose"}  # fmt: skip
+                   "pose_samples", "frames_with_pose", "frames_with_stale_pose", "recorded", "recorded_with_cracks",
+                   "thumbnails_written", "thumbnails_skipped", "record_dropped", "record_lost",
+                   "record_errors"}  # fmt: skip
 
 
 def _stats_ms(*values: float) -> LatencyStats:
@@ -358,7 +365,7 @@ def test_a_replay_sweep_measures_the_runtime_at_the_set_latency_and_says_so_and_
     assert "fast statistics: skeleton length and width estimated" in done.stdout
 
 
-def test_inspection_measures_the_pipeline_again_with_overlay_video_and_mavlink_pose(
+def test_inspection_measures_the_pipeline_again_with_recording_overlay_video_and_mavlink_pose(
     tmp_path: Path, crackseg_command: Callable[..., list[str]]
 ) -> None:
     pytest.importorskip("zmq")
@@ -383,14 +390,34 @@ def test_inspection_measures_the_pipeline_again_with_overlay_video_and_mavlink_p
     assert outputs["video_frames"] == outputs["overlay_written"]  # the video decodes back, frame for frame
     assert outputs["frames_with_pose"] == run["published"]  # every published frame carried position and attitude
     assert outputs["pose_samples"]["GLOBAL_POSITION_INT"] >= 1 and outputs["pose_samples"]["ATTITUDE"] >= 1
+    # the recording, as crackseg run --record wires it: every published frame committed once the run flushed it
+    assert outputs["record_errors"] == outputs["record_lost"] == outputs["record_dropped"] == 0
+    assert outputs["recorded"] == run["published"]
+    # a camera thumbnail for each frame with cracks (or counted as skipped under a backlog), none for the others
+    assert outputs["recorded_with_cracks"] > 0  # the replayed masks have cracks, so thumbnails are due
+    assert outputs["thumbnails_written"] + outputs["thumbnails_skipped"] == outputs["recorded_with_cracks"]
+    assert outputs["thumbnails_written"] >= 1  # the first frame with cracks finds the backlog empty
+    assert f"| {outputs['recorded']} / {outputs['thumbnails_written']} |" in done.stdout  # recorded / thumbnails
     ratio = result["ratios"]["inspection_over_pipeline"]
     assert ratio["target"] == ">= 0.95"
     assert ratio["value"] == pytest.approx(run["throughput_fps"] / pipeline["throughput_fps"])
     assert "| replay 20 ms | fp32 | 64x64 | 1 | inspection |" in done.stdout  # in the stage and capacity tables
     dropped = f"{outputs['overlay_skipped']} of {run['published']} skipped by its 30 fps pacing, "
     dropped += f"{outputs['overlay_dropped']} dropped from it"
-    assert any(note.startswith("inspection: overlay video") and dropped in note for note in result["notes"])
+    recorded = f"recording {outputs['recorded']} of {run['published']} frames, {outputs['thumbnails_written']} camera "
+    recorded += f"thumbnails for {outputs['recorded_with_cracks']} frames with cracks"
+    assert any(note.startswith("inspection: overlay video") and dropped in note and recorded in note
+               for note in result["notes"])  # fmt: skip
     assert dropped in done.stdout
+
+
+def test_inspection_records_the_run_info_crackseg_run_records_with_hfov_70_and_mavlink() -> None:
+    spec, url = ModelSpec(arch="scnet-t", threshold=0.4), "udpin:127.0.0.1:14550"
+    config = RunConfig(source="synthetic://", record=Path("flight.db"), mask=MaskConfig(stats="fast"),
+                       pose=PoseConfig(mavlink=url, hfov_deg=HFOV_DEG), versions=library_versions())  # fmt: skip
+    recorded = run_info("m.onnx", spec, "fast", "synthetic://", url)
+    assert recorded == _run_info(config, Path("m.onnx"), spec, 0.4, "synthetic://")
+    assert recorded["camera"] == {"hfov_deg": 70.0}  # what the report builds the crack inventory from
 
 
 def test_inspection_without_pymavlink_is_a_one_line_error_naming_the_extra(
