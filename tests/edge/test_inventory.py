@@ -234,6 +234,27 @@ def test_a_long_survey_compares_each_view_only_with_the_cracks_near_it(monkeypat
     assert len(compared) <= 4 * views, f"{len(compared)} comparisons for {views} views"
 
 
+def test_a_recorded_survey_traced_on_every_core_gives_the_inventory_of_frame_by_frame_association(
+    tmp_path: Path,
+) -> None:
+    """The report traces a long recording's masks in worker processes: the inventory is the one the frames,
+    added in order in this process, give (entries, their views and measurements)."""
+    import dataclasses
+
+    from crackseg.edge.bench.survey import record_survey, survey_flight
+    from crackseg.edge.report.inventory import FRAMES_PER_TASK, build_inventory
+    from crackseg.edge.report.recording import read_recording
+
+    flight = dataclasses.replace(survey_flight(frames=3 * FRAMES_PER_TASK), camera=CameraModel.from_fov(320, 240, 70.0))
+    record_survey(tmp_path / "survey.db", flight)
+    built = build_inventory(read_recording(tmp_path / "survey.db"))
+    expected = _fly(flight)
+    assert built is not None and len(built.entries) == len(expected.entries) >= 10
+    for got, want in zip(built.entries, expected.entries, strict=True):
+        assert [v.frame_id for v in got.views] == [v.frame_id for v in want.views]
+        assert got.median("length_m") == pytest.approx(want.median("length_m"), rel=1e-9)
+
+
 def test_the_inventory_files_read_back_with_maintained_readers(tmp_path: Path) -> None:
     geojson = pytest.importorskip("geojson")
     shapely_geometry = pytest.importorskip("shapely.geometry")
