@@ -84,14 +84,15 @@ def polyline_length(points: NDArray[np.float64]) -> float:
 
 
 def _farthest(start: int, neighbours: list[list[int]]) -> tuple[int, list[int]]:
-    """The skeleton pixel farthest (in steps) from ``start``, and the predecessor of each pixel on the way."""
+    """The skeleton pixel farthest (in steps) from ``start``, and the predecessor of each pixel on the way;
+    ``neighbours[i]`` lists pixel ``i``'s eight neighbours' indices, -1 where a neighbour is not on the skeleton."""
     previous = [-1] * len(neighbours)
     previous[start] = start
     queue, last = deque([start]), start
     while queue:
         last = queue.popleft()
         for other in neighbours[last]:
-            if previous[other] < 0:
+            if other >= 0 and previous[other] < 0:
                 previous[other] = last
                 queue.append(other)
     return last, previous
@@ -102,8 +103,7 @@ def _longest_path(skeleton: NDArray[np.bool_]) -> NDArray[np.float64]:
     ys, xs = np.nonzero(skeleton)
     index = np.full((skeleton.shape[0] + 2, skeleton.shape[1] + 2), -1, np.intp)  # the -1 border needs no checks
     index[ys + 1, xs + 1] = np.arange(len(ys))
-    around = np.stack([index[ys + 1 + dy, xs + 1 + dx] for dy, dx in _NEIGHBOURS], axis=1)
-    neighbours = [row[row >= 0].tolist() for row in around]
+    neighbours = np.stack([index[ys + 1 + dy, xs + 1 + dx] for dy, dx in _NEIGHBOURS], axis=1).tolist()
     end, _ = _farthest(0, neighbours)
     other, previous = _farthest(end, neighbours)
     path = [other]
