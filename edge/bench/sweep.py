@@ -103,7 +103,7 @@ def _inspection_note(published: int, outputs: InspectionResult) -> str:
         f"{published} frames tagged with position and attitude ({outputs.frames_with_stale_pose} stale) from "
         f"{samples} MAVLink samples; recording {outputs.recorded} of {published} frames{record_missing}, "
         f"{outputs.thumbnails_written} camera thumbnails for {outputs.recorded_with_cracks} frames with cracks "
-        f"({outputs.thumbnails_skipped} skipped, backlog full)"
+        f"({outputs.thumbnails_skipped} skipped for a full backlog)"
     )
 
 

@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from crackseg.edge.artifact.errors import CracksegError
@@ -86,12 +87,14 @@ def run(args: argparse.Namespace) -> int:
     inventory = build_inventory(recording)
     stem = args.inventory or args.recording.with_suffix("")
     try:
-        html_path.write_text(render_report(recording, args.worst, inventory), encoding="utf-8")
-        geojson_path.write_text(json.dumps(detections_geojson(recording)), encoding="utf-8")
-        if inventory is not None:
-            for suffix, text in (("geojson", dumps_geojson), ("kml", inventory_kml), ("csv", inventory_csv)):
-                Path(f"{stem}.inventory.{suffix}").write_text(text(inventory), encoding="utf-8")
-        _write_mcap(recording, inventory, args.mcap)
+        with ThreadPoolExecutor(1) as pool:  # the MCAP file's compression and image reads overlap the page's work
+            mcap = pool.submit(_write_mcap, recording, inventory, args.mcap)
+            html_path.write_text(render_report(recording, args.worst, inventory), encoding="utf-8")
+            geojson_path.write_text(json.dumps(detections_geojson(recording)), encoding="utf-8")
+            if inventory is not None:
+                for suffix, text in (("geojson", dumps_geojson), ("kml", inventory_kml), ("csv", inventory_csv)):
+                    Path(f"{stem}.inventory.{suffix}").write_text(text(inventory), encoding="utf-8")
+            mcap.result()
     except OSError as exc:
         raise CracksegError(f"cannot write the report: {exc}") from None
     if not recording.frames:
