@@ -13,8 +13,8 @@ and starts capturing only once that subscriber hears the publisher:
 * ``pipeline``: :class:`~crackseg.edge.runtime.pipeline.Pipeline`, exactly as ``crackseg run`` wires it, from an
   unpaced playback source (lossless: the pipeline runs at the pace of its slowest stage);
 * ``inspection`` (``--inspection``): the same with the outputs of ``crackseg run --record FILE --hfov 70
-  --overlay FILE --mavlink URL`` on: the recording (masks, camera thumbnails of frames with cracks) and an
-  overlay video written to a temporary folder, and every frame tagged with a pose from a loopback
+  --overlay FILE --mavlink URL`` on: the recording (masks, camera thumbnails of frames with cracks, a few a
+  second) and an overlay video written to a temporary folder, and every frame tagged with a pose from a loopback
   autopilot (:mod:`crackseg.edge.bench.inspection`); the crack inventory is not built live (``crackseg
   report`` builds it from the recording), so it costs the run nothing;
 * ``load``: the same from a live source clocked at a fixed rate (80 % of the raw throughput by default):

@@ -3,10 +3,11 @@
 
 Sinks after the publisher, in ``crackseg run``'s order: a :class:`~crackseg.edge.runtime.sinks.record.Recorder`
 stores every published frame (statistics and pose in SQLite, the mask as PNG, and for frames with cracks a
-JPEG camera thumbnail encoded on its writer thread), with the run info ``crackseg run`` records (a camera of
-70° horizontal field of view, so ``crackseg report`` can build the crack inventory afterwards: the live
-pipeline pays nothing for it); an :class:`~crackseg.edge.runtime.sinks.overlay_output.OverlayOutput` writes
-the published frames, masks drawn, to an MP4 file. Both go to one temporary folder. A
+few JPEG camera thumbnails a second, encoded on its writer thread), with the run info ``crackseg run``
+records (a camera of 70° horizontal field of view, so ``crackseg report`` can build the crack inventory
+afterwards: the live pipeline pays nothing for it); an
+:class:`~crackseg.edge.runtime.sinks.overlay_output.OverlayOutput` writes the published frames, masks drawn, to an
+MP4 file. Both go to one temporary folder. A
 :class:`~crackseg.edge.runtime.pose.track.PoseTrack` fed by a :class:`~crackseg.edge.runtime.pose.mavlink.MavlinkInput`
 tags every frame with the pose at its capture time. The pose comes from a
 :class:`~crackseg.edge.bench.autopilot.LoopbackAutopilot` streaming position and attitude at 50 Hz each, as an

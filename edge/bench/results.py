@@ -135,9 +135,10 @@ class InspectionResult:
         frames_with_pose: published frames whose message carried a position and an attitude.
         frames_with_stale_pose: of those, frames with a part older than the track's staleness limit.
         recorded: published frames the recording committed (``crackseg run --record``'s ``recorded``).
-        recorded_with_cracks: of those, frames with crack pixels: the ones that get a camera thumbnail.
+        recorded_with_cracks: of those, frames with crack pixels: the ones a camera thumbnail may be kept for
+            (at most one every 200 ms of capture: ``Recorder.thumbnail_interval_s``).
         thumbnails_written: recorded frames whose JPEG thumbnail was written (rows with a thumbnail, file present).
-        thumbnails_skipped: frames with cracks recorded without a thumbnail, the thumbnail backlog being full.
+        thumbnails_skipped: frames due a thumbnail recorded without one, the thumbnail backlog being full.
         record_dropped: frames left out of the recording because its writer fell behind.
         record_lost: frames the recording could not write (or stopped writing).
         record_errors: failed write attempts of the recording.

@@ -2,9 +2,9 @@
 
 ``python -m crackseg.edge.bench.survey flight.db`` records :data:`FRAMES` frames (640x480, a 70 degree
 lens at 30 m, one metre flown per frame) of a straight track over a crack every
-:data:`CRACK_SPACING_M` metres, through the real recorder: every frame has cracks, so every frame keeps
-its camera thumbnail, and the run carries its camera, so ``crackseg report flight.db`` builds the full
-inventory (one entry per crack, each with its best view). Then::
+:data:`CRACK_SPACING_M` metres, through the real recorder: every frame has cracks and the frames are half a
+second apart, so every frame keeps its camera thumbnail, and the run carries its camera, so ``crackseg report
+flight.db`` builds the full inventory (one entry per crack, each with its best view). Then::
 
     /usr/bin/time -v crackseg report flight.db    # the target: <= 3 s, flight.html <= 20 MB
 """
@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from crackseg.edge.runtime.inventory.camera import CameraModel
-from crackseg.edge.runtime.inventory.flight import GroundCrack, SyntheticFlight
+from crackseg.edge.runtime.inventory.flight import FlightFrame, GroundCrack, SyntheticFlight
 from crackseg.edge.runtime.sinks.record import Recorder
 from crackseg.edge.runtime.sources.frame import Frame
 from crackseg.edge.runtime.stats import crack_stats
 from crackseg.edge.runtime.wire import MaskMessage
 
-__all__ = ["CRACK_SPACING_M", "FRAMES", "record_survey", "survey_flight"]
+__all__ = ["CRACK_SPACING_M", "FRAMES", "record_frames", "record_survey", "survey_flight"]
 
 FRAMES = 1000
 CRACK_SPACING_M = 5.0
@@ -44,12 +45,20 @@ def record_survey(db: str | Path, flight: SyntheticFlight) -> None:
     """Record ``flight`` to ``db`` as ``crackseg run --hfov 70 --mavlink ... --record`` would."""
     info = {"model": "survey.onnx", "arch": "synthetic", "threshold": 0.5, "camera": {"hfov_deg": 70.0},
             "mavlink": "udpin:0.0.0.0:14550", "source": "flight://survey"}  # fmt: skip
-    with Recorder(db, queue_size=flight.frames + 1, run_info=info) as recorder:
-        for f in flight:
-            message = MaskMessage(f.frame_id, f.frame_id, "flight://", f.capture_ns, f.capture_ns, bytes(16), 0.5,
+    record_frames(db, flight, info)
+
+
+def record_frames(
+    db: str | Path, frames: Iterable[FlightFrame], run_info: Mapping[str, object], source_id: str = "flight://"
+) -> None:
+    """Record rendered frames (a synthetic flight's or crawl's) through the real recorder, masks, poses and camera
+    thumbnails, one frame at a time so that the thumbnail backlog never fills."""
+    with Recorder(db, run_info=run_info) as recorder:
+        for f in frames:
+            message = MaskMessage(f.frame_id, f.frame_id, source_id, f.capture_ns, f.capture_ns, bytes(16), 0.5,
                                   f.mask, crack_stats(f.mask), pose=f.pose)  # fmt: skip
-            recorder.send_frame(Frame(f.image, f.frame_id, f.capture_ns, "flight://"), message)
-            recorder.flush(10)  # one at a time: every frame with cracks keeps its thumbnail
+            recorder.send_frame(Frame(f.image, f.frame_id, f.capture_ns, source_id), message)
+            recorder.flush(10)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,7 @@ from crackseg.edge.bench.results import (
 )
 from crackseg.edge.runtime.replay import ReplayRunner
 from crackseg.edge.runtime.sinks.overlay_output import DEFAULT_FPS as OVERLAY_FPS
+from crackseg.edge.runtime.sinks.record import THUMBNAIL_INTERVAL_S
 
 __all__ = ["run_bench"]
 
@@ -103,7 +104,8 @@ def _inspection_note(published: int, outputs: InspectionResult) -> str:
         f"{published} frames tagged with position and attitude ({outputs.frames_with_stale_pose} stale) from "
         f"{samples} MAVLink samples; recording {outputs.recorded} of {published} frames{record_missing}, "
         f"{outputs.thumbnails_written} camera thumbnails for {outputs.recorded_with_cracks} frames with cracks "
-        f"({outputs.thumbnails_skipped} skipped for a full backlog)"
+        f"(at most one every {THUMBNAIL_INTERVAL_S * 1000:g} ms of capture; {outputs.thumbnails_skipped} skipped for "
+        "a full backlog)"
     )
 
 

@@ -15,7 +15,7 @@ p50 at the load point / raw p50 (<= 1.3) and pipeline / naive throughput (> 1).
 
 With --inspection, one more run follows the pipeline run: the same pipeline with the inspection outputs of
 `crackseg run --record F.db --hfov 70 --overlay out.mp4 --mavlink URL` on: the recording (every frame's mask,
-a camera thumbnail for each frame with cracks) and an overlay video written to a temporary folder, and every
+camera thumbnails of frames with cracks, a few a second) and an overlay video written to a temporary folder, and every
 frame tagged with the pose from a simulated autopilot streaming MAVLink position and attitude at 50 Hz on
 loopback (needs crackseg[pose]). The crack inventory costs the live pipeline nothing: `crackseg report`
 builds it from the recording after the run. The run's ratio, inspection / pipeline throughput, has the target

@@ -7,7 +7,7 @@ or PNG (``data:`` URIs) and charts inline SVG; one small inline script sorts the
 network, no second file.
 
 The gallery draws each mask, its boxes and its caption over the camera thumbnail the recording kept (on
-a neutral grey frame for recordings without thumbnails), with the same drawing as the live ``--overlay``
+a neutral grey frame for frames without one), with the same drawing as the live ``--overlay``
 (:mod:`crackseg.edge.report.views`). A recording copied without its masks folder renders without the gallery.
 """
 
@@ -50,9 +50,12 @@ def _time(ns: int) -> str:
 
 
 def worst_frames(frames: list[FrameRow], count: int) -> list[FrameRow]:
-    """The ``count`` frames with the most crack coverage (then the widest crack), worst first."""
+    """The ``count`` frames with the most crack coverage (then the widest crack), worst first, those with a camera
+    thumbnail before those without: the recorder keeps a few a second, and the gallery is for telling a crack from
+    a joint or a shadow, which the mask alone cannot show."""
     cracked = [f for f in frames if f.crack_pixels]
-    return sorted(cracked, key=lambda f: (f.coverage_pct, f.max_width_px), reverse=True)[:count]
+    ranked = sorted(cracked, key=lambda f: (f.thumb_path is not None, f.coverage_pct, f.max_width_px), reverse=True)
+    return ranked[:count]
 
 
 def _pose_cell(frame: FrameRow) -> str:

@@ -393,9 +393,11 @@ def test_inspection_measures_the_pipeline_again_with_recording_overlay_video_and
     # the recording, as crackseg run --record wires it: every published frame committed once the run flushed it
     assert outputs["record_errors"] == outputs["record_lost"] == outputs["record_dropped"] == 0
     assert outputs["recorded"] == run["published"]
-    # a camera thumbnail for each frame with cracks (or counted as skipped under a backlog), none for the others
+    # camera thumbnails of frames with cracks, at most one every 200 ms of capture (or counted as skipped under a
+    # backlog), none for the others
     assert outputs["recorded_with_cracks"] > 0  # the replayed masks have cracks, so thumbnails are due
-    assert outputs["thumbnails_written"] + outputs["thumbnails_skipped"] == outputs["recorded_with_cracks"]
+    assert outputs["thumbnails_written"] + outputs["thumbnails_skipped"] <= outputs["recorded_with_cracks"]
+    assert outputs["thumbnails_written"] + outputs["thumbnails_skipped"] <= run["elapsed_s"] / 0.2 + 1
     assert outputs["thumbnails_written"] >= 1  # the first frame with cracks finds the backlog empty
     assert f"| {outputs['recorded']} / {outputs['thumbnails_written']} |" in done.stdout  # recorded / thumbnails
     ratio = result["ratios"]["inspection_over_pipeline"]

@@ -294,22 +294,16 @@ def test_the_inventory_files_read_back_with_maintained_readers(tmp_path: Path) -
 
 def test_a_recorded_flight_with_its_camera_reports_the_inventory(tmp_path: Path) -> None:
     """Through the real recorder and ``crackseg report``: the camera travels with the run, the report rebuilds it."""
+    from crackseg.edge.bench.survey import record_frames
     from crackseg.edge.cli.main import main
     from crackseg.edge.runtime.inventory.camera import camera_record
-    from crackseg.edge.runtime.sinks.record import Recorder
-    from crackseg.edge.runtime.stats import crack_stats
-    from crackseg.edge.runtime.wire import MaskMessage
 
     pytest.importorskip("yaml")
     (tmp_path / "camera_info.yaml").write_text(ROS_CAMERA_INFO)
     flight = FLIGHTS["nadir, wobbling, lens distortion"]
     db = tmp_path / "flight.db"
     info = {"model": "m.onnx", "threshold": 0.5, "camera": camera_record(tmp_path / "camera_info.yaml", None)}
-    with Recorder(db, queue_size=flight.frames + 1, run_info=info) as recorder:
-        for f in flight:
-            message = MaskMessage(f.frame_id, f.frame_id, "flight://", f.capture_ns, f.capture_ns, bytes(16), 0.5,
-                                  f.mask, crack_stats(f.mask), pose=f.pose)  # fmt: skip
-            recorder.send(message)
+    record_frames(db, flight, info)
     assert main(["report", str(db)]) == 0
     features = json.loads((tmp_path / "flight.inventory.geojson").read_text())["features"]
     lengths = [feature["properties"]["length_m"] for feature in features]

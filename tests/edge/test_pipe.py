@@ -89,20 +89,14 @@ def test_frames_without_a_current_chainage_are_counted_not_placed() -> None:
 def test_a_recorded_crawl_reports_chainage_and_clock_in_every_output(tmp_path: Path) -> None:
     """Through the real recorder and ``crackseg report``: the pipe's diameter travels with the run."""
     geojson = pytest.importorskip("geojson")
+    from crackseg.edge.bench.survey import record_frames
     from crackseg.edge.cli.main import main
-    from crackseg.edge.runtime.sinks.record import Recorder
-    from crackseg.edge.runtime.stats import crack_stats
-    from crackseg.edge.runtime.wire import MaskMessage
 
     crawl = SyntheticCrawl(CameraModel.from_fov(640, 480, 100.0), frames=30)
     db = tmp_path / "sewer.db"
     info = {"model": "m.onnx", "threshold": 0.5, "camera": {"hfov_deg": 100.0}, "odometry": "tcp://crawler:5556",
             "pipe_diameter_m": crawl.diameter_m}  # fmt: skip
-    with Recorder(db, queue_size=crawl.frames + 1, run_info=info) as recorder:
-        for f in crawl:
-            message = MaskMessage(f.frame_id, f.frame_id, "crawl://", f.capture_ns, f.capture_ns, bytes(16), 0.5,
-                                  f.mask, crack_stats(f.mask), pose=f.pose)  # fmt: skip
-            recorder.send(message)
+    record_frames(db, crawl, info, "crawl://")
     assert main(["report", str(db)]) == 0
     expected = inventory_rows(_crawl(crawl))
     text = (tmp_path / "sewer.inventory.geojson").read_text()

@@ -135,29 +135,23 @@ def test_ten_thousand_frames_render_in_under_30_seconds(tmp_path: Path, caplog: 
     assert elapsed < 30
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
 def _record_flight(db: Path, frames: int = 30, lost: range = range(12, 17)) -> None:
     """A synthetic survey flight through the real recorder, with camera thumbnails and a camera model; the
     frames in ``lost`` held a stale fix (the link dropped)."""
     import dataclasses
 
+    from crackseg.edge.bench.survey import record_frames
     from crackseg.edge.runtime.inventory.camera import CameraModel
-    from crackseg.edge.runtime.inventory.flight import SyntheticFlight
-    from crackseg.edge.runtime.sources.frame import Frame
+    from crackseg.edge.runtime.inventory.flight import FlightFrame, SyntheticFlight
 
     flight = SyntheticFlight(CameraModel.from_fov(320, 240, 70.0), frames=frames)
     info = {"model": "m.onnx", "arch": "scnet-t", "threshold": 0.5, "camera": {"hfov_deg": 70.0},
             "mavlink": "udpin:0.0.0.0:14550"}  # fmt: skip
-    with Recorder(db, queue_size=frames + 1, run_info=info) as recorder:
-        for f in flight:
-            pose = dataclasses.replace(f.pose, stale=PoseParts.POSITION, age_ms=1500) if f.frame_id in lost else f.pose
-            message = MaskMessage(f.frame_id, f.frame_id, "flight://", f.capture_ns, f.capture_ns, bytes(16), 0.5,
-                                  f.mask, crack_stats(f.mask), pose=pose)  # fmt: skip
-            recorder.send_frame(Frame(f.image, f.frame_id, f.capture_ns, "flight://"), message)
-            recorder.flush(10)  # one at a time: every frame with cracks keeps its thumbnail
+
+    def held(f: FlightFrame) -> FlightFrame:
+        return dataclasses.replace(f, pose=dataclasses.replace(f.pose, stale=PoseParts.POSITION, age_ms=1500))
+
+    record_frames(db, (held(f) if f.frame_id in lost else f for f in flight), info)
 
 
 def test_the_map_has_a_scale_bar_a_north_arrow_a_legend_and_cracks_as_lines(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
-"""Camera thumbnails (issue 27, item 5): stored with the recording for frames with cracks, bounded in size and
-backlog, drawn with the overlay in the report's gallery and as each inventory entry's best view; a recording
+"""Camera thumbnails (issue 27, item 5): stored with the recording for frames with cracks, a few a second, bounded
+in size and backlog, drawn with the overlay in the report's gallery and as each inventory entry's best view; a recording
 copied without its masks folder still renders."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import sqlite3
@@ -57,7 +58,8 @@ def test_frames_with_cracks_keep_a_bounded_jpeg_of_the_camera_frame(tmp_path: Pa
 
 
 def test_the_images_waiting_for_the_writer_are_bounded(tmp_path: Path) -> None:
-    recorder = Recorder(tmp_path / "never-opened.db", queue_size=64)  # no writer thread: everything waits
+    # no writer thread: everything waits; no pacing: every frame asks for a thumbnail
+    recorder = Recorder(tmp_path / "never-opened.db", queue_size=64, thumbnail_interval_s=0)
     mask = np.ones((8, 8), bool)
     for i in range(10):
         recorder.send_frame(_frame(i, np.zeros((8, 8, 3), np.uint8)), _message(i, mask))
@@ -65,15 +67,54 @@ def test_the_images_waiting_for_the_writer_are_bounded(tmp_path: Path) -> None:
     assert recorder.counters()["record_thumbnails_skipped"] == 10 - THUMBNAIL_BACKLOG
 
 
+def test_a_source_keeps_at_most_one_thumbnail_per_interval_of_capture_time(tmp_path: Path) -> None:
+    db = tmp_path / "fast.db"
+    mask = np.ones((8, 8), bool)
+    image = np.zeros((8, 8, 3), np.uint8)
+    with Recorder(db, thumbnail_interval_s=0.2) as recorder:
+        for i in range(12):  # two cameras, each at 20 fps: frames 50 ms apart
+            for source in ("left://", "right://"):
+                frame = Frame(image=image, frame_id=i, capture_ns=T0 + i * 50_000_000, source_id=source)
+                message = MaskMessage(i, i, source, frame.capture_ns, frame.capture_ns, bytes(16), 0.5, mask,
+                                      crack_stats(mask))  # fmt: skip
+                recorder.send_frame(frame, message)
+                recorder.flush(10)
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT source_id, frame_id FROM frames WHERE thumb_path IS NOT NULL").fetchall()
+        assert con.execute("SELECT COUNT(*) FROM frames").fetchone()[0] == 24  # every frame is recorded
+    assert sorted(rows) == [(s, i) for s in ("left://", "right://") for i in (0, 4, 8)]  # 200 ms apart, per camera
+
+
 def test_a_run_with_record_shows_the_camera_pixels_in_the_gallery(tmp_path: Path, endpoint: str) -> None:
     db = tmp_path / "run.db"
-    args = ["run", "--source", "synthetic://?width=96&height=64&seed=3", "--frames", "6", "--bind", endpoint,
+    args = ["run", "--source", "synthetic://?width=96&height=64&seed=3&fps=10", "--frames", "6", "--bind", endpoint,
             "--record", str(db), "--log-every", "0", "--threshold", "0.0"]  # fmt: skip  # every pixel a crack
     assert main(args) == 0
     recording = read_recording(db)
-    assert all(f.thumb_path for f in recording.frames)
+    photographed = [f.capture_ns for f in recording.frames if f.thumb_path]
+    assert len(photographed) >= 2  # the first frame, and one 200 ms later or more (the last is due 500 ms after)
+    assert all(later - earlier >= 200_000_000 for earlier, later in itertools.pairwise(photographed))
     html = render_report(recording, worst=2)
-    assert html.count('<img src="data:image/jpeg;base64,') == 2  # photographs, not masks on grey
+    assert html.count('<img src="data:image/jpeg;base64,') == 2  # photographs first, not masks on grey
+
+
+def test_the_best_view_of_a_crack_is_one_the_recording_kept_a_photograph_of() -> None:
+    from crackseg.edge.runtime.inventory.associate import Inventory
+    from crackseg.edge.runtime.inventory.camera import CameraModel
+    from crackseg.edge.runtime.inventory.flight import SyntheticFlight
+
+    flight = SyntheticFlight(CameraModel.from_fov(320, 240, 70.0), frames=30)
+    unpaced, paced = Inventory(flight.camera), Inventory(flight.camera)
+    for f in flight:
+        unpaced.add_frame(f.frame_id, f.capture_ns, f.mask, f.pose)
+        paced.add_frame(f.frame_id, f.capture_ns, f.mask, f.pose, photographed=f.frame_id % 5 == 0)
+    assert len(paced.entries) == len(unpaced.entries) == 4
+    moved = 0
+    for entry, reference in zip(paced.entries, unpaced.entries, strict=True):
+        assert entry.best is not None and reference.best is not None
+        assert entry.best.photographed and entry.best.frame_id % 5 == 0
+        moved += entry.best.frame_id != reference.best.frame_id
+    assert moved  # the preference changed a best view: without it, these would be the unpaced ones
 
 
 def test_each_inventory_entry_links_to_its_best_view_with_the_camera_pixels(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ the frame stays one entry. Distinct cracks that cross overlap at one point only 
 the entries whose bounding box (grown by the tolerance) meets the view's are compared, so a long survey
 costs in proportion to its views, not to views times cracks.
 
-Best view: a view of the whole crack (not cut by the frame's edge) before a partial one, then the
+Best view: one whose camera thumbnail the recording kept (the report shows it, and the recorder keeps only a
+few a second), then a view of the whole crack (not cut by the frame's edge) before a partial one, then the
 finest ground sample distance. Measurements are the median over the entry's complete views (over all
 views where none is complete, and then a lower bound): a crack half out of the frame is not half as
 long.
@@ -75,6 +76,11 @@ def sample_points(line: NDArray[np.float64]) -> NDArray[np.float64]:
     return densify(line, SAMPLE_M)
 
 
+def _rank(view: CrackView) -> tuple[bool, bool, float]:
+    """Orders views best first (module docstring)."""
+    return not view.photographed, not view.complete, view.gsd_m
+
+
 @dataclass
 class CrackEntry:
     """One physical crack and every view of it.
@@ -91,7 +97,7 @@ class CrackEntry:
 
     def add(self, view: CrackView) -> None:
         self.views.append(view)
-        if self.best is None or (not view.complete, view.gsd_m) < (not self.best.complete, self.best.gsd_m):
+        if self.best is None or _rank(view) < _rank(self.best):
             self.best = view
 
     @property
@@ -168,15 +174,17 @@ class Inventory:
 
     def add_frame(
         self, frame_id: int, capture_ns: int, mask: NDArray[np.bool_], pose: Pose | None,
-        rangefinder_m: float | None = None,
+        rangefinder_m: float | None = None, photographed: bool = False,
     ) -> list[int]:  # fmt: skip
-        """Measure, project and associate one frame's cracks; the ids of the entries they joined or started."""
+        """Measure, project and associate one frame's cracks; the ids of the entries they joined or started.
+        ``photographed``: the recording kept the frame's camera thumbnail."""
         frame = Size(mask.shape[0], mask.shape[1])
-        return self.add_traces(frame_id, capture_ns, trace_cracks(mask, self.min_pixels), frame, pose, rangefinder_m)
+        traces = trace_cracks(mask, self.min_pixels)
+        return self.add_traces(frame_id, capture_ns, traces, frame, pose, rangefinder_m, photographed)
 
     def add_traces(
         self, frame_id: int, capture_ns: int, traces: list[CrackTrace], frame: Size, pose: Pose | None,
-        rangefinder_m: float | None = None,
+        rangefinder_m: float | None = None, photographed: bool = False,
     ) -> list[int]:  # fmt: skip
         """:meth:`add_frame` for a frame already traced (``trace_cracks(mask, self.min_pixels)``, which needs no
         state and so may run in another process), ``frame`` its mask's size."""
@@ -185,7 +193,7 @@ class Inventory:
         camera = self.camera.for_size(frame.width, frame.height)
         if self.pipe_diameter_m is not None:
             placed = None if pose is None else pipe_pose(pose, self.pipe_diameter_m)
-            return self._place(traces, placed, camera, frame_id, capture_ns)
+            return self._place(traces, placed, camera, frame_id, capture_ns, photographed)
         if pose is None or pose.position is None or pose.stale & _PLACING:
             self.unplaced += 1  # a held (stale) position would stack every crack at the last fix
             return []
@@ -193,17 +201,18 @@ class Inventory:
             self.plane = TangentPlane(pose.position.lat_deg, pose.position.lon_deg)
             self.ground_alt_m = pose.position.alt_m - pose.position.rel_alt_m
         where = camera_pose(pose, camera, self.plane, rangefinder_m)
-        return self._place(traces, where, camera, frame_id, capture_ns)
+        return self._place(traces, where, camera, frame_id, capture_ns, photographed)
 
     def _place(
-        self, traces: list[CrackTrace], where: Placement | None, camera: CameraModel, frame_id: int, capture_ns: int
-    ) -> list[int]:
+        self, traces: list[CrackTrace], where: Placement | None, camera: CameraModel, frame_id: int, capture_ns: int,
+        photographed: bool,
+    ) -> list[int]:  # fmt: skip
         if where is None:
             self.unplaced += 1
             return []
         joined = []
         for trace in traces:
-            view = measure_view(trace, camera, where, frame_id, capture_ns)
+            view = measure_view(trace, camera, where, frame_id, capture_ns, photographed)
             if view is not None:
                 joined.append(self._associate(view).id)
         return joined

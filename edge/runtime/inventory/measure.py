@@ -201,6 +201,7 @@ class CrackView:
         max_width_m: widest point, metres.
         area_m2: crack pixels times the GSD squared at the centroid.
         gsd_m: ground sample distance at the centroid, metres per pixel.
+        photographed: the recording kept the frame's camera thumbnail, so a person can check this view.
     """
 
     frame_id: int
@@ -211,6 +212,7 @@ class CrackView:
     max_width_m: float
     area_m2: float
     gsd_m: float
+    photographed: bool = False
 
     @property
     def complete(self) -> bool:
@@ -232,8 +234,9 @@ def _gsd_of(corners: NDArray[np.float64]) -> float:
 
 
 def measure_view(
-    trace: CrackTrace, camera: CameraModel, where: Placement, frame_id: int, capture_ns: int
-) -> CrackView | None:
+    trace: CrackTrace, camera: CameraModel, where: Placement, frame_id: int, capture_ns: int,
+    photographed: bool = False,
+) -> CrackView | None:  # fmt: skip
     """The crack on the surface, or ``None`` when part of it misses the surface (at or above the horizon)."""
     probes = np.vstack([_one_pixel_probes(trace.centroid), _one_pixel_probes(trace.widest)])
     projected = where.surface_points(camera, np.vstack([trace.line, probes]))  # one projection per view
@@ -250,4 +253,5 @@ def measure_view(
         max_width_m=trace.max_width_px * widest_gsd,
         area_m2=trace.pixels * gsd * gsd,
         gsd_m=gsd,
+        photographed=photographed,
     )
