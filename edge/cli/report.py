@@ -20,7 +20,7 @@ import argparse
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from crackseg.edge.artifact.errors import CracksegError
@@ -29,7 +29,6 @@ from crackseg.edge.report.inventory import build_inventory
 from crackseg.edge.report.mcap_log import McapError, write_mcap
 from crackseg.edge.report.page import render_report
 from crackseg.edge.report.recording import Recording, read_recording
-from crackseg.edge.runtime.inventory.associate import Inventory
 from crackseg.edge.runtime.inventory.formats import dumps_geojson, inventory_csv, inventory_kml, iso_time
 
 __all__ = ["add_args", "run"]
@@ -59,10 +58,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worst", type=int, default=12, metavar="N", help="frames in the gallery (default: 12)")
 
 
-def _write_mcap(recording: Recording, inventory: Inventory | None, path: Path | None) -> None:
+def _write_mcap(recording: Recording, inventory_geojson: str | None, path: Path | None) -> None:
     """The MCAP file: always when ``--mcap`` names one, else when the ``mcap`` package is installed."""
     try:
-        counts = write_mcap(recording, path or recording.path.with_suffix(".mcap"), inventory)
+        counts = write_mcap(recording, path or recording.path.with_suffix(".mcap"), inventory_geojson)
     except McapError as exc:
         if path is not None:
             raise
@@ -85,15 +84,17 @@ def run(args: argparse.Namespace) -> int:
     html_path = args.out or args.recording.with_suffix(".html")
     geojson_path = args.geojson or args.recording.with_suffix(".geojson")
     inventory = build_inventory(recording)
+    inventory_files = {} if inventory is None else {
+        "geojson": dumps_geojson(inventory), "kml": inventory_kml(inventory), "csv": inventory_csv(inventory),
+    }  # fmt: skip
     stem = args.inventory or args.recording.with_suffix("")
     try:
-        with ThreadPoolExecutor(1) as pool:  # the MCAP file's compression and image reads overlap the page's work
-            mcap = pool.submit(_write_mcap, recording, inventory, args.mcap)
+        with ProcessPoolExecutor(1) as pool:  # the MCAP file on the second core, beside the page
+            mcap = pool.submit(_write_mcap, recording, inventory_files.get("geojson"), args.mcap)
             html_path.write_text(render_report(recording, args.worst, inventory), encoding="utf-8")
             geojson_path.write_text(json.dumps(detections_geojson(recording)), encoding="utf-8")
-            if inventory is not None:
-                for suffix, text in (("geojson", dumps_geojson), ("kml", inventory_kml), ("csv", inventory_csv)):
-                    Path(f"{stem}.inventory.{suffix}").write_text(text(inventory), encoding="utf-8")
+            for suffix, text in inventory_files.items():
+                Path(f"{stem}.inventory.{suffix}").write_text(text, encoding="utf-8")
             mcap.result()
     except OSError as exc:
         raise CracksegError(f"cannot write the report: {exc}") from None

@@ -26,8 +26,7 @@ from typing import Any
 from crackseg.edge.artifact.errors import CracksegError
 from crackseg.edge.report.recording import FrameRow, Recording
 from crackseg.edge.report.views import stats_of
-from crackseg.edge.runtime.inventory.associate import Inventory
-from crackseg.edge.runtime.inventory.formats import dumps_geojson
+from crackseg.edge.runtime.sinks.record import THUMBNAIL_PX, thumbnail_size
 
 __all__ = ["TOPICS", "McapError", "write_mcap"]
 
@@ -139,14 +138,15 @@ def _annotations(frame: FrameRow, scale: float) -> dict[str, Any]:
     return {"circles": [], "points": boxes, "texts": labels}
 
 
-def write_mcap(recording: Recording, path: str | Path, inventory: Inventory | None = None) -> dict[str, int]:
-    """Write the run to ``path`` as MCAP (see the module docstring); returns the messages written per topic."""
+def write_mcap(recording: Recording, path: str | Path, inventory_geojson: str | None = None) -> dict[str, int]:
+    """Write the run to ``path`` as MCAP (see the module docstring), with the inventory as its GeoJSON text
+    (:func:`~crackseg.edge.runtime.inventory.formats.dumps_geojson`) when there is one; returns the messages
+    written per topic."""
     try:
         from mcap.writer import CompressionType, Writer
     except ImportError as exc:
         raise McapError("MCAP output needs the mcap package: pip install 'crackseg[mcap]'") from exc
-    import cv2
-
+    longest = int(recording.info.get("thumbnail_px", THUMBNAIL_PX))  # older runs: the only size crackseg run used
     counts = dict.fromkeys(TOPICS, 0)
     with Path(path).open("wb") as stream:
         writer = Writer(stream, compression=CompressionType.ZSTD)
@@ -173,15 +173,14 @@ def write_mcap(recording: Recording, path: str | Path, inventory: Inventory | No
             scale = 1.0
             jpeg = _thumbnail_bytes(recording, frame)
             if jpeg is not None:
-                image = cv2.imdecode(_as_array(jpeg), cv2.IMREAD_COLOR)
-                scale = image.shape[1] / frame.width if image is not None else 1.0
+                scale = thumbnail_size(frame.width, frame.height, longest)[0] / frame.width
                 add("/camera/image", ns, {
                     "timestamp": _time(ns), "frame_id": _CAMERA_FRAME, "format": "jpeg",
                     "data": base64.b64encode(jpeg).decode(),
                 })  # fmt: skip
             add("/camera/cracks", ns, _annotations(frame, scale))
-        if inventory is not None and recording.frames:
-            add("/inventory", recording.frames[-1].capture_ns, {"geojson": dumps_geojson(inventory)})
+        if inventory_geojson is not None and recording.frames:
+            add("/inventory", recording.frames[-1].capture_ns, {"geojson": inventory_geojson})
         writer.finish()
     return counts
 
@@ -193,9 +192,3 @@ def _thumbnail_bytes(recording: Recording, frame: FrameRow) -> bytes | None:
         return (recording.path.parent / frame.thumb_path).read_bytes()
     except OSError:
         return None
-
-
-def _as_array(data: bytes) -> Any:
-    import numpy as np
-
-    return np.frombuffer(data, np.uint8)

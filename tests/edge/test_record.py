@@ -81,7 +81,7 @@ def test_the_pose_and_the_run_info_are_recorded_and_absent_parts_are_null(tmp_pa
                            "gimbal_yaw_deg FROM frames ORDER BY frame_id").fetchall()  # fmt: skip
         (info,) = con.execute("SELECT info FROM runs").fetchone()
     assert rows == [(10, 2, 700, 12.5, 1.0, 3.0, None, None), (0, 0, 0, None, None, None, None, None)]
-    assert json.loads(info) == {"model": "m.onnx", "threshold": 0.5}
+    assert json.loads(info) == {"model": "m.onnx", "threshold": 0.5, "thumbnail_px": 480}  # with the recorder's own
 
 
 def test_a_recording_from_before_the_pose_columns_gets_them(tmp_path: Path) -> None:

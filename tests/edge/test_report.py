@@ -288,3 +288,39 @@ def test_the_mcap_file_reads_back_with_foxglove_schemas_images_annotations_and_f
     assert isinstance(boxes, list) and boxes and len(boxes[0]["points"]) == 4
     (inventory,) = messages["/inventory"]
     assert json.loads(str(inventory["geojson"]))["type"] == "FeatureCollection"
+
+
+def test_mcap_crack_boxes_are_drawn_in_the_thumbnails_pixels(tmp_path: Path) -> None:
+    """A thumbnail smaller than the frame: the recording keeps its size limit, and the boxes scale with it."""
+    pytest.importorskip("mcap")
+    from mcap.reader import make_reader
+
+    from crackseg.edge.report.views import stats_of
+    from crackseg.edge.runtime.inventory.camera import CameraModel
+    from crackseg.edge.runtime.inventory.flight import SyntheticFlight
+    from crackseg.edge.runtime.sources.frame import Frame
+
+    db = tmp_path / "small.db"
+    flight = SyntheticFlight(CameraModel.from_fov(320, 240, 70.0), frames=4)
+    with Recorder(db, run_info={"model": "m.onnx"}, thumbnail_px=160) as recorder:
+        for f in flight:
+            message = MaskMessage(f.frame_id, f.frame_id, "flight://", f.capture_ns, f.capture_ns, bytes(16), 0.5,
+                                  f.mask, crack_stats(f.mask), pose=f.pose)  # fmt: skip
+            recorder.send_frame(Frame(f.image, f.frame_id, f.capture_ns, "flight://"), message)
+            recorder.flush(10)
+    recording = read_recording(db)
+    assert recording.info["thumbnail_px"] == 160
+    assert main(["report", str(db)]) == 0
+    with db.with_suffix(".mcap").open("rb") as stream:
+        messages: dict[str, list[dict[str, object]]] = {}
+        for _, channel, message in make_reader(stream).iter_messages():
+            messages.setdefault(channel.topic, []).append(json.loads(message.data))
+    cracked = [f for f in recording.frames if f.crack_pixels]
+    assert len(messages["/camera/image"]) == len(cracked) >= 2  # frames 500 ms apart: every one keeps its thumbnail
+    for frame, image, drawn in zip(cracked, messages["/camera/image"], messages["/camera/cracks"], strict=True):
+        jpeg = np.frombuffer(base64.b64decode(str(image["data"])), np.uint8)
+        assert cv2.imdecode(jpeg, cv2.IMREAD_COLOR).shape == (120, 160, 3)
+        box = stats_of(frame).boxes[0]
+        corners = drawn["points"][0]["points"]  # type: ignore[index]
+        assert corners[0] == {"x": box.x / 2, "y": box.y / 2}
+        assert corners[2] == {"x": (box.x + box.w) / 2, "y": (box.y + box.h) / 2}

@@ -61,14 +61,18 @@ def overlap(
     line: NDArray[np.float64], other: NDArray[np.float64], tolerance_m: float,
     line_points: NDArray[np.float64] | None = None, other_points: NDArray[np.float64] | None = None,
 ) -> float:  # fmt: skip
-    """The larger of the fractions of either line's points within ``tolerance_m`` of the other line.
+    """The larger of the fractions of either line's points within ``tolerance_m`` of the other line (the second
+    is not computed when the first is already 1).
 
     ``line_points`` and ``other_points``: the lines sampled every :data:`SAMPLE_M` (:func:`sample_points`), when
     already at hand (a view is compared many times; sampling it once halves an association's cost).
     """
     points = sample_points(line) if line_points is None else line_points
+    near = _near_fraction(points, other, tolerance_m)
+    if near == 1.0:
+        return near
     others = sample_points(other) if other_points is None else other_points
-    return max(_near_fraction(points, other, tolerance_m), _near_fraction(others, line, tolerance_m))
+    return max(near, _near_fraction(others, line, tolerance_m))
 
 
 def sample_points(line: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -230,17 +234,22 @@ class Inventory:
         return [self.entries[i] for i in np.flatnonzero(meets)]
 
     def _associate(self, view: CrackView) -> CrackEntry:
+        """Join ``view`` to the entry it overlaps most (the first one reached wins a tie, so a full overlap ends the
+        search), or start a new entry."""
         best_entry, best_score = None, 0.0
         points = self._points[id(view)] = sample_points(view.line_ne)
         for entry in self._candidates(view):
             assert entry.best is not None
             tolerance = self.tolerance_m + max(view.max_width_m, entry.best.max_width_m) / 2
-            score = max(
-                overlap(view.line_ne, v.line_ne, tolerance, points, self._points[id(v)])
-                for v in (entry.best, entry.views[-1])
-            )
+            score = 0.0
+            for seen in (entry.views[-1], entry.best):  # the latest view first: it overlaps fully most often
+                score = max(score, overlap(view.line_ne, seen.line_ne, tolerance, points, self._points[id(seen)]))
+                if score == 1.0:
+                    break
             if score > best_score:
                 best_entry, best_score = entry, score
+            if best_score == 1.0:
+                break
         if best_entry is None or best_score < 0.5:
             best_entry = CrackEntry(len(self.entries) + 1)
             self.entries.append(best_entry)

@@ -164,26 +164,31 @@ def _trace(
 def trace_cracks(mask: NDArray[np.bool_], min_pixels: int = 8) -> list[CrackTrace]:
     """Every crack of at least ``min_pixels`` pixels in a bool HxW mask, largest first.
 
-    The frame is thinned once: Zhang–Suen decides each pixel from its 8 neighbours, which never belong to
-    another 8-connected component, so the frame's skeleton is exactly the union of its components' skeletons.
+    Labelling and thinning run inside the box holding every crack pixel (the cost of both grows with their area).
+    The box is thinned once: Zhang–Suen decides each pixel from its 8 neighbours, which never belong to another
+    8-connected component, so its skeleton is exactly the union of its components' skeletons.
     """
     import cv2
 
+    left, top, width, height = cv2.boundingRect(mask.view(np.uint8))
+    if not width:
+        return []
+    box = mask[top : top + height, left : left + width]
     # 16-bit labels where they cannot overflow (fewer crack pixels than labels): OpenCV's 16-bit statistics
     # path takes a third of the 32-bit one's time (0.6 ms against 2.1 ms for a 640x480 frame)
-    ltype = cv2.CV_16U if np.count_nonzero(mask) < 0xFFFF else cv2.CV_32S
-    count, labels, cc, centroids = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8, ltype=ltype)
-    skeleton = skeletonize(mask)
+    ltype = cv2.CV_16U if np.count_nonzero(box) < 0xFFFF else cv2.CV_32S
+    _, labels, cc, centroids = cv2.connectedComponentsWithStats(box.view(np.uint8), connectivity=8, ltype=ltype)
+    skeleton = skeletonize(box)
+    frame = Size(mask.shape[0], mask.shape[1])
     traces = []
     for label in np.argsort(-cc[1:, cv2.CC_STAT_AREA], kind="stable") + 1:
         x, y, w, h, area = (int(v) for v in cc[label])
         if area < min_pixels:
             break
         component = labels[y : y + h, x : x + w] == label
-        centroid = (float(centroids[label, 0]), float(centroids[label, 1]))
+        centroid = (float(centroids[label, 0]) + left, float(centroids[label, 1]) + top)
         crack_skeleton = skeleton[y : y + h, x : x + w] & component
-        traces.append(_trace(component, crack_skeleton, (y, x), Size(mask.shape[0], mask.shape[1]), area, centroid))
-    del count
+        traces.append(_trace(component, crack_skeleton, (y + top, x + left), frame, area, centroid))
     return traces
 
 

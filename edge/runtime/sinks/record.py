@@ -17,8 +17,8 @@ Schema (one row per published frame; query it with any SQLite client)::
            alt_m REAL, rel_alt_m REAL, roll_deg REAL, pitch_deg REAL, yaw_deg REAL, gimbal_roll_deg REAL,
            gimbal_pitch_deg REAL, gimbal_yaw_deg REAL, chainage_m REAL, range_m REAL, thumb_path TEXT)
 
-``info`` is JSON describing the run (model, threshold, versions, source, pose inputs). ``boxes`` is JSON
-``[[x, y, w, h, pixels], ...]``; ``mask_path`` is relative to the database's folder. The pose columns
+``info`` is JSON describing the run (model, threshold, versions, source, pose inputs, ``thumbnail_px``).
+``boxes`` is JSON ``[[x, y, w, h, pixels], ...]``; ``mask_path`` is relative to the database's folder. The pose columns
 are NULL when the run had no pose source; otherwise ``pose_parts`` and ``pose_stale`` hold
 ``crackseg.edge.runtime.pose.PoseParts`` flags (1 position, 2 attitude, 4 gimbal, 8 chainage, 16 range) and a part's
 columns are NULL when it is absent. A database recorded before the pose columns existed gets them
@@ -76,6 +76,7 @@ from crackseg.edge.runtime.writer_flush import flush_writer
 
 __all__ = [
     "APPLICATION_ID", "THUMBNAIL_INTERVAL_S", "THUMBNAIL_PX", "RecordError", "Recorder", "load_mask", "load_thumbnail",
+    "thumbnail_size",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -215,14 +216,20 @@ def load_thumbnail(db_path: str | Path, thumb_path: str | None) -> np.ndarray | 
     return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def thumbnail_size(width: int, height: int, longest_px: int) -> tuple[int, int]:
+    """(width, height) of a frame's thumbnail: scaled down (never up) so that its longest side is at most
+    ``longest_px``; the frame's mask has the frame's size, so this also scales mask pixels to thumbnail pixels."""
+    scale = min(1.0, longest_px / max(height, width))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def thumbnail_jpeg(image_rgb: np.ndarray, longest_px: int, quality: int = THUMBNAIL_QUALITY) -> bytes:
-    """``image_rgb`` scaled down (never up) so that its longest side is at most ``longest_px``, as JPEG bytes."""
+    """``image_rgb`` as a JPEG of :func:`thumbnail_size`."""
     import cv2
 
     height, width = image_rgb.shape[:2]
-    scale = min(1.0, longest_px / max(height, width))
-    if scale < 1.0:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    size = thumbnail_size(width, height, longest_px)
+    if size != (width, height):
         image_rgb = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
@@ -305,7 +312,7 @@ class Recorder(Worker):
             db.execute(f"PRAGMA application_id={APPLICATION_ID}")
             db.executescript(_SCHEMA)
             _add_missing_columns(db)
-            info = json.dumps(self.run_info, sort_keys=True)
+            info = json.dumps({**self.run_info, "thumbnail_px": self.thumbnail_px}, sort_keys=True)
             db.execute("BEGIN")  # the run's row and its masks folder: both or neither
             cursor = db.execute("INSERT INTO runs (started_ns, info) VALUES (?, ?)", (time.time_ns(), info))
             self.run_id = int(cursor.lastrowid or 0)
