@@ -168,8 +168,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     link.add_argument("--serial-optional", action="store_true", help="start even if the port is absent, retry")
 
     parser.add_argument(
-        "--record", type=database_path, metavar="DB", help="record every frame's statistics and mask here"
-    )
+        "--record", type=database_path, metavar="DB",
+        help="record every frame's statistics, pose and mask here, and camera thumbnails of frames with cracks "
+        "(at most five a second), for crackseg report",
+    )  # fmt: skip
 
     overlay = parser.add_argument_group("operator overlay")
     overlay.add_argument(
