@@ -18,7 +18,7 @@ from pathlib import Path
 
 from crackseg.edge.runtime.inventory.camera import CameraModel
 from crackseg.edge.runtime.inventory.flight import FlightFrame, GroundCrack, SyntheticFlight
-from crackseg.edge.runtime.sinks.record import Recorder
+from crackseg.edge.runtime.sinks.record import THUMBNAIL_PX, Recorder
 from crackseg.edge.runtime.sources.frame import Frame
 from crackseg.edge.runtime.stats import crack_stats
 from crackseg.edge.runtime.wire import MaskMessage
@@ -49,11 +49,12 @@ def record_survey(db: str | Path, flight: SyntheticFlight) -> None:
 
 
 def record_frames(
-    db: str | Path, frames: Iterable[FlightFrame], run_info: Mapping[str, object], source_id: str = "flight://"
-) -> None:
+    db: str | Path, frames: Iterable[FlightFrame], run_info: Mapping[str, object], source_id: str = "flight://",
+    thumbnail_px: int = THUMBNAIL_PX,
+) -> None:  # fmt: skip
     """Record rendered frames (a synthetic flight's or crawl's) through the real recorder, masks, poses and camera
     thumbnails, one frame at a time so that the thumbnail backlog never fills."""
-    with Recorder(db, run_info=run_info) as recorder:
+    with Recorder(db, run_info=run_info, thumbnail_px=thumbnail_px) as recorder:
         for f in frames:
             message = MaskMessage(f.frame_id, f.frame_id, source_id, f.capture_ns, f.capture_ns, bytes(16), 0.5,
                                   f.mask, crack_stats(f.mask), pose=f.pose)  # fmt: skip

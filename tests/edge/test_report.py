@@ -295,19 +295,14 @@ def test_mcap_crack_boxes_are_drawn_in_the_thumbnails_pixels(tmp_path: Path) -> 
     pytest.importorskip("mcap")
     from mcap.reader import make_reader
 
+    from crackseg.edge.bench.survey import record_frames
     from crackseg.edge.report.views import stats_of
     from crackseg.edge.runtime.inventory.camera import CameraModel
     from crackseg.edge.runtime.inventory.flight import SyntheticFlight
-    from crackseg.edge.runtime.sources.frame import Frame
 
     db = tmp_path / "small.db"
     flight = SyntheticFlight(CameraModel.from_fov(320, 240, 70.0), frames=4)
-    with Recorder(db, run_info={"model": "m.onnx"}, thumbnail_px=160) as recorder:
-        for f in flight:
-            message = MaskMessage(f.frame_id, f.frame_id, "flight://", f.capture_ns, f.capture_ns, bytes(16), 0.5,
-                                  f.mask, crack_stats(f.mask), pose=f.pose)  # fmt: skip
-            recorder.send_frame(Frame(f.image, f.frame_id, f.capture_ns, "flight://"), message)
-            recorder.flush(10)
+    record_frames(db, flight, {"model": "m.onnx"}, thumbnail_px=160)
     recording = read_recording(db)
     assert recording.info["thumbnail_px"] == 160
     assert main(["report", str(db)]) == 0
