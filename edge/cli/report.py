@@ -20,7 +20,7 @@ import argparse
 import json
 import logging
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from crackseg.edge.artifact.errors import CracksegError
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     }  # fmt: skip
     stem = args.inventory or args.recording.with_suffix("")
     try:
-        with ProcessPoolExecutor(1) as pool:  # the MCAP file on the second core, beside the page
+        with ThreadPoolExecutor(1) as pool:  # the MCAP file's compression and image reads overlap the page's work
             mcap = pool.submit(_write_mcap, recording, inventory_files.get("geojson"), args.mcap)
             html_path.write_text(render_report(recording, args.worst, inventory), encoding="utf-8")
             geojson_path.write_text(json.dumps(detections_geojson(recording)), encoding="utf-8")
