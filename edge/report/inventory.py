@@ -63,8 +63,8 @@ def build_inventory(recording: Recording) -> Inventory | None:
         with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
             traced = map(_traced, jobs) if pool is None else pool.map(_traced, jobs, chunksize=FRAMES_PER_TASK)
             for frame, (traces, size) in zip(frames, traced, strict=True):
-                photographed = frame.thumb_path is not None
-                inventory.add_traces(frame.frame_id, frame.capture_ns, traces, size, frame.pose, None, photographed)
+                kept = frame.thumb_path is not None  # a thumbnail: the view a person can check
+                inventory.add_traces(frame.frame_id, frame.capture_ns, traces, size, frame.pose, photographed=kept)
     except RecordError as exc:
         log.warning("no crack inventory: %s (was the recording copied without its masks folder?)", exc)
         return None
