@@ -5,7 +5,8 @@ Sinks after the publisher, in ``crackseg run``'s order: a :class:`~crackseg.edge
 stores every published frame (statistics and pose in SQLite, the mask as PNG, and for frames with cracks a
 few JPEG camera thumbnails a second, encoded on its writer thread), with the run info ``crackseg run``
 records (a camera of 70° horizontal field of view, so ``crackseg report`` can build the crack inventory
-afterwards: the live pipeline pays nothing for it); an
+afterwards), and traces each frame's cracks on its writer thread for that inventory, as ``crackseg run`` does
+with a camera; an
 :class:`~crackseg.edge.runtime.sinks.overlay_output.OverlayOutput` writes the published frames, masks drawn, to an
 MP4 file. Both go to one temporary folder. A
 :class:`~crackseg.edge.runtime.pose.track.PoseTrack` fed by a :class:`~crackseg.edge.runtime.pose.mavlink.MavlinkInput`
@@ -98,7 +99,8 @@ class InspectionOutputs:
         self._track = PoseTrack()
         self._autopilot = LoopbackAutopilot(POSE_RATE_HZ)
         self._mavlink = MavlinkInput(self._autopilot.url, self._track)
-        self.recorder = Recorder(self.record, run_info=run_info(model, spec, stats, source, self._autopilot.url))
+        info = run_info(model, spec, stats, source, self._autopilot.url)
+        self.recorder = Recorder(self.record, run_info=info, trace_cracks=True)
         self.overlay = OverlayOutput(str(self.video))
         self.sinks: list[Sink] = [self.recorder, self.overlay]
         self._stack = ExitStack()

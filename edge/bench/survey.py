@@ -41,20 +41,24 @@ def survey_flight(frames: int = FRAMES, spacing_m: float = CRACK_SPACING_M) -> S
     return SyntheticFlight(camera, frames=frames, start_ne=(-15.0, 0.0), step_m=1.0, cracks=tuple(cracks))
 
 
-def record_survey(db: str | Path, flight: SyntheticFlight) -> None:
-    """Record ``flight`` to ``db`` as ``crackseg run --hfov 70 --mavlink ... --record`` would."""
+def record_survey(db: str | Path, flight: SyntheticFlight, traced: bool = True) -> None:
+    """Record ``flight`` to ``db`` as ``crackseg run --hfov 70 --mavlink ... --record`` would (``traced``: see
+    :func:`record_frames`)."""
     info = {"model": "survey.onnx", "arch": "synthetic", "threshold": 0.5, "camera": {"hfov_deg": 70.0},
             "mavlink": "udpin:0.0.0.0:14550", "source": "flight://survey"}  # fmt: skip
-    record_frames(db, flight, info)
+    record_frames(db, flight, info, traced=traced)
 
 
 def record_frames(
     db: str | Path, frames: Iterable[FlightFrame], run_info: Mapping[str, object], source_id: str = "flight://",
-    thumbnail_px: int = THUMBNAIL_PX,
+    thumbnail_px: int = THUMBNAIL_PX, traced: bool = True,
 ) -> None:  # fmt: skip
     """Record rendered frames (a synthetic flight's or crawl's) through the real recorder, masks, poses and camera
-    thumbnails, one frame at a time so that the thumbnail backlog never fills."""
-    with Recorder(db, run_info=run_info, thumbnail_px=thumbnail_px) as recorder:
+    thumbnails, one frame at a time so that the thumbnail backlog never fills. Like ``crackseg run``, the recorder
+    traces the cracks when the run info names a camera, unless ``traced`` is false (as recordings made before
+    crack traces were recorded)."""
+    trace = traced and run_info.get("camera") is not None
+    with Recorder(db, run_info=run_info, thumbnail_px=thumbnail_px, trace_cracks=trace) as recorder:
         for f in frames:
             message = MaskMessage(f.frame_id, f.frame_id, source_id, f.capture_ns, f.capture_ns, bytes(16), 0.5,
                                   f.mask, crack_stats(f.mask), pose=f.pose)  # fmt: skip

@@ -20,7 +20,7 @@ from crackseg.edge.report.views import frame_view
 from crackseg.edge.runtime.inventory.associate import Inventory
 from crackseg.edge.runtime.inventory.camera import camera_from_record
 from crackseg.edge.runtime.inventory.formats import CrackRow, inventory_rows
-from crackseg.edge.runtime.inventory.measure import CrackTrace, trace_cracks
+from crackseg.edge.runtime.inventory.measure import MIN_CRACK_PIXELS, CrackTrace, load_traces, trace_cracks
 from crackseg.edge.runtime.sinks.record import RecordError, load_mask
 
 __all__ = ["FRAMES_PER_TASK", "SORT_SCRIPT", "VIEWS_BUDGET_BYTES", "build_inventory", "inventory_table"]
@@ -43,11 +43,11 @@ def _traced(job: tuple[Path, str, int]) -> tuple[list[CrackTrace], Size]:
 
 
 def build_inventory(recording: Recording) -> Inventory | None:
-    """The run's inventory, or ``None`` when the run recorded no camera model (or no frame), or its masks are
-    missing (a recording copied without its masks folder).
+    """The run's inventory, or ``None`` when the run recorded no camera model (or no frame), or the masks of
+    frames it did not trace are missing (a recording copied without its masks folder).
 
-    Reading and tracing the masks, the most work, runs on every core (:data:`FRAMES_PER_TASK` frames a task);
-    projection and association follow in frame order here.
+    The cracks traced while recording are read back; frames recorded without traces are traced here, on every
+    core (:data:`FRAMES_PER_TASK` frames a task). Projection and association follow in frame order.
     """
     record = recording.info.get("camera")
     if not record or not recording.frames:
@@ -55,14 +55,23 @@ def build_inventory(recording: Recording) -> Inventory | None:
     first = recording.frames[0]
     diameter = recording.info.get("pipe_diameter_m")
     camera = camera_from_record(record, first.width, first.height)
-    inventory = Inventory(camera, pipe_diameter_m=None if diameter is None else float(diameter))
+    inventory = Inventory(
+        camera,
+        min_pixels=int(recording.info.get("trace_min_px", MIN_CRACK_PIXELS)),
+        pipe_diameter_m=None if diameter is None else float(diameter),
+    )
     frames = [frame for frame in recording.frames if frame.crack_pixels]
-    jobs = [(recording.path, frame.mask_path, inventory.min_pixels) for frame in frames]
+    jobs = [(recording.path, frame.mask_path, inventory.min_pixels) for frame in frames if frame.traces is None]
     workers = min(len(os.sched_getaffinity(0)), -(-len(jobs) // FRAMES_PER_TASK))
     try:
         with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
             traced = map(_traced, jobs) if pool is None else pool.map(_traced, jobs, chunksize=FRAMES_PER_TASK)
-            for frame, (traces, size) in zip(frames, traced, strict=True):
+            for frame in frames:
+                traces, size = (
+                    next(traced)
+                    if frame.traces is None
+                    else (load_traces(frame.traces), Size(frame.height, frame.width))
+                )
                 kept = frame.thumb_path is not None  # a thumbnail: the view a person can check
                 inventory.add_traces(frame.frame_id, frame.capture_ns, traces, size, frame.pose, photographed=kept)
     except RecordError as exc:

@@ -21,7 +21,7 @@ _FRAME_COLUMNS = (
     "frame_id", "capture_ns", "width", "height", "threshold", "model_hash", "crack_pixels", "coverage_pct",
     "components", "skeleton_px", "max_width_px", "boxes", "mask_path",
     "pose_parts", "pose_stale", "pose_age_ms", "lat_deg", "lon_deg", "alt_m", "rel_alt_m", "roll_deg", "pitch_deg",
-    "yaw_deg", "gimbal_roll_deg", "gimbal_pitch_deg", "gimbal_yaw_deg", "chainage_m", "thumb_path", "range_m",
+    "yaw_deg", "gimbal_roll_deg", "gimbal_pitch_deg", "gimbal_yaw_deg", "chainage_m", "thumb_path", "range_m", "traces",
 )  # fmt: skip
 
 
@@ -60,6 +60,8 @@ class FrameRow:
     """The camera thumbnail (frames with cracks, recordings since thumbnails were added), relative to the db."""
     range_m: float | None = None
     """A downward rangefinder's range, metres (recordings since the range was recorded)."""
+    traces: str | None = None
+    """The frame's cracks traced while recording, JSON (``load_traces``); ``None`` when the run was not traced."""
 
     @property
     def pose(self) -> Pose | None:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from crackseg.edge.bench.survey import record_survey, survey_flight
+from crackseg.edge.report.inventory import FRAMES_PER_TASK, build_inventory
+from crackseg.edge.report.recording import read_recording
 from crackseg.edge.runtime.inventory.associate import Inventory, overlap
 from crackseg.edge.runtime.inventory.camera import CameraError, CameraModel, read_camera
 from crackseg.edge.runtime.inventory.flight import SyntheticFlight
@@ -23,8 +28,11 @@ from crackseg.edge.runtime.inventory.formats import (
     iso_time,
 )
 from crackseg.edge.runtime.inventory.ground import TangentPlane, camera_pose, ground_points, height_above_ground
-from crackseg.edge.runtime.inventory.measure import trace_cracks
+from crackseg.edge.runtime.inventory.measure import MIN_CRACK_PIXELS, load_traces, trace_cracks
 from crackseg.edge.runtime.pose import Attitude, GeoPosition, Pose
+from crackseg.edge.runtime.sinks.record import Recorder
+from crackseg.edge.runtime.stats import crack_stats
+from crackseg.edge.runtime.wire import MaskMessage
 
 cv2 = pytest.importorskip("cv2")
 
@@ -237,22 +245,67 @@ def test_a_long_survey_compares_each_view_only_with_the_cracks_near_it(monkeypat
 def test_a_recorded_survey_traced_on_every_core_gives_the_inventory_of_frame_by_frame_association(
     tmp_path: Path,
 ) -> None:
-    """The report traces a long recording's masks in worker processes: the inventory is the one the frames,
-    added in order in this process, give (entries, their views and measurements)."""
-    import dataclasses
-
-    from crackseg.edge.bench.survey import record_survey, survey_flight
-    from crackseg.edge.report.inventory import FRAMES_PER_TASK, build_inventory
-    from crackseg.edge.report.recording import read_recording
-
+    """The report traces a long recording's masks in worker processes (a recording made without traces): the
+    inventory is the one the frames, added in order in this process, give (entries, their views and measurements)."""
     flight = dataclasses.replace(survey_flight(frames=3 * FRAMES_PER_TASK), camera=CameraModel.from_fov(320, 240, 70.0))
-    record_survey(tmp_path / "survey.db", flight)
-    built = build_inventory(read_recording(tmp_path / "survey.db"))
+    record_survey(tmp_path / "survey.db", flight, traced=False)
+    recording = read_recording(tmp_path / "survey.db")
+    assert all(frame.traces is None for frame in recording.frames)
+    _assert_same_inventory(build_inventory(recording), _fly(flight))
+
+
+def test_cracks_traced_while_recording_give_the_inventory_of_tracing_the_masks_afterwards(tmp_path: Path) -> None:
+    """A run with a camera traces its frames on the recorder's writer thread, at most one frame a source every
+    ``trace_interval_s`` of capture; the report reads those traces and traces only the other frames itself. The
+    inventory is the same either way, whether every frame, some or none were traced while recording."""
+    flight = dataclasses.replace(survey_flight(frames=2 * FRAMES_PER_TASK), camera=CameraModel.from_fov(320, 240, 70.0))
     expected = _fly(flight)
+    record_survey(tmp_path / "traced.db", flight)  # 2 fps: every frame with cracks is traced
+    traced = read_recording(tmp_path / "traced.db")
+    with_cracks = [frame for frame in traced.frames if frame.crack_pixels]
+    assert with_cracks and all(frame.traces is not None for frame in with_cracks)
+    assert all(frame.traces is None for frame in traced.frames if not frame.crack_pixels)
+    assert traced.info["trace_min_px"] == MIN_CRACK_PIXELS
+    _assert_same_inventory(build_inventory(traced), expected)
+    shutil.rmtree(tmp_path / "traced-masks")  # the traces alone carry the inventory: no mask is read
+    _assert_same_inventory(build_inventory(read_recording(tmp_path / "traced.db")), expected)
+
+    info = {"model": "m.onnx", "threshold": 0.5, "camera": {"hfov_deg": 70.0}}
+    with Recorder(tmp_path / "paced.db", run_info=info, trace_cracks=True, trace_interval_s=1.2) as recorder:
+        for f in flight:  # frames 0.5 s apart: every third frame is traced
+            message = MaskMessage(f.frame_id, f.frame_id, "cam://", f.capture_ns, f.capture_ns, bytes(16), 0.5, f.mask,
+                                  crack_stats(f.mask), pose=f.pose)  # fmt: skip
+            recorder.send(message)
+    paced = read_recording(tmp_path / "paced.db")
+    traced_ids = [frame.frame_id for frame in paced.frames if frame.traces is not None]
+    assert np.all(np.diff(traced_ids) >= 3) and len(traced_ids) >= len(flight.cracks)
+    _assert_same_inventory(build_inventory(paced), expected)
+
+
+@pytest.mark.parametrize("camera", [[], ["--hfov", "70"]])
+def test_crackseg_run_traces_the_cracks_it_records_when_it_records_a_camera(
+    tmp_path: Path, endpoint: str, camera: list[str]
+) -> None:
+    from crackseg.edge.cli.main import main
+
+    db = tmp_path / "run.db"
+    args = ["run", "--source", "synthetic://?width=96&height=64&seed=3&fps=2", "--frames", "4", "--bind", endpoint,
+            "--record", str(db), "--log-every", "0", "--threshold", "0.0", *camera]  # fmt: skip  # all one crack
+    assert main(args) == 0
+    frames = read_recording(db).frames
+    assert len(frames) == 4 and all(frame.crack_pixels for frame in frames)
+    if camera:  # 500 ms apart, past the 200 ms pacing interval: every frame
+        assert all(frame.traces is not None and len(load_traces(frame.traces)) == 1 for frame in frames)
+    else:  # no camera, no measurement: the recorder does not trace
+        assert all(frame.traces is None for frame in frames)
+
+
+def _assert_same_inventory(built: Inventory | None, expected: Inventory) -> None:
     assert built is not None and len(built.entries) == len(expected.entries) >= 10
     for got, want in zip(built.entries, expected.entries, strict=True):
         assert [v.frame_id for v in got.views] == [v.frame_id for v in want.views]
         assert got.median("length_m") == pytest.approx(want.median("length_m"), rel=1e-9)
+        assert all(np.array_equal(a.line_ne, b.line_ne) for a, b in zip(got.views, want.views, strict=True))
 
 
 def test_the_inventory_files_read_back_with_maintained_readers(tmp_path: Path) -> None:

@@ -142,7 +142,8 @@ def _sinks(
         sinks.append(stack.enter_context(link))
     if config.record is not None:
         info = _run_info(config, model, spec, threshold, source_id)
-        sinks.append(stack.enter_context(Recorder(config.record, run_info=info)))
+        measured = info["camera"] is not None  # the report measures the cracks: trace them as they are recorded
+        sinks.append(stack.enter_context(Recorder(config.record, run_info=info, trace_cracks=measured)))
     if config.overlay is not None:
         overlay = config.overlay
         sinks.append(stack.enter_context(OverlayOutput(overlay.target, overlay.fps, every_frame=overlay.every_frame)))

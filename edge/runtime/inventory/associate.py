@@ -28,6 +28,7 @@ from crackseg.edge.artifact.size import Size
 from crackseg.edge.runtime.inventory.camera import CameraModel
 from crackseg.edge.runtime.inventory.ground import TangentPlane, camera_pose
 from crackseg.edge.runtime.inventory.measure import (
+    MIN_CRACK_PIXELS,
     CrackTrace,
     CrackView,
     Placement,
@@ -151,7 +152,7 @@ class Inventory:
     """
 
     def __init__(
-        self, camera: CameraModel, tolerance_m: float | None = None, min_pixels: int = 8,
+        self, camera: CameraModel, tolerance_m: float | None = None, min_pixels: int = MIN_CRACK_PIXELS,
         pipe_diameter_m: float | None = None,
     ) -> None:  # fmt: skip
         if pipe_diameter_m is not None and not pipe_diameter_m > 0:

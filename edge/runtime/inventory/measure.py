@@ -18,6 +18,7 @@ the two ground scales for an oblique one.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,8 +31,12 @@ from crackseg.edge.runtime.inventory.camera import CameraModel
 from crackseg.edge.runtime.stats import skeletonize
 
 __all__ = [
-    "CrackTrace", "CrackView", "Placement", "densify", "measure_view", "polyline_length", "trace_cracks",
+    "MIN_CRACK_PIXELS", "CrackTrace", "CrackView", "Placement", "densify", "dump_traces", "load_traces",
+    "measure_view", "polyline_length", "trace_cracks",
 ]  # fmt: skip
+
+MIN_CRACK_PIXELS = 8
+"""Smaller components are not cracks: the least size :func:`trace_cracks` keeps by default."""
 
 
 class Placement(Protocol):
@@ -161,7 +166,7 @@ def _trace(
     )
 
 
-def trace_cracks(mask: NDArray[np.bool_], min_pixels: int = 8) -> list[CrackTrace]:
+def trace_cracks(mask: NDArray[np.bool_], min_pixels: int = MIN_CRACK_PIXELS) -> list[CrackTrace]:
     """Every crack of at least ``min_pixels`` pixels in a bool HxW mask, largest first.
 
     Labelling and thinning run inside the box holding every crack pixel (the cost of both grows with their area).
@@ -190,6 +195,33 @@ def trace_cracks(mask: NDArray[np.bool_], min_pixels: int = 8) -> list[CrackTrac
         crack_skeleton = skeleton[y : y + h, x : x + w] & component
         traces.append(_trace(component, crack_skeleton, (y + top, x + left), frame, area, centroid))
     return traces
+
+
+def dump_traces(traces: list[CrackTrace]) -> str:
+    """``traces`` as JSON, every float exactly (a recording keeps them: :func:`load_traces` reads them back)."""
+    return json.dumps(
+        [
+            [t.line.tolist(), t.length_px, t.max_width_px, t.widest, t.pixels, t.centroid, t.touches_border]
+            for t in traces
+        ],
+        separators=(",", ":"),
+    )
+
+
+def load_traces(text: str) -> list[CrackTrace]:
+    """The traces :func:`dump_traces` wrote, equal to the originals."""
+    return [
+        CrackTrace(
+            line=np.array(line, np.float64),
+            length_px=length,
+            max_width_px=width,
+            widest=(widest[0], widest[1]),
+            pixels=pixels,
+            centroid=(centroid[0], centroid[1]),
+            touches_border=border,
+        )
+        for line, length, width, widest, pixels, centroid, border in json.loads(text)
+    ]
 
 
 @dataclass(frozen=True)
