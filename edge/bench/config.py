@@ -162,7 +162,7 @@ class MeasureConfig:
         end_to_end: also run the pipeline, the pipeline under load and the naive loop.
         inspection: also run the pipeline with ``crackseg run``'s inspection outputs on (the recording with camera
             thumbnails, an overlay video file and pose tagging from MAVLink), right after the plain pipeline run;
-            the crack inventory costs the live pipeline nothing: ``crackseg report`` builds it after the run.
+            the recorder traces cracks for the inventory (five frames a second), which ``crackseg report`` builds.
         e2e_duration_s: how long each end-to-end run captures frames.
         load: the load point's source rate, as a fraction of the raw throughput.
         source: frame source URI for the end-to-end runs (synthetic frames come at the case's input size).

@@ -1,8 +1,9 @@
 """The crack inventory of a recorded run (issue 27), rebuilt from its masks, poses and recorded camera.
 
 A run recorded with ``--camera`` or ``--hfov`` (and a pose source) carries everything the inventory
-needs: each frame's mask, the pose at its capture and the camera model. The report rebuilds the
-inventory from them after the run, so the live pipeline pays nothing for it.
+needs: each frame's mask, the pose at its capture, the camera model, and the cracks the recorder traced
+(a few frames a second: :mod:`crackseg.edge.runtime.sinks.record`). The report traces the other frames,
+projects and associates them after the run.
 """
 
 from __future__ import annotations
