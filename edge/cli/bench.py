@@ -18,7 +18,8 @@ With --inspection, one more run follows the pipeline run: the same pipeline with
 camera thumbnails of frames with cracks, a few a second) and an overlay video written to a temporary folder, and every
 frame tagged with the pose from a simulated autopilot streaming MAVLink position and attitude at 50 Hz on
 loopback (needs crackseg[pose]). As in `crackseg run --hfov`, the recorder traces the cracks of up to five
-frames a second for the crack inventory, which `crackseg report` builds from the recording after the run. The run's ratio, inspection / pipeline throughput, has the target
+frames a second for the crack inventory, which `crackseg report` builds from the recording after the run. The
+run's ratio, inspection / pipeline throughput, has the target
 >= 0.95; the overlay frames dropped (the overlay drops rather than slow publishing) and the frames recorded
 and thumbnails written are counted in the table and notes.
 
