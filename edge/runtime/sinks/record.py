@@ -39,13 +39,13 @@ the frame over (:meth:`Recorder.send_frame`); resizing and encoding happen on th
 Traces: a run that records a camera model (``crackseg run --camera`` / ``--hfov``) is measured afterwards
 by ``crackseg report``, which needs each crack's centre line in pixels. With ``trace_cracks`` the writer
 thread traces frames with cracks as it stores them
-(:func:`~crackseg.edge.runtime.inventory.measure.trace_cracks`, cracks of at least ``trace_min_px`` pixels,
-2-5 ms a frame, mostly Python that holds the interpreter lock) and keeps the result as JSON in ``traces``
+(:func:`~crackseg.edge.runtime.inventory.measure.trace_cracks`, cracks of at least ``trace_min_px`` pixels;
+mostly Python, which holds the interpreter lock) and keeps the result as JSON in ``traces``
 (:func:`~crackseg.edge.runtime.inventory.measure.dump_traces`): the report reads them instead of decoding
 and tracing those masks again, which was most of its time. Like thumbnails, tracing is paced: at most one
 frame every ``trace_interval_s`` of capture per source (default :data:`TRACE_INTERVAL_S`: five a second), so
-that it costs a fast pipeline little (a 544x384 frame with cracks takes 4-8 ms; at 30 frames a second tracing
-cost up to 8 % of a 100 fps pipeline's throughput, at ten up to 5 %).
+that it costs a fast pipeline little (a 640x480 survey frame takes about 2.5 ms, a 544x384 DeepCrack frame 4-8
+ms; at 30 frames a second tracing cost up to 8 % of a 100 fps pipeline's throughput, at ten up to 5 %).
 ``traces`` is NULL for a frame without cracks or not traced; the report traces those frames itself.
 
 Crash safety: a mask file is written to a temporary name and renamed into place *before* the
