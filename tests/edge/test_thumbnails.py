@@ -85,6 +85,18 @@ def test_a_source_keeps_at_most_one_thumbnail_per_interval_of_capture_time(tmp_p
     assert sorted(rows) == [(s, i) for s in ("left://", "right://") for i in (0, 4, 8)]  # 200 ms apart, per camera
 
 
+def test_a_frame_dropped_from_the_recording_does_not_delay_the_next_thumbnail(tmp_path: Path) -> None:
+    # no writer thread and room for one queued frame: the second frame is dropped from the recording
+    recorder = Recorder(tmp_path / "never-opened.db", queue_size=1, thumbnail_interval_s=0.2)
+    mask, image = np.ones((8, 8), bool), np.zeros((8, 8, 3), np.uint8)
+    for i in (0, 3):  # 0 ms, kept with its thumbnail; 300 ms, dropped with it
+        recorder.send_frame(_frame(i, image), _message(i, mask))
+    assert recorder.counters()["record_dropped"] == 1 and list(recorder._images) == [0]
+    recorder._queue.get_nowait()  # the writer takes frame 0
+    recorder.send_frame(_frame(4, image), _message(4, mask))  # 400 ms after the last thumbnail kept, 100 after the drop
+    assert list(recorder._images) == [0, 4]
+
+
 def test_a_run_with_record_shows_the_camera_pixels_in_the_gallery(tmp_path: Path, endpoint: str) -> None:
     db = tmp_path / "run.db"
     args = ["run", "--source", "synthetic://?width=96&height=64&seed=3&fps=10", "--frames", "6", "--bind", endpoint,

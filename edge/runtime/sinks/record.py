@@ -379,6 +379,7 @@ class Recorder(Worker):
 
     def send_frame(self, frame: Frame, message: MaskMessage) -> None:
         """Queue a published frame with its camera image (for a thumbnail: frames with cracks, paced); never blocks."""
+        last = self._last_thumbnail_ns.get(message.source_id)
         if self._wants_thumbnail(message):
             with self._images_lock:
                 if len(self._images) < THUMBNAIL_BACKLOG:
@@ -388,7 +389,11 @@ class Recorder(Worker):
                     self.thumbnails_skipped += 1
         if not self._enqueue(message):
             with self._images_lock:  # dropped from the recording: its image is not kept either
-                self._images.pop(message.seq, None)
+                if self._images.pop(message.seq, None) is not None:  # so the pacing counts from the last one kept
+                    if last is None:
+                        del self._last_thumbnail_ns[message.source_id]
+                    else:
+                        self._last_thumbnail_ns[message.source_id] = last
 
     def _wants_thumbnail(self, message: MaskMessage) -> bool:
         """The frame has cracks and its source's last thumbnail is at least the interval older."""
