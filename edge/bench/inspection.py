@@ -23,22 +23,21 @@ import sqlite3
 import time
 from contextlib import ExitStack, closing
 from pathlib import Path
-from typing import Any
 
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.bench.autopilot import LoopbackAutopilot
 from crackseg.edge.bench.config import BenchError
 from crackseg.edge.bench.machine import library_versions
 from crackseg.edge.bench.results import InspectionResult
-from crackseg.edge.runtime.inventory.camera import camera_record
+from crackseg.edge.runtime.assembly import MaskConfig, PoseConfig, RunConfig, run_recorder
 from crackseg.edge.runtime.pipeline import Sink
 from crackseg.edge.runtime.pose import Pose, PoseParts
 from crackseg.edge.runtime.pose.mavlink import MavlinkInput
 from crackseg.edge.runtime.pose.track import PoseTrack
 from crackseg.edge.runtime.sinks.overlay_output import OverlayOutput
-from crackseg.edge.runtime.sinks.record import Recorder
+from crackseg.edge.runtime.stats import StatsMode
 
-__all__ = ["HFOV_DEG", "POSE_RATE_HZ", "InspectionOutputs", "run_info"]
+__all__ = ["HFOV_DEG", "POSE_RATE_HZ", "InspectionOutputs", "run_config"]
 
 POSE_RATE_HZ = 50.0
 """GLOBAL_POSITION_INT and ATTITUDE messages per second, each (ArduPilot and PX4 stream 10-50 Hz)."""
@@ -70,14 +69,10 @@ def _recorded(db: Path) -> tuple[int, int]:
     return with_cracks, sum((db.parent / thumb).is_file() for thumb in thumbs)
 
 
-def run_info(model: str, spec: ModelSpec, stats: str, source: str, mavlink: str) -> dict[str, Any]:
-    """``runs.info`` as ``crackseg run --record FILE --hfov 70 --mavlink URL`` writes it (its ``_run_info``), at the
-    model's own threshold."""
-    return {
-        "model": model, "arch": spec.arch, "threshold": spec.threshold, "spec_threshold": spec.threshold,
-        "stats": stats, "source": source, "mavlink": mavlink, "odometry": None,
-        "camera": camera_record(None, HFOV_DEG), "pipe_diameter_m": None, "versions": library_versions(),
-    }  # fmt: skip
+def run_config(record: Path, stats: StatsMode, source: str, mavlink: str) -> RunConfig:
+    """What ``crackseg run --record RECORD --hfov 70 --mavlink MAVLINK`` configures, as far as the recording goes."""
+    pose = PoseConfig(mavlink=mavlink, hfov_deg=HFOV_DEG)
+    return RunConfig(source=source, record=record, mask=MaskConfig(stats=stats), pose=pose, versions=library_versions())
 
 
 class InspectionOutputs:
@@ -93,14 +88,14 @@ class InspectionOutputs:
         sinks: the sinks to add after the publisher, in ``crackseg run``'s order: the recorder, the overlay.
     """
 
-    def __init__(self, folder: Path, model: str, spec: ModelSpec, stats: str, source: str) -> None:
+    def __init__(self, folder: Path, model: str, spec: ModelSpec, stats: StatsMode, source: str) -> None:
         self.video = folder / "overlay.mp4"
         self.record = folder / "record.db"
         self._track = PoseTrack()
         self._autopilot = LoopbackAutopilot(POSE_RATE_HZ)
         self._mavlink = MavlinkInput(self._autopilot.url, self._track)
-        info = run_info(model, spec, stats, source, self._autopilot.url)
-        self.recorder = Recorder(self.record, run_info=info, trace_cracks=True)
+        config = run_config(self.record, stats, source, self._autopilot.url)
+        self.recorder = run_recorder(config, Path(model), spec, spec.threshold, source)  # as crackseg run wires it
         self.overlay = OverlayOutput(str(self.video))
         self.sinks: list[Sink] = [self.recorder, self.overlay]
         self._stack = ExitStack()

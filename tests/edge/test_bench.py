@@ -15,8 +15,7 @@ import pytest
 
 from crackseg.edge.artifact.spec import ModelSpec
 from crackseg.edge.bench.config import BenchConfig, BenchError, MeasureConfig, ModelRef, plan
-from crackseg.edge.bench.inspection import HFOV_DEG, run_info
-from crackseg.edge.bench.machine import library_versions
+from crackseg.edge.bench.inspection import HFOV_DEG, run_config
 from crackseg.edge.bench.results import (
     PIPELINE_STAGES,
     STAGES,
@@ -29,8 +28,9 @@ from crackseg.edge.bench.results import (
 )
 from crackseg.edge.cli.main import main
 from crackseg.edge.models import DEFAULT_MODEL_NAME
-from crackseg.edge.runtime.assembly.build import _run_info
-from crackseg.edge.runtime.assembly.config import MaskConfig, PoseConfig, RunConfig
+from crackseg.edge.runtime.assembly.build import run_recorder
+from crackseg.edge.runtime.assembly.config import PoseConfig, RunConfig
+from crackseg.edge.runtime.inventory.measure import MIN_CRACK_PIXELS
 
 LATENCY_KEYS = {"count", "mean_ms", "min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"}
 CONFIG_KEYS = {"model", "model_kind", "artifact", "origin", "backend", "runtime", "providers", "precision",
@@ -413,13 +413,16 @@ def test_inspection_measures_the_pipeline_again_with_recording_overlay_video_and
     assert dropped in done.stdout
 
 
-def test_inspection_records_the_run_info_crackseg_run_records_with_hfov_70_and_mavlink() -> None:
+def test_inspection_records_as_crackseg_run_records_with_hfov_70_and_mavlink() -> None:
     spec, url = ModelSpec(arch="scnet-t", threshold=0.4), "udpin:127.0.0.1:14550"
-    config = RunConfig(source="synthetic://", record=Path("flight.db"), mask=MaskConfig(stats="fast"),
-                       pose=PoseConfig(mavlink=url, hfov_deg=HFOV_DEG), versions=library_versions())  # fmt: skip
-    recorded = run_info("m.onnx", spec, "fast", "synthetic://", url)
-    assert recorded == _run_info(config, Path("m.onnx"), spec, 0.4, "synthetic://")
-    assert recorded["camera"] == {"hfov_deg": 70.0}  # what the report builds the crack inventory from
+    recorder = run_recorder(run_config(Path("flight.db"), "fast", "synthetic://", url), Path("m.onnx"), spec, 0.4,
+                            "synthetic://")  # fmt: skip
+    info = recorder.run_info  # what the report builds the inventory from: the camera and the pose source
+    assert info["camera"] == {"hfov_deg": HFOV_DEG} and info["mavlink"] == url
+    assert info["stats"] == "fast" and info["model"] == "m.onnx" and info["threshold"] == 0.4
+    assert recorder.trace_min_px == MIN_CRACK_PIXELS  # a run with a camera traces its cracks as it records them
+    without_camera = RunConfig(source="synthetic://", record=Path("flight.db"), pose=PoseConfig(mavlink=url))
+    assert run_recorder(without_camera, Path("m.onnx"), spec, 0.4, "synthetic://").trace_min_px is None
 
 
 def test_inspection_without_pymavlink_is_a_one_line_error_naming_the_extra(

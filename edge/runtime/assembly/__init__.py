@@ -5,7 +5,7 @@ The command parses, this package assembles: ``with assemble(RunConfig(...)) as r
 
 from __future__ import annotations
 
-from crackseg.edge.runtime.assembly.build import Assembly, assemble, default_model
+from crackseg.edge.runtime.assembly.build import Assembly, assemble, default_model, run_recorder
 from crackseg.edge.runtime.assembly.config import (
     DEFAULT_SOURCE,
     MaskConfig,
@@ -29,4 +29,5 @@ __all__ = [
     "SerialConfig",
     "assemble",
     "default_model",
+    "run_recorder",
 ]

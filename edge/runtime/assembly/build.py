@@ -41,7 +41,7 @@ from crackseg.edge.runtime.sources.memory import MemoryPlayback, read_frames
 from crackseg.edge.runtime.sources.uri import parse_uri
 from crackseg.edge.runtime.wire import model_hash
 
-__all__ = ["Assembly", "assemble", "default_model"]
+__all__ = ["Assembly", "assemble", "default_model", "run_recorder"]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,15 @@ def _pose_track(pose: PoseConfig, stack: ExitStack) -> PoseTrack | None:
     return track
 
 
+def run_recorder(config: RunConfig, model: Path, spec: ModelSpec, threshold: float, source_id: str) -> Recorder:
+    """The recorder of ``config.record``, not yet open: it keeps the run's description (:func:`_run_info`) and,
+    when a camera is recorded, so that the report will measure the cracks, traces them as it records them."""
+    if config.record is None:
+        raise ValueError("the configuration records nothing (record is None)")
+    info = _run_info(config, model, spec, threshold, source_id)
+    return Recorder(config.record, run_info=info, trace_cracks=info["camera"] is not None)
+
+
 def _run_info(config: RunConfig, model: Path, spec: ModelSpec, threshold: float, source_id: str) -> dict[str, Any]:
     """What a recording keeps about its run, for ``crackseg report``."""
     pose = config.pose
@@ -141,9 +150,7 @@ def _sinks(
         link = SerialLink(serial.port, serial.baud, serial.rate_hz, optional=serial.optional)
         sinks.append(stack.enter_context(link))
     if config.record is not None:
-        info = _run_info(config, model, spec, threshold, source_id)
-        measured = info["camera"] is not None  # the report measures the cracks: trace them as they are recorded
-        sinks.append(stack.enter_context(Recorder(config.record, run_info=info, trace_cracks=measured)))
+        sinks.append(stack.enter_context(run_recorder(config, model, spec, threshold, source_id)))
     if config.overlay is not None:
         overlay = config.overlay
         sinks.append(stack.enter_context(OverlayOutput(overlay.target, overlay.fps, every_frame=overlay.every_frame)))
