@@ -85,6 +85,12 @@ def test_a_source_keeps_at_most_one_thumbnail_per_interval_of_capture_time(tmp_p
     assert sorted(rows) == [(s, i) for s in ("left://", "right://") for i in (0, 4, 8)]  # 200 ms apart, per camera
 
 
+@pytest.mark.parametrize("what", ["thumbnail", "trace"])
+def test_a_negative_pacing_interval_is_refused(tmp_path: Path, what: str) -> None:
+    with pytest.raises(ValueError, match=f"the {what} interval must be 0 or positive, got -0.1 s"):
+        Recorder(tmp_path / "never-opened.db", **{f"{what}_interval_s": -0.1})  # type: ignore[arg-type]
+
+
 def test_a_frame_dropped_from_the_recording_does_not_delay_the_next_thumbnail(tmp_path: Path) -> None:
     # no writer thread and room for one queued frame: the second frame is dropped from the recording
     recorder = Recorder(tmp_path / "never-opened.db", queue_size=1, thumbnail_interval_s=0.2)

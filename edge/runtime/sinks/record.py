@@ -253,6 +253,33 @@ def thumbnail_jpeg(image_rgb: np.ndarray, longest_px: int, quality: int = THUMBN
     return bytes(jpeg.tobytes())
 
 
+class _Pacer:
+    """At most one event per ``interval_ns`` of capture time for each source (thumbnails, traced frames)."""
+
+    def __init__(self, interval_s: float, what: str) -> None:
+        if not interval_s >= 0:
+            raise ValueError(f"the {what} interval must be 0 or positive, got {interval_s} s")
+        self.interval_ns = round(interval_s * 1e9)
+        self._last: dict[str, int] = {}  # source id -> capture time of its last event
+
+    def due(self, source_id: str, capture_ns: int) -> bool:
+        last = self._last.get(source_id)
+        return last is None or capture_ns - last >= self.interval_ns
+
+    def take(self, source_id: str, capture_ns: int) -> int | None:
+        """Count an event at ``capture_ns``; returns the previous one's time, for :meth:`undo`."""
+        previous = self._last.get(source_id)
+        self._last[source_id] = capture_ns
+        return previous
+
+    def undo(self, source_id: str, previous: int | None) -> None:
+        """Forget the event :meth:`take` counted last: the pacing counts from ``previous`` again."""
+        if previous is None:
+            del self._last[source_id]
+        else:
+            self._last[source_id] = previous
+
+
 class Recorder(Worker):
     """Stores published frames (heartbeats are ignored) from its own writer thread.
 
@@ -292,15 +319,10 @@ class Recorder(Worker):
         super().__init__()
         if thumbnail_px < 0:
             raise ValueError(f"the thumbnail size must be 0 (none) or positive, got {thumbnail_px}")
-        for what, interval in (("thumbnail", thumbnail_interval_s), ("trace", trace_interval_s)):
-            if not interval >= 0:
-                raise ValueError(f"the {what} interval must be 0 or positive, got {interval} s")
         self.thumbnail_px = thumbnail_px
-        self.thumbnail_interval_ns = round(thumbnail_interval_s * 1e9)
+        self._thumbnail_pacing = _Pacer(thumbnail_interval_s, "thumbnail")  # decided on the publishing thread
         self.trace_min_px = MIN_CRACK_PIXELS if trace_cracks else None
-        self.trace_interval_ns = round(trace_interval_s * 1e9)
-        self._last_trace_ns: dict[str, int] = {}  # source id -> capture time of its last traced frame (writer thread)
-        self._last_thumbnail_ns: dict[str, int] = {}  # source id -> capture time of its last thumbnail
+        self._trace_pacing = _Pacer(trace_interval_s, "trace")  # decided on the writer thread
         self.thumbnails_skipped = 0
         self._images: dict[int, np.ndarray] = {}  # seq -> camera image waiting for the writer
         self._images_lock = threading.Lock()
@@ -379,28 +401,24 @@ class Recorder(Worker):
 
     def send_frame(self, frame: Frame, message: MaskMessage) -> None:
         """Queue a published frame with its camera image (for a thumbnail: frames with cracks, paced); never blocks."""
-        last = self._last_thumbnail_ns.get(message.source_id)
+        previous = None
         if self._wants_thumbnail(message):
             with self._images_lock:
                 if len(self._images) < THUMBNAIL_BACKLOG:
                     self._images[message.seq] = frame.image  # the pipeline never modifies a frame's image
-                    self._last_thumbnail_ns[message.source_id] = message.capture_ns
+                    previous = self._thumbnail_pacing.take(message.source_id, message.capture_ns)
                 else:
                     self.thumbnails_skipped += 1
         if not self._enqueue(message):
             with self._images_lock:  # dropped from the recording: its image is not kept either
                 if self._images.pop(message.seq, None) is not None:  # so the pacing counts from the last one kept
-                    if last is None:
-                        del self._last_thumbnail_ns[message.source_id]
-                    else:
-                        self._last_thumbnail_ns[message.source_id] = last
+                    self._thumbnail_pacing.undo(message.source_id, previous)
 
     def _wants_thumbnail(self, message: MaskMessage) -> bool:
         """The frame has cracks and its source's last thumbnail is at least the interval older."""
         if not self.thumbnail_px or message.stats is None or not message.stats.crack_pixels:
             return False
-        last = self._last_thumbnail_ns.get(message.source_id)
-        return last is None or message.capture_ns - last >= self.thumbnail_interval_ns
+        return self._thumbnail_pacing.due(message.source_id, message.capture_ns)
 
     def counters(self) -> dict[str, int]:
         return {
@@ -547,8 +565,7 @@ class Recorder(Worker):
         assert message.mask is not None and message.stats is not None
         if self.trace_min_px is None or not message.stats.crack_pixels:
             return None
-        last = self._last_trace_ns.get(message.source_id)
-        if last is not None and message.capture_ns - last < self.trace_interval_ns:
+        if not self._trace_pacing.due(message.source_id, message.capture_ns):
             return None
-        self._last_trace_ns[message.source_id] = message.capture_ns
+        self._trace_pacing.take(message.source_id, message.capture_ns)
         return dump_traces(trace_cracks(message.mask, self.trace_min_px))
