@@ -44,8 +44,9 @@ mostly Python, which holds the interpreter lock) and keeps the result as JSON in
 (:func:`~crackseg.edge.runtime.inventory.measure.dump_traces`): the report reads them instead of decoding
 and tracing those masks again, which was most of its time. Like thumbnails, tracing is paced: at most one
 frame every ``trace_interval_s`` of capture per source (default :data:`TRACE_INTERVAL_S`: five a second), so
-that it costs a fast pipeline little (a 640x480 survey frame takes about 2.5 ms, a 544x384 DeepCrack frame 4-8
-ms; at 30 frames a second tracing cost up to 8 % of a 100 fps pipeline's throughput, at ten up to 5 %).
+that it costs a fast pipeline little (a 640x480 survey frame takes 2.5 ms, a 544x384 DeepCrack test mask 6.4 ms
+on average, 2.8-8.5 ms from the 10th to the 90th percentile, on the 2-core development machine; at 30 frames a
+second tracing cost up to 8 % of a 100 fps pipeline's throughput, at ten up to 5 %).
 ``traces`` is NULL for a frame without cracks or not traced; the report traces those frames itself.
 
 Crash safety: a mask file is written to a temporary name and renamed into place *before* the
