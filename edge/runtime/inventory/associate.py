@@ -242,8 +242,9 @@ class Inventory:
         for entry in self._candidates(view):
             assert entry.best is not None
             tolerance = self.tolerance_m + max(view.max_width_m, entry.best.max_width_m) / 2
+            latest = entry.views[-1]  # first: it overlaps fully most often; often also the best view
             score = 0.0
-            for seen in (entry.views[-1], entry.best):  # the latest view first: it overlaps fully most often
+            for seen in (latest,) if latest is entry.best else (latest, entry.best):
                 score = max(score, overlap(view.line_ne, seen.line_ne, tolerance, points, self._points[id(seen)]))
                 if score == 1.0:
                     break
