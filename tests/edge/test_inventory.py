@@ -282,6 +282,35 @@ def test_cracks_traced_while_recording_give_the_inventory_of_tracing_the_masks_a
     _assert_same_inventory(build_inventory(paced), expected)
 
 
+def test_a_frame_whose_tracing_fails_is_recorded_untraced_and_the_report_traces_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Traces only spare the report work: a tracing error (here every one raises) costs no frame, is counted and
+    logged once, and the report traces those frames from their masks into the same inventory."""
+    from crackseg.edge.runtime.sinks import record
+
+    def broken(mask: np.ndarray, min_px: int) -> list[np.ndarray]:
+        raise IndexError("a tracing bug")
+
+    monkeypatch.setattr(record, "trace_cracks", broken)
+    flight = dataclasses.replace(survey_flight(frames=2 * FRAMES_PER_TASK), camera=CameraModel.from_fov(320, 240, 70.0))
+    info = {"model": "m.onnx", "threshold": 0.5, "camera": {"hfov_deg": 70.0}}
+    frames = list(flight)  # 0.5 s apart, past the 200 ms pacing: every frame with cracks is traced
+    with Recorder(tmp_path / "run.db", run_info=info, trace_cracks=True) as recorder:
+        for f in frames:
+            message = MaskMessage(f.frame_id, f.frame_id, "cam://", f.capture_ns, f.capture_ns, bytes(16), 0.5, f.mask,
+                                  crack_stats(f.mask), pose=f.pose)  # fmt: skip
+            recorder.send(message)
+    counters = recorder.counters()
+    with_cracks = sum(1 for f in frames if f.mask.any())
+    assert counters["recorded"] == len(frames) and counters["record_errors"] == 0 and counters["record_lost"] == 0
+    assert counters["record_traces_failed"] == with_cracks > 0
+    assert sum("a tracing bug" in r.getMessage() for r in caplog.records) == 1
+    recording = read_recording(tmp_path / "run.db")
+    assert all(frame.traces is None for frame in recording.frames)
+    _assert_same_inventory(build_inventory(recording), _fly(flight))
+
+
 @pytest.mark.parametrize("camera", [[], ["--hfov", "70"]])
 def test_crackseg_run_traces_the_cracks_it_records_when_it_records_a_camera(
     tmp_path: Path, endpoint: str, camera: list[str]

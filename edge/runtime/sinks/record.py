@@ -47,7 +47,9 @@ frame every ``trace_interval_s`` of capture per source (default :data:`TRACE_INT
 that it costs a fast pipeline little (a 640x480 survey frame takes 2.5 ms, a 544x384 DeepCrack test mask 6.4 ms
 on average, 2.8-8.5 ms from the 10th to the 90th percentile, on the 2-core development machine; at 30 frames a
 second tracing cost up to 8 % of a 100 fps pipeline's throughput, at ten up to 5 %).
-``traces`` is NULL for a frame without cracks or not traced; the report traces those frames itself.
+``traces`` is NULL for a frame without cracks or not traced; the report traces those frames itself. A frame
+whose tracing fails is recorded untraced the same way (counted as ``record_traces_failed``, the first failure
+logged): traces only save the report work, so they never cost a frame.
 
 Crash safety: a mask file is written to a temporary name and renamed into place *before* the
 transaction holding its row commits, and each commit covers what was queued at that moment (one frame,
@@ -325,6 +327,7 @@ class Recorder(Worker):
         self.trace_min_px = MIN_CRACK_PIXELS if trace_cracks else None
         self._trace_pacing = _Pacer(trace_interval_s, "trace")  # decided on the writer thread
         self.thumbnails_skipped = 0
+        self.traces_failed = 0
         self._images: dict[int, np.ndarray] = {}  # seq -> camera image waiting for the writer
         self._images_lock = threading.Lock()
         self.path = Path(path).expanduser()
@@ -425,6 +428,7 @@ class Recorder(Worker):
         return {
             "recorded": self.written, "record_dropped": self.dropped, "record_lost": self.lost,
             "record_errors": self.errors, "record_thumbnails_skipped": self.thumbnails_skipped,
+            "record_traces_failed": self.traces_failed,
         }  # fmt: skip
 
     def flush(self, timeout_s: float) -> None:
@@ -561,12 +565,18 @@ class Recorder(Worker):
         )  # fmt: skip
 
     def _traces(self, message: MaskMessage) -> str | None:
-        """The frame's cracks traced, as JSON; ``None`` when the run is not traced, the frame has no crack, or its
-        source's last traced frame is less than the interval older."""
+        """The frame's cracks traced, as JSON; ``None`` when the run is not traced, the frame has no crack, its
+        source's last traced frame is less than the interval older, or tracing failed (the report traces it then)."""
         assert message.mask is not None and message.stats is not None
         if self.trace_min_px is None or not message.stats.crack_pixels:
             return None
         if not self._trace_pacing.due(message.source_id, message.capture_ns):
             return None
-        self._trace_pacing.take(message.source_id, message.capture_ns)
-        return dump_traces(trace_cracks(message.mask, self.trace_min_px))
+        self._trace_pacing.take(message.source_id, message.capture_ns)  # a failed frame paces too: failures stay cheap
+        try:
+            return dump_traces(trace_cracks(message.mask, self.trace_min_px))
+        except Exception as exc:  # a cache of what the stored mask gives again: never worth a frame
+            if not self.traces_failed:
+                log.warning("tracing frame %d failed (%r); such frames are recorded untraced", message.frame_id, exc)
+            self.traces_failed += 1
+            return None
