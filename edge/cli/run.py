@@ -1,6 +1,6 @@
 """Run the edge runtime: frames from a source, crack masks and statistics to the vehicle controller.
 
-Frames from --source (default: synthetic cracks) go through the model (default: the bundled scnet-t)
+Frames from --source (default: synthetic cracks) go through the model (default: the bundled default model)
 and every mask is published on ZeroMQ (edge/WIRE.md), optionally summarized on a serial port and
 recorded to SQLite; --overlay draws them on the frames for the operator (a video file or an
 RTP/UDP stream). The run ends when the source ends, after --frames or --duration, or on
@@ -55,7 +55,6 @@ from crackseg.edge.cli.listen import describe
 from crackseg.edge.cli.options import add_stats_mode, database_path, nonblank
 from crackseg.edge.models import BUNDLED_MODELS, DEFAULT_MODEL_NAME, model_path
 from crackseg.edge.runtime.assembly import (
-    DEFAULT_SOURCE,
     MaskConfig,
     OverlayConfig,
     PoseConfig,
@@ -67,11 +66,9 @@ from crackseg.edge.runtime.assembly import (
 )
 from crackseg.edge.runtime.geometry import BLENDS
 from crackseg.edge.runtime.pipeline import PipelineConfig
-from crackseg.edge.runtime.pose.odometry import DEFAULT_ODOMETRY_TOPIC
 from crackseg.edge.runtime.sinks.overlay_output import DEFAULT_FPS as DEFAULT_OVERLAY_FPS
 from crackseg.edge.runtime.sinks.publish_zmq import ENCODINGS, connect_endpoint, import_zmq
 from crackseg.edge.runtime.sinks.subscribe import Subscriber
-from crackseg.edge.runtime.wire import DEFAULT_ENDPOINT, DEFAULT_TOPIC
 
 __all__ = ["add_args", "run"]
 
@@ -96,7 +93,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         help="auto: chosen by the model file's suffix; replay: the measuring instrument (see above)",
     )  # fmt: skip
     parser.add_argument(
-        "--source", default=DEFAULT_SOURCE, help="frame source URI: file, folder, /dev/videoN, rtsp://, csi://N, "
+        "--source", default=RunConfig.source, help="frame source URI: file, folder, /dev/videoN, rtsp://, csi://N, "
         "gst://, synthetic:// (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--frames", type=int, help="stop after this many frames")
@@ -106,7 +103,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         help="live sources: longest wait between reconnect attempts (default: 1 for network streams, 8 for cameras)",
     )  # fmt: skip
     parser.add_argument(
-        "--log-every", type=float_in(at_least=0), default=5.0, metavar="SECONDS", help="metrics log period (0: off)"
+        "--log-every",
+        type=float_in(at_least=0),
+        default=PipelineConfig.log_every_s,
+        metavar="SECONDS",
+        help="metrics log period (0: off; default: %(default)s)",
     )
 
     mask = parser.add_argument_group("mask")
@@ -124,19 +125,45 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )
     add_old_size_spelling(mask, ["--input-size"], "input_size")
     mask.add_argument("--tile", type=parse_size, metavar="WxH", help="process large frames as overlapping tiles")
-    mask.add_argument("--tile-overlap", type=int, default=64, metavar="PX", help="tile overlap (default: 64)")
-    mask.add_argument("--tile-blend", choices=BLENDS, default="feather", help="how overlaps are merged")
-    mask.add_argument("--infer-batch", type=int, default=1, help="tiles per inference call (default: 1)")
+    mask.add_argument(
+        "--tile-overlap",
+        type=int,
+        default=MaskConfig.tile_overlap,
+        metavar="PX",
+        help="tile overlap (default: %(default)s)",
+    )
+    mask.add_argument(
+        "--tile-blend",
+        choices=BLENDS,
+        default=MaskConfig.tile_blend,
+        help="how overlaps are merged (default: %(default)s)",
+    )
+    mask.add_argument(
+        "--infer-batch",
+        type=int,
+        default=PipelineConfig.infer_batch,
+        help="tiles per inference call (default: %(default)s)",
+    )
     mask.add_argument(
         "--postprocess-workers", type=int, metavar="N", help="threads measuring masks (default: one per usable core)"
     )
     add_stats_mode(mask)
 
     zmq = parser.add_argument_group("ZeroMQ publisher")
-    zmq.add_argument("--bind", default=DEFAULT_ENDPOINT, help="endpoint to publish on (default: %(default)s)")
-    zmq.add_argument("--topic", default=DEFAULT_TOPIC.decode(), help="topic prefix (default: %(default)s)")
-    zmq.add_argument("--encoding", choices=sorted(ENCODINGS), default="packbits", help="mask encoding")
-    zmq.add_argument("--sndhwm", type=int, default=2, help="send high-water mark per subscriber (default: 2)")
+    zmq.add_argument("--bind", default=PublishConfig.bind, help="endpoint to publish on (default: %(default)s)")
+    zmq.add_argument("--topic", default=PublishConfig.topic.decode(), help="topic prefix (default: %(default)s)")
+    zmq.add_argument(
+        "--encoding",
+        choices=sorted(ENCODINGS),
+        default=PublishConfig.encoding,
+        help="mask encoding (default: %(default)s)",
+    )
+    zmq.add_argument(
+        "--sndhwm",
+        type=int,
+        default=PublishConfig.sndhwm,
+        help="send high-water mark per subscriber (default: %(default)s)",
+    )
     zmq.add_argument(
         "--curve-secret-key", type=Path, metavar="FILE", help="encrypt with CurveZMQ; this server's secret key file"
     )
@@ -149,21 +176,28 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     replay.add_argument(
         "--replay-ms",
         type=float_in(at_least=0),
-        default=5.0,
+        default=ReplayConfig.latency_s * 1e3,
         metavar="MS",
-        help="latency of each inference call (default: 5)",
+        help="latency of each inference call (default: %(default)g)",
     )
     replay.add_argument(
-        "--replay-frames", type=int, default=16, metavar="N", help="source frames recorded and looped (default: 16)"
+        "--replay-frames",
+        type=int,
+        default=ReplayConfig.frames,
+        metavar="N",
+        help="source frames recorded and looped (default: %(default)s)",
     )
 
     link = parser.add_argument_group("serial link")
     link.add_argument(
         "--serial", type=nonblank, metavar="PORT", help="send crack summaries to this port (or pyserial URL)"
     )
-    link.add_argument("--serial-baud", type=int, default=115200, help="baud rate (default: %(default)s)")
+    link.add_argument("--serial-baud", type=int, default=SerialConfig.baud, help="baud rate (default: %(default)s)")
     link.add_argument(
-        "--serial-rate", type=float_in(above=0), default=10.0, help="summaries per second at most (default: 10)"
+        "--serial-rate",
+        type=float_in(above=0),
+        default=SerialConfig.rate_hz,
+        help="summaries per second at most (default: %(default)g)",
     )
     link.add_argument("--serial-optional", action="store_true", help="start even if the port is absent, retry")
 
@@ -225,7 +259,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         help="a crawler's forward-looking camera on the axis of a pipe of this diameter, metres: crackseg report "
         "places each crack by chainage (--odometry) and clock position on the wall, not on flat ground",
     )
-    pose.add_argument("--mavlink-baud", type=int, default=57600, help="MAVLink serial baud rate (default: 57600)")
+    pose.add_argument(
+        "--mavlink-baud",
+        type=int,
+        default=PoseConfig.mavlink_baud,
+        help="MAVLink serial baud rate (default: %(default)s)",
+    )
     pose.add_argument(
         "--odometry",
         type=nonblank,
@@ -233,14 +272,24 @@ def add_args(parser: argparse.ArgumentParser) -> None:
         help="a crawler's odometry, JSON samples with chainage_m (and roll/pitch/yaw_deg): a ZeroMQ endpoint "
         "to subscribe to (tcp://...) or a serial port, one sample per line",
     )
-    pose.add_argument("--odometry-topic", default=DEFAULT_ODOMETRY_TOPIC.decode(), help="ZeroMQ odometry topic")
-    pose.add_argument("--odometry-baud", type=int, default=115200, help="odometry serial baud rate (default: 115200)")
+    pose.add_argument(
+        "--odometry-topic",
+        default=PoseConfig.odometry_topic.decode(),
+        help="ZeroMQ odometry topic (default: %(default)s)",
+    )
+    pose.add_argument(
+        "--odometry-baud",
+        type=int,
+        default=PoseConfig.odometry_baud,
+        help="odometry serial baud rate (default: %(default)s)",
+    )
     pose.add_argument(
         "--pose-max-age",
         type=float_in(above=0),
-        default=0.5,
+        default=PoseConfig.max_age_s,
         metavar="S",
-        help="flag a pose part stale when its nearest sample is further than this from the capture time (default: 0.5)",
+        help="flag a pose part stale when its nearest sample is further than this from the capture time "
+        "(default: %(default)s)",
     )
 
 
